@@ -1,0 +1,219 @@
+"""The command API: admins write canonical documents here."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+import sqlalchemy as sa
+from fastapi import Depends, FastAPI, Header, HTTPException, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+
+from command_side import handlers
+from command_side.commands import (
+    CreateDocument,
+    DeleteDocument,
+    DocumentChanged,
+    DocumentFields,
+    ImportDocuments,
+    PatchDocument,
+    ReplaceDocument,
+)
+from command_side.exceptions import CommandError
+from command_side.idempotency import MAX_KEY_LENGTH, recall, remember, request_hash
+from command_side.models import BulkImport, DocumentCreate, DocumentPatch, DocumentReplace
+from command_side.settings import CommandSettings
+from semsearch import consistency, http
+
+MAX_REQUEST_BYTES = 64 * 1024 * 1024
+RETRY_AFTER_SECONDS = "5"
+
+
+def get_settings(request: Request) -> CommandSettings:
+    return request.app.state.settings  # type: ignore[no-any-return]
+
+
+def get_engine(request: Request) -> Engine:
+    return request.app.state.engine  # type: ignore[no-any-return]
+
+
+def check_api_key(
+    request: Request, x_api_key: Annotated[str | None, Header()] = None
+) -> None:
+    expected = get_settings(request).api_key
+    if expected and x_api_key != expected:
+        raise HTTPException(401, "missing or wrong X-API-Key header")
+
+
+def if_match(if_match: Annotated[str | None, Header()] = None) -> int | None:
+    if if_match is None:
+        return None
+    found = re.fullmatch(r'\s*(?:W/)?"?(\d{1,9})"?\s*', if_match)
+    if not found:
+        raise HTTPException(400, f"If-Match must be a document version such as \"3\", got {if_match!r}")
+    return int(found.group(1))
+
+
+def idempotency_key(
+    idempotency_key: Annotated[str | None, Header(max_length=MAX_KEY_LENGTH)] = None,
+) -> str | None:
+    return idempotency_key
+
+
+SettingsDep = Annotated[CommandSettings, Depends(get_settings)]
+EngineDep = Annotated[Engine, Depends(get_engine)]
+IfMatch = Annotated[int | None, Depends(if_match)]
+IdempotencyKey = Annotated[str | None, Depends(idempotency_key)]
+
+
+def written(change: DocumentChanged) -> dict[str, Any]:
+    token = consistency.encode([(change.id, change.version)])
+    return {"id": str(change.id), "version": change.version, "token": token}
+
+
+def respond(status: int, body: dict[str, Any]) -> JSONResponse:
+    headers = {"ETag": f'"{body["version"]}"'} if "version" in body else None
+    return JSONResponse(status_code=status, content=body, headers=headers)
+
+
+def execute(
+    engine: Engine,
+    key: str | None,
+    fingerprint: str,
+    status: int,
+    run: Callable[[Connection], dict[str, Any]],
+) -> JSONResponse:
+    """Run one command in one transaction; with a key, replay the first answer on retries."""
+    if key is not None:
+        with engine.connect() as conn:
+            stored = recall(conn, key, fingerprint)
+        if stored is not None:
+            return respond(*stored)
+    try:
+        with engine.begin() as conn:
+            body = run(conn)
+            if key is not None:
+                remember(conn, key, fingerprint, status, body)
+    except IntegrityError:
+        if key is None:
+            raise
+        with engine.connect() as conn:  # a concurrent request with the same key won the race
+            stored = recall(conn, key, fingerprint)
+        if stored is None:
+            raise
+        return respond(*stored)
+    return respond(status, body)
+
+
+def fields_of(doc: DocumentReplace) -> DocumentFields:
+    return DocumentFields(
+        title=doc.title,
+        body=doc.body,
+        category=doc.category,
+        tags=tuple(dict.fromkeys(doc.tags)),
+        attributes=dict(doc.attributes),
+        published_at=doc.published_at,
+    )
+
+
+def register_routes(app: FastAPI) -> None:
+    guard = [Depends(check_api_key)]
+
+    @app.post("/v1/documents", status_code=201, dependencies=guard)
+    def create(doc: DocumentCreate, engine: EngineDep, settings: SettingsDep,
+               key: IdempotencyKey) -> JSONResponse:
+        cmd = CreateDocument(doc.id or uuid.uuid4(), fields_of(doc))
+        fingerprint = request_hash("POST", "/v1/documents", doc.model_dump(mode="json"))
+        return execute(engine, key, fingerprint, 201, lambda conn: written(
+            handlers.create_document(cmd, conn, settings.sync_stores)))
+
+    @app.put("/v1/documents/{doc_id}", dependencies=guard)
+    def replace(doc_id: uuid.UUID, doc: DocumentReplace, engine: EngineDep,
+                settings: SettingsDep, expected: IfMatch, key: IdempotencyKey) -> JSONResponse:
+        cmd = ReplaceDocument(doc_id, fields_of(doc), expected)
+        fingerprint = request_hash("PUT", str(doc_id), [doc.model_dump(mode="json"), expected])
+        return execute(engine, key, fingerprint, 200, lambda conn: written(
+            handlers.replace_document(cmd, conn, settings.sync_stores)))
+
+    @app.patch("/v1/documents/{doc_id}", dependencies=guard)
+    def patch(doc_id: uuid.UUID, doc: DocumentPatch, engine: EngineDep,
+              settings: SettingsDep, expected: IfMatch, key: IdempotencyKey) -> JSONResponse:
+        changes = doc.model_dump(include=doc.model_fields_set)
+        if "tags" in changes:
+            changes["tags"] = list(dict.fromkeys(changes["tags"]))
+        cmd = PatchDocument(doc_id, changes, expected)
+        fingerprint = request_hash("PATCH", str(doc_id), [doc.model_dump(mode="json"), expected])
+        return execute(engine, key, fingerprint, 200, lambda conn: written(
+            handlers.patch_document(cmd, conn, settings.sync_stores)))
+
+    @app.delete("/v1/documents/{doc_id}", dependencies=guard)
+    def delete(doc_id: uuid.UUID, engine: EngineDep, settings: SettingsDep,
+               expected: IfMatch, key: IdempotencyKey) -> JSONResponse:
+        cmd = DeleteDocument(doc_id, expected)
+        fingerprint = request_hash("DELETE", str(doc_id), expected)
+        return execute(engine, key, fingerprint, 200, lambda conn: written(
+            handlers.delete_document(cmd, conn, settings.sync_stores)))
+
+    @app.post("/v1/documents/bulk", status_code=200, dependencies=guard)
+    def bulk(batch: BulkImport, engine: EngineDep, settings: SettingsDep,
+             key: IdempotencyKey) -> JSONResponse:
+        if len(batch.documents) > settings.bulk_max_documents:
+            raise HTTPException(422, f"a bulk import takes at most {settings.bulk_max_documents} "
+                                f"documents; this one has {len(batch.documents)}: split it")
+        docs = [(doc.id or uuid.uuid4(), fields_of(doc)) for doc in batch.documents]
+        if len({doc_id for doc_id, _ in docs}) != len(docs):
+            raise HTTPException(422, "a bulk import names the same id twice: send each id once")
+        cmd = ImportDocuments(tuple(docs))
+        fingerprint = request_hash("POST", "bulk", batch.model_dump(mode="json"))
+
+        def run(conn: Connection) -> dict[str, Any]:
+            changes = handlers.import_documents(cmd, conn, settings.sync_stores)
+            token = consistency.encode([(c.id, c.version) for c in changes])
+            items = [{"id": str(c.id), "version": c.version} for c in changes]
+            return {"items": items, "token": token}
+
+        return execute(engine, key, fingerprint, 200, run)
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: CommandSettings = app.state.settings
+    app.state.engine = sa.create_engine(
+        settings.database_url, pool_size=16, max_overflow=8, pool_pre_ping=True,
+        connect_args={"connect_timeout": 5},
+    )
+    yield
+    app.state.engine.dispose()
+
+
+def create_app(settings: CommandSettings | None = None) -> FastAPI:
+    app = FastAPI(title="semsearch command API", version="1", lifespan=lifespan)
+    app.state.settings = settings or CommandSettings()
+    http.install(app, MAX_REQUEST_BYTES)
+    register_routes(app)
+
+    @app.exception_handler(CommandError)
+    async def command_error(request: Request, exc: CommandError) -> JSONResponse:
+        return JSONResponse(status_code=exc.status_code, content={"detail": str(exc)})
+
+    @app.exception_handler(OperationalError)
+    async def database_down(request: Request, exc: OperationalError) -> JSONResponse:
+        return JSONResponse(status_code=503, headers={"Retry-After": RETRY_AFTER_SECONDS},
+                            content={"detail": "the write database is unavailable; retry later"})
+
+    @app.get("/readyz")
+    def readyz(engine: EngineDep) -> JSONResponse:
+        try:
+            with engine.connect() as conn:
+                conn.execute(sa.text("SELECT 1"))
+        except DBAPIError as exc:
+            return JSONResponse(status_code=503, content={"status": "unavailable",
+                                                          "database": str(exc.orig)[:200]})
+        return JSONResponse({"status": "ready"})
+
+    return app

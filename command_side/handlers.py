@@ -1,0 +1,126 @@
+"""Command handlers: plain functions over one open transaction.
+
+Each writes the document and its outbox row in the caller's transaction, so a rollback leaves
+neither; the relay sees a change only once it is committed.
+"""
+
+import uuid
+from dataclasses import asdict
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.engine import Connection
+
+from command_side.commands import (
+    CreateDocument,
+    DeleteDocument,
+    DocumentChanged,
+    DocumentFields,
+    ImportDocuments,
+    PatchDocument,
+    ReplaceDocument,
+)
+from command_side.exceptions import DocumentExists, DocumentNotFound, VersionMismatch
+from command_side.outbox import record_change, record_changes
+from command_side.schema import documents
+
+NOW = sa.func.now()
+
+
+def _values(fields: DocumentFields) -> dict[str, object]:
+    values = asdict(fields)
+    values["tags"] = list(fields.tags)
+    return values
+
+
+def create_document(cmd: CreateDocument, conn: Connection, stores: list[str]) -> DocumentChanged:
+    """Insert a new document; an id whose document was deleted may be created again."""
+    values = _values(cmd.fields)
+    stmt = insert(documents).values(
+        id=cmd.id, version=1, created_at=NOW, updated_at=NOW, deleted_at=None, **values
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[documents.c.id],
+        set_={**values, "version": documents.c.version + 1, "updated_at": NOW, "deleted_at": None},
+        where=documents.c.deleted_at.is_not(None),
+    ).returning(documents.c.version)
+    version = conn.execute(stmt).scalar()
+    if version is None:
+        raise DocumentExists(f"document {cmd.id} already exists: use PUT or PATCH to change it")
+    return record_change(conn, cmd.id, version, stores)
+
+
+def _update(
+    conn: Connection,
+    doc_id: uuid.UUID,
+    expected: int | None,
+    values: dict[str, object],
+    stores: list[str],
+) -> DocumentChanged:
+    stmt = (
+        sa.update(documents)
+        .where(documents.c.id == doc_id, documents.c.deleted_at.is_(None))
+        .values(**values, version=documents.c.version + 1, updated_at=NOW)
+        .returning(documents.c.version)
+    )
+    if expected is not None:
+        stmt = stmt.where(documents.c.version == expected)
+    version = conn.execute(stmt).scalar()
+    if version is None:
+        raise _why_not_updated(conn, doc_id, expected)
+    return record_change(conn, doc_id, version, stores)
+
+
+def _why_not_updated(conn: Connection, doc_id: uuid.UUID, expected: int | None) -> Exception:
+    current = conn.execute(
+        sa.select(documents.c.version).where(
+            documents.c.id == doc_id, documents.c.deleted_at.is_(None)
+        )
+    ).scalar()
+    if current is None:
+        return DocumentNotFound(f"document {doc_id} does not exist")
+    return VersionMismatch(
+        f"document {doc_id} is at version {current}, not {expected}: re-read it and retry"
+    )
+
+
+def replace_document(cmd: ReplaceDocument, conn: Connection, stores: list[str]) -> DocumentChanged:
+    return _update(conn, cmd.id, cmd.expected_version, _values(cmd.fields), stores)
+
+
+def patch_document(cmd: PatchDocument, conn: Connection, stores: list[str]) -> DocumentChanged:
+    changes = dict(cmd.changes)
+    if "tags" in changes:
+        changes["tags"] = list(changes["tags"])
+    return _update(conn, cmd.id, cmd.expected_version, changes, stores)
+
+
+def delete_document(cmd: DeleteDocument, conn: Connection, stores: list[str]) -> DocumentChanged:
+    """Leave a tombstone with a new version, so the read side deletes exactly once."""
+    return _update(conn, cmd.id, cmd.expected_version, {"deleted_at": NOW}, stores)
+
+
+def import_documents(
+    cmd: ImportDocuments, conn: Connection, stores: list[str]
+) -> list[DocumentChanged]:
+    """Create or replace every document in one statement and one transaction."""
+    rows = [
+        {"id": doc_id, **_values(fields), "version": 1, "deleted_at": None}
+        | {"created_at": NOW, "updated_at": NOW}
+        for doc_id, fields in cmd.documents
+    ]
+    stmt = insert(documents).values(rows)
+    excluded = stmt.excluded
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[documents.c.id],
+        set_={
+            **{name: excluded[name] for name in asdict(cmd.documents[0][1])},
+            "version": documents.c.version + 1,
+            "updated_at": NOW,
+            "deleted_at": None,
+        },
+    ).returning(documents.c.id, documents.c.version)
+    versions = dict(conn.execute(stmt).tuples().all())
+    changes = [DocumentChanged(doc_id, versions[doc_id]) for doc_id, _ in cmd.documents]
+    record_changes(conn, changes, stores)
+    return changes

@@ -1,0 +1,50 @@
+"""The outbox: one row per committed change, written in the document's own transaction.
+
+``pending_stores`` lists the stores that have not yet confirmed applying the change; the worker
+removes its store once the change (or a later version) is in it. A row with stores still pending
+is sent again after a back-off, so Redis may lose everything without losing a change.
+"""
+
+import uuid
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from command_side.commands import DocumentChanged
+from command_side.schema import outbox
+
+
+def record_changes(conn: Connection, changes: list[DocumentChanged], stores: list[str]) -> None:
+    if changes:
+        conn.execute(
+            sa.insert(outbox).values(created_at=sa.func.now()),
+            [{"doc_id": c.id, "version": c.version, "pending_stores": stores} for c in changes],
+        )
+
+
+def record_change(
+    conn: Connection, doc_id: uuid.UUID, version: int, stores: list[str]
+) -> DocumentChanged:
+    change = DocumentChanged(doc_id, version)
+    record_changes(conn, [change], stores)
+    return change
+
+
+def acknowledge(conn: Connection, store: str, seqs: list[int]) -> None:
+    """Called by the worker once ``store`` holds these changes (or later versions)."""
+    conn.execute(
+        sa.update(outbox)
+        .where(outbox.c.seq.in_(seqs))
+        .values(pending_stores=sa.func.array_remove(outbox.c.pending_stores, store))
+    )
+
+
+def backlog(conn: Connection) -> dict[str, object]:
+    """Changes not yet confirmed by every store, and the age of the oldest, in seconds."""
+    row = conn.execute(
+        sa.text(
+            "SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0) "
+            "FROM outbox WHERE cardinality(pending_stores) > 0"
+        )
+    ).one()
+    return {"pending": int(row[0]), "oldest_age_s": float(row[1])}

@@ -1,0 +1,108 @@
+"""The relay: claims committed outbox rows and enqueues one RQ job per batch and store.
+
+Any number of relays may run: rows are claimed with ``FOR UPDATE SKIP LOCKED`` and marked sent
+in the same transaction as the claim. A relay killed between claim and enqueue rolls back, so
+the rows are claimed again; one killed after enqueue but before commit sends them twice, which
+the worker's version guard makes harmless. Rows still pending for a store are sent again after
+``resend_after_seconds``, doubling per attempt: Redis may lose every job and nothing is lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import defaultdict
+
+import sqlalchemy as sa
+from redis import Redis
+from rq import Queue, Retry
+from sqlalchemy.engine import Engine
+
+from command_side.settings import CommandSettings
+
+log = logging.getLogger("semsearch.relay")
+
+JOB = "sync_worker.jobs.project_changes"
+"""Enqueued by dotted path: the relay never imports the worker (or torch)."""
+
+JOB_RETRY = Retry(max=3, interval=[1, 5, 15])
+MAX_BACKOFF_SECONDS = 600
+
+CLAIM = sa.text(
+    """
+    SELECT seq, doc_id, version, pending_stores FROM outbox
+    WHERE cardinality(pending_stores) > 0
+      AND (sent_at IS NULL OR sent_at < now() - make_interval(
+             secs => least(:resend * power(2, least(attempts - 1, 10)), :max_backoff)))
+    ORDER BY seq
+    LIMIT :limit
+    FOR UPDATE SKIP LOCKED
+    """
+)
+MARK_SENT = sa.text(
+    "UPDATE outbox SET sent_at = now(), attempts = attempts + 1 WHERE seq = ANY(:seqs)"
+)
+PURGE = sa.text(
+    "DELETE FROM outbox WHERE cardinality(pending_stores) = 0 "
+    "AND created_at < now() - make_interval(secs => :retention)"
+)
+
+
+def queue_name(settings: CommandSettings, store: str) -> str:
+    return f"{settings.queue_name}-{store}"
+
+
+def relay_once(engine: Engine, redis: Redis, settings: CommandSettings) -> int:
+    """Claim one batch, enqueue it, mark it sent. Returns how many outbox rows were sent."""
+    with engine.begin() as conn:
+        rows = conn.execute(
+            CLAIM,
+            {
+                "resend": settings.resend_after_seconds,
+                "max_backoff": MAX_BACKOFF_SECONDS,
+                "limit": settings.relay_batch_size,
+            },
+        ).all()
+        if not rows:
+            return 0
+        per_store: dict[str, list[list[object]]] = defaultdict(list)
+        for seq, doc_id, version, stores in rows:
+            for store in stores:
+                per_store[store].append([str(doc_id), version, seq])
+        for store, changes in per_store.items():
+            Queue(queue_name(settings, store), connection=redis).enqueue(
+                JOB, store, changes, retry=JOB_RETRY, failure_ttl=7 * 24 * 3600, result_ttl=60
+            )
+        conn.execute(MARK_SENT, {"seqs": [row.seq for row in rows]})
+    return len(rows)
+
+
+def purge_done(engine: Engine, settings: CommandSettings) -> int:
+    with engine.begin() as conn:
+        return conn.execute(PURGE, {"retention": settings.outbox_retention_seconds}).rowcount
+
+
+def run(
+    engine: Engine,
+    redis: Redis,
+    settings: CommandSettings,
+    stop: threading.Event,
+    burst: bool = False,
+) -> None:
+    """Relay until ``stop`` is set (or, with ``burst``, until nothing is left to send)."""
+    last_purge = 0.0
+    while not stop.is_set():
+        try:
+            sent = relay_once(engine, redis, settings)
+            if time.monotonic() - last_purge > 60:
+                purge_done(engine, settings)
+                last_purge = time.monotonic()
+        except Exception as exc:  # Redis or PostgreSQL away: the outbox keeps everything
+            log.warning("relay could not send, will retry: %s", exc)
+            stop.wait(1.0)
+            continue
+        if sent == 0:
+            if burst:
+                return
+            stop.wait(settings.relay_idle_seconds)

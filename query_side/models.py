@@ -1,0 +1,82 @@
+"""Request and response schemas of the query API."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from query_side.stores.base import Filters, Mode
+
+MAX_LIMIT = 100
+SNIPPET_CHARS = 240
+
+
+class SearchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    query: str | None = Field(default=None, max_length=2000)
+    mode: Mode = "semantic"
+    filters: Filters = Field(default_factory=Filters)
+    limit: int = Field(default=10, ge=1, le=MAX_LIMIT)
+    offset: int = Field(default=0, ge=0, le=1000)
+    min_score: float | None = Field(default=None, ge=-1.0, le=1.0)
+    token: str | None = Field(default=None, max_length=200_000,
+                              description="consistency token from a command response")
+    wait_ms: int | None = Field(default=None, ge=0, le=60_000,
+                                description="longest wait for the token (default: server's)")
+
+    @model_validator(mode="after")
+    def _needs_text(self) -> SearchRequest:
+        if self.mode in ("keyword", "hybrid") and not (self.query or "").strip():
+            raise ValueError(f"mode {self.mode!r} needs a non-empty query")
+        if self.mode == "semantic" and not (self.query or "").strip() and self.filters.is_empty():
+            raise ValueError("give a query, filters, or both")
+        return self
+
+
+class Hit(BaseModel):
+    id: uuid.UUID
+    score: float
+    title: str
+    snippet: str
+    category: str | None
+    tags: list[str]
+    attributes: dict[str, Any]
+    published_at: datetime | None
+    version: int
+
+
+class Freshness(BaseModel):
+    behind: int
+    lag_s: float
+
+
+class SearchResponse(BaseModel):
+    hits: list[Hit]
+    took_ms: float
+    store: str
+    freshness: Freshness
+
+
+class DocumentView(BaseModel):
+    id: uuid.UUID
+    version: int
+    title: str
+    body: str
+    category: str | None
+    tags: list[str]
+    attributes: dict[str, Any]
+    published_at: datetime | None
+    indexed_at: datetime | None
+    store: str
+
+
+def snippet(body: str, limit: int = SNIPPET_CHARS) -> str:
+    text = " ".join(body.split())
+    if len(text) <= limit:
+        return text
+    cut = text.rfind(" ", 0, limit)
+    return text[: cut if cut > limit // 2 else limit] + "…"

@@ -1,0 +1,191 @@
+"""Read-model bookkeeping in the read database, shared by the worker and the query side.
+
+``projection_state`` records, per store and document, the version the store holds (``version``)
+and the newest version the worker has seen committed (``target_version``), so lag and
+read-your-writes are answered from the read database alone. ``embedding_cache`` keys vectors by
+(model, content hash): a reindex, a second store or a replayed job never pays for the model twice.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+DDL = [
+    "CREATE EXTENSION IF NOT EXISTS vector",
+    """
+    CREATE TABLE IF NOT EXISTS projection_state (
+        store text NOT NULL,
+        doc_id uuid NOT NULL,
+        version integer NOT NULL DEFAULT 0,
+        content_hash text,
+        deleted boolean NOT NULL DEFAULT false,
+        target_version integer NOT NULL,
+        target_committed_at timestamptz NOT NULL,
+        applied_at timestamptz,
+        PRIMARY KEY (store, doc_id)
+    )
+    """,
+    """
+    CREATE INDEX IF NOT EXISTS projection_state_behind ON projection_state (store, target_committed_at)
+    WHERE version < target_version
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS embedding_cache (
+        model_id text NOT NULL,
+        content_hash text NOT NULL,
+        embedding vector NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (model_id, content_hash)
+    )
+    """,
+]
+
+
+def ensure_schema(conn: Connection) -> None:
+    conn.execute(sa.text("SELECT pg_advisory_xact_lock(8675309)"))  # concurrent first starts
+    for statement in DDL:
+        conn.execute(sa.text(statement))
+
+
+@dataclass(frozen=True)
+class Projected:
+    version: int
+    content_hash: str | None
+    deleted: bool
+
+
+def lock_documents(conn: Connection, store: str, ids: Iterable[uuid.UUID]) -> None:
+    """Serialize writers per (store, document) until the transaction ends; sorted: no deadlock."""
+    keys = sorted({f"{store}:{doc_id}" for doc_id in ids})
+    conn.execute(
+        sa.text("SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM unnest(CAST(:keys AS text[])) AS k"),
+        {"keys": keys},
+    )
+
+
+def note_targets(conn: Connection, store: str, targets: list[tuple[uuid.UUID, int, datetime]]) -> None:
+    """Record the newest committed version seen per document, before the store is written."""
+    if not targets:
+        return
+    conn.execute(
+        sa.text(
+            """
+            INSERT INTO projection_state (store, doc_id, target_version, target_committed_at)
+            SELECT :store, t.id, t.v, t.at
+            FROM unnest(CAST(:ids AS uuid[]), CAST(:versions AS int[]),
+                        CAST(:ats AS timestamptz[])) AS t(id, v, at)
+            ON CONFLICT (store, doc_id) DO UPDATE
+            SET target_version = excluded.target_version,
+                target_committed_at = excluded.target_committed_at
+            WHERE projection_state.target_version < excluded.target_version
+            """
+        ),
+        {
+            "store": store,
+            "ids": [t[0] for t in targets],
+            "versions": [t[1] for t in targets],
+            "ats": [t[2] for t in targets],
+        },
+    )
+
+
+def projected(conn: Connection, store: str, ids: list[uuid.UUID]) -> dict[uuid.UUID, Projected]:
+    rows = conn.execute(
+        sa.text(
+            "SELECT doc_id, version, content_hash, deleted FROM projection_state "
+            "WHERE store = :store AND doc_id = ANY(:ids)"
+        ),
+        {"store": store, "ids": ids},
+    )
+    return {row.doc_id: Projected(row.version, row.content_hash, row.deleted) for row in rows}
+
+
+def mark_applied(
+    conn: Connection, store: str, applied: list[tuple[uuid.UUID, int, str | None, bool]]
+) -> None:
+    """(id, version, content hash, deleted) now held by ``store``."""
+    if not applied:
+        return
+    conn.execute(
+        sa.text(
+            """
+            INSERT INTO projection_state AS p (store, doc_id, version, content_hash, deleted,
+                                               target_version, target_committed_at, applied_at)
+            SELECT :store, t.id, t.v, t.h, t.d, t.v, now(), now()
+            FROM unnest(CAST(:ids AS uuid[]), CAST(:versions AS int[]), CAST(:hashes AS text[]),
+                        CAST(:deleted AS boolean[])) AS t(id, v, h, d)
+            ON CONFLICT (store, doc_id) DO UPDATE
+            SET version = excluded.version, content_hash = excluded.content_hash,
+                deleted = excluded.deleted, applied_at = now(),
+                target_version = greatest(p.target_version, excluded.version)
+            WHERE p.version < excluded.version
+            """
+        ),
+        {
+            "store": store,
+            "ids": [a[0] for a in applied],
+            "versions": [a[1] for a in applied],
+            "hashes": [a[2] for a in applied],
+            "deleted": [a[3] for a in applied],
+        },
+    )
+
+
+def cached_embeddings(conn: Connection, model_id: str, hashes: list[str]) -> dict[str, np.ndarray]:
+    rows = conn.execute(
+        sa.text(
+            "SELECT content_hash, embedding FROM embedding_cache "
+            "WHERE model_id = :model AND content_hash = ANY(:hashes)"
+        ),
+        {"model": model_id, "hashes": hashes},
+    )
+    return {row[0]: np.asarray(row[1], dtype=np.float32) for row in rows}
+
+
+def cache_embeddings(conn: Connection, model_id: str, vectors: dict[str, np.ndarray]) -> None:
+    if not vectors:
+        return
+    conn.execute(
+        sa.text(
+            "INSERT INTO embedding_cache (model_id, content_hash, embedding) "
+            "VALUES (:model, :hash, :embedding) ON CONFLICT DO NOTHING"
+        ),
+        [{"model": model_id, "hash": h, "embedding": v} for h, v in vectors.items()],
+    )
+
+
+def reached(conn: Connection, store: str, written: list[tuple[uuid.UUID, int]]) -> list[
+    tuple[uuid.UUID, int, int]
+]:
+    """The writes of a consistency token ``store`` has not reached: (id, wanted, held)."""
+    rows = conn.execute(
+        sa.text(
+            """
+            SELECT t.id, t.v, coalesce(p.version, 0) AS held
+            FROM unnest(CAST(:ids AS uuid[]), CAST(:versions AS int[])) AS t(id, v)
+            LEFT JOIN projection_state p ON p.store = :store AND p.doc_id = t.id
+            WHERE coalesce(p.version, 0) < t.v
+            """
+        ),
+        {"store": store, "ids": [w[0] for w in written], "versions": [w[1] for w in written]},
+    )
+    return [(row[0], row[1], row[2]) for row in rows]
+
+
+def lag(conn: Connection, store: str) -> dict[str, float | int]:
+    """Changes the worker has seen but ``store`` does not hold yet, and the oldest one's age."""
+    row = conn.execute(
+        sa.text(
+            "SELECT count(*), coalesce(extract(epoch FROM now() - min(target_committed_at)), 0) "
+            "FROM projection_state WHERE store = :store AND version < target_version"
+        ),
+        {"store": store},
+    ).one()
+    return {"behind": int(row[0]), "lag_s": float(row[1])}

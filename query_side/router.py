@@ -1,0 +1,65 @@
+"""Which store answers: Weaviate while it is healthy and close enough behind, else pgvector."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from sqlalchemy.engine import Engine
+
+from query_side import readmodel
+from query_side.settings import QuerySettings
+from query_side.stores.base import VectorStore
+
+PREFERENCE = ("weaviate", "pgvector")
+
+
+@dataclass(frozen=True)
+class StoreStatus:
+    name: str
+    healthy: bool
+    behind: int
+    lag_s: float
+    checked_at: float
+
+
+class StoreRouter:
+    def __init__(self, stores: dict[str, VectorStore], settings: QuerySettings,
+                 read_engine: Engine) -> None:
+        self.stores = stores
+        self.settings = settings
+        self.read_engine = read_engine
+        self._status: dict[str, StoreStatus] = {}
+
+    def status(self, name: str, fresh: bool = False) -> StoreStatus:
+        cached = self._status.get(name)
+        now = time.monotonic()
+        if cached and not fresh and now - cached.checked_at < self.settings.health_cache_seconds:
+            return cached
+        healthy = self.stores[name].health()
+        try:
+            with self.read_engine.connect() as conn:
+                lag = readmodel.lag(conn, name)
+        except Exception:
+            lag = {"behind": -1, "lag_s": -1.0}
+        status = StoreStatus(name, healthy, int(lag["behind"]), float(lag["lag_s"]), now)
+        self._status[name] = status
+        return status
+
+    def candidates(self) -> list[str]:
+        """Stores that may serve now, best first."""
+        if self.settings.store != "auto":
+            return [self.settings.store]
+        usable = []
+        for name in PREFERENCE:
+            if name not in self.stores:
+                continue
+            status = self.status(name)
+            too_far = name != "pgvector" and status.lag_s > self.settings.max_lag_seconds
+            if status.healthy and not too_far:
+                usable.append(name)
+        return usable or [n for n in PREFERENCE if n in self.stores][-1:]
+
+    def forget(self, name: str) -> None:
+        """Drop the cached status after a store failed a call."""
+        self._status.pop(name, None)

@@ -1,0 +1,41 @@
+"""Settings of the query API, and the store settings the worker shares."""
+
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_READ_DATABASE_URL = "postgresql+psycopg://semsearch@127.0.0.1:5432/semsearch_read"
+
+
+class StoreSettings(BaseSettings):
+    """Where the read stores live. Both the worker and the query API read these."""
+
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore")
+
+    read_database_url: str = DEFAULT_READ_DATABASE_URL
+    pgvector_table: str = Field(default="read_documents", pattern=r"^[a-z_][a-z0-9_]{0,40}$")
+    weaviate_url: str | None = None
+    """e.g. http://127.0.0.1:8080; unset means no Weaviate."""
+    weaviate_grpc_port: int = 50051
+    weaviate_collection: str = Field(default="Document", pattern=r"^[A-Z][A-Za-z0-9_]{0,60}$")
+    encoder: Literal["sentence-transformers", "hashing"] = "sentence-transformers"
+    """``hashing`` is a deterministic stand-in for tests only, never for real search."""
+
+
+class QuerySettings(StoreSettings):
+    store: Literal["auto", "pgvector", "weaviate"] = "auto"
+    """auto: Weaviate while it is healthy and not too far behind, else pgvector."""
+    max_lag_seconds: float = Field(default=30.0, ge=0)
+    """Weaviate serves only while its oldest unapplied change is younger than this."""
+    consistency_wait_seconds: float = Field(default=5.0, ge=0, le=60)
+    """Longest a search carrying a consistency token waits for the read model to catch up."""
+    health_cache_seconds: float = Field(default=1.0, ge=0)
+    query_cache_size: int = Field(default=4096, ge=0)
+    """Query embeddings kept in memory (LRU); 0 turns the cache off."""
+    max_offset: int = 1000
+
+    @field_validator("weaviate_url")
+    @classmethod
+    def _empty_is_none(cls, value: str | None) -> str | None:
+        return value or None

@@ -1,0 +1,33 @@
+"""Open the stores named in settings: a ``match`` on the name, nothing more."""
+
+from __future__ import annotations
+
+from urllib.parse import urlparse
+
+from sqlalchemy.engine import Engine
+
+from query_side.settings import StoreSettings
+from query_side.stores.base import VectorStore
+
+
+def open_store(name: str, settings: StoreSettings, read_engine: Engine) -> VectorStore:
+    match name:
+        case "pgvector":
+            from query_side.stores.pgvector import PgvectorStore
+
+            return PgvectorStore(read_engine, settings.pgvector_table)
+        case "weaviate":
+            from query_side.stores.weaviate import WeaviateStore, connect
+
+            if not settings.weaviate_url:
+                raise ValueError("store 'weaviate' needs WEAVIATE_URL")
+            parsed = urlparse(settings.weaviate_url)
+            client = connect(parsed.port or 8080, settings.weaviate_grpc_port,
+                             host=parsed.hostname or "127.0.0.1")
+            return WeaviateStore(client, settings.weaviate_collection)
+        case "memory":
+            from query_side.stores.memory import MemoryStore
+
+            return MemoryStore()
+        case _:
+            raise ValueError(f"unknown store {name!r}: use pgvector or weaviate")

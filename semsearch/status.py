@@ -1,0 +1,45 @@
+"""``semsearch status``: backlog, lag and health of every store, from both databases."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from command_side.outbox import backlog
+from query_side import readmodel
+from query_side.db import make_read_engine
+from query_side.stores.factory import open_store
+from sync_worker.settings import WorkerSettings
+
+
+def collect(settings: WorkerSettings) -> dict[str, object]:
+    write_engine = sa.create_engine(settings.database_url, poolclass=sa.pool.NullPool)
+    read_engine = make_read_engine(settings.read_database_url, pool_size=1)
+    try:
+        with write_engine.connect() as conn:
+            outbox = backlog(conn)
+            pending = dict(conn.execute(sa.text(
+                "SELECT s, count(*) FROM outbox, unnest(pending_stores) s GROUP BY s")).all())
+        stores = {}
+        for name in settings.sync_stores:
+            store = open_store(name, settings, read_engine)
+            with read_engine.connect() as conn:
+                lag = readmodel.lag(conn, name)
+            healthy = store.health()
+            stores[name] = {"healthy": healthy, "documents": store.count() if healthy else None,
+                            "pending": int(pending.get(name, 0)), **lag}
+            store.close()
+        return {"outbox": outbox, "stores": stores}
+    finally:
+        write_engine.dispose()
+        read_engine.dispose()
+
+
+def print_status() -> int:
+    report = collect(WorkerSettings())
+    outbox = report["outbox"]
+    print(f"outbox: {outbox['pending']} changes pending, oldest {outbox['oldest_age_s']:.1f}s")  # type: ignore[index]
+    print(f"{'store':<10} {'healthy':<8} {'documents':>10} {'pending':>8} {'behind':>7} {'lag_s':>8}")
+    for name, s in report["stores"].items():  # type: ignore[attr-defined]
+        print(f"{name:<10} {str(s['healthy']):<8} {str(s['documents']):>10} {s['pending']:>8} "
+              f"{s['behind']:>7} {s['lag_s']:>8.2f}")
+    return 0 if all(s["healthy"] for s in report["stores"].values()) else 1  # type: ignore[attr-defined]

@@ -1,0 +1,1 @@
+"""The sync worker: RQ jobs that project committed changes into every configured store."""

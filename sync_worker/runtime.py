@@ -1,0 +1,74 @@
+"""What a worker process holds for its whole life: engines, stores and the loaded encoder.
+
+Built once in the worker's ``main()`` (never at import) and installed with :func:`install`;
+jobs fetch it with :func:`current`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+from prometheus_client import Counter, Histogram
+from sqlalchemy.engine import Engine
+
+from embeddings import Encoder, load_encoder
+from query_side.db import make_read_engine
+from query_side.stores.base import VectorStore
+from query_side.stores.factory import open_store
+from sync_worker.settings import WorkerSettings
+
+APPLIED = Counter("semsearch_worker_changes_total", "Changes applied", ["store", "outcome"])
+EMBEDDED = Counter("semsearch_worker_embedded_total", "Texts sent to the encoder")
+FRESHNESS = Histogram(
+    "semsearch_commit_to_searchable_seconds",
+    "Seconds from a document's commit until a store holds it",
+    ["store"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300),
+)
+
+
+@dataclass
+class Runtime:
+    settings: WorkerSettings
+    write_engine: Engine
+    read_engine: Engine
+    encoder: Encoder
+    stores: dict[str, VectorStore] = field(default_factory=dict)
+
+    def store(self, name: str) -> VectorStore:
+        if name not in self.stores:
+            store = open_store(name, self.settings, self.read_engine)
+            try:
+                store.ensure_schema()
+            except Exception:
+                store.close()
+                raise
+            self.stores[name] = store
+        return self.stores[name]
+
+    def close(self) -> None:
+        for store in self.stores.values():
+            store.close()
+        self.write_engine.dispose()
+        self.read_engine.dispose()
+
+
+_current: Runtime | None = None
+
+
+def build(settings: WorkerSettings, encoder: Encoder | None = None) -> Runtime:
+    write_engine = sa.create_engine(settings.database_url, pool_size=4, pool_pre_ping=True)
+    read_engine = make_read_engine(settings.read_database_url)
+    return Runtime(settings, write_engine, read_engine, encoder or load_encoder(settings.encoder))
+
+
+def install(runtime: Runtime | None) -> None:
+    global _current
+    _current = runtime
+
+
+def current() -> Runtime:
+    if _current is None:
+        raise RuntimeError("no worker runtime installed: start the worker with `semsearch worker`")
+    return _current

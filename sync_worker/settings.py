@@ -1,0 +1,25 @@
+"""Settings of the sync worker."""
+
+from typing import Annotated
+
+from pydantic import Field, field_validator
+
+from pydantic_settings import NoDecode
+
+from query_side.settings import StoreSettings
+
+
+class WorkerSettings(StoreSettings):
+    database_url: str = "postgresql+psycopg://semsearch@127.0.0.1:5432/semsearch"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    queue_name: str = "semsearch-sync"
+    sync_stores: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["pgvector"])
+    embed_batch_size: int = Field(default=32, ge=1, le=1024)
+    metrics_port: int | None = None
+
+    @field_validator("sync_stores", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        if isinstance(value, str) and not value.startswith("["):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value

@@ -1,0 +1,41 @@
+"""The worker process: load the model once, then work the store queues with RQ."""
+
+from __future__ import annotations
+
+import logging
+
+from prometheus_client import start_http_server
+from redis import Redis
+from rq import Queue, SimpleWorker
+
+from sync_worker import runtime
+from sync_worker.settings import WorkerSettings
+
+log = logging.getLogger("semsearch.worker")
+
+
+def queues(settings: WorkerSettings, redis: Redis) -> list[Queue]:
+    return [Queue(f"{settings.queue_name}-{store}", connection=redis)
+            for store in settings.sync_stores]
+
+
+def run(settings: WorkerSettings, burst: bool = False, name: str | None = None) -> None:
+    """Work until stopped (SIGTERM finishes the current job first), or drain with ``burst``."""
+    rt = runtime.build(settings)
+    rt.encoder.encode(["warm up"])  # load the model once, before any job
+    for store in settings.sync_stores:
+        try:
+            rt.store(store)
+        except Exception as exc:  # a store down at start: its jobs retry until it is back
+            log.warning("store %s not ready at start: %s", store, exc)
+    runtime.install(rt)
+    if settings.metrics_port:
+        start_http_server(settings.metrics_port, addr="127.0.0.1")
+    redis = Redis.from_url(settings.redis_url)
+    worker = SimpleWorker(queues(settings, redis), connection=redis, name=name)
+    log.info("worker %s ready on %s", worker.name, [q.name for q in worker.queues])
+    try:
+        worker.work(burst=burst, with_scheduler=True, logging_level="WARNING")
+    finally:
+        runtime.install(None)
+        rt.close()
