@@ -146,7 +146,7 @@ def cached_embeddings(conn: Connection, model_id: str, hashes: list[str]) -> dic
         ),
         {"model": model_id, "hashes": hashes},
     )
-    return {row[0]: np.asarray(row[1], dtype=np.float32) for row in rows}
+    return {row[0]: _array(row[1]) for row in rows}
 
 
 def cache_embeddings(conn: Connection, model_id: str, vectors: dict[str, np.ndarray]) -> None:
@@ -189,3 +189,9 @@ def lag(conn: Connection, store: str) -> dict[str, float | int]:
         {"store": store},
     ).one()
     return {"behind": int(row[0]), "lag_s": float(row[1])}
+
+
+def _array(value: object) -> np.ndarray:
+    if hasattr(value, "to_numpy"):
+        value = value.to_numpy()
+    return np.asarray(value, dtype=np.float32)

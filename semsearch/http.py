@@ -22,8 +22,10 @@ LATENCY = Histogram(
 def _describe(error: dict[str, object]) -> str:
     if error.get("type") == "json_invalid":
         return f"the request body is not valid JSON (error near character {error['loc'][-1]})"  # type: ignore[index]
-    loc = ".".join(str(part) for part in error.get("loc", ()) if part != "body")  # type: ignore[attr-defined]
-    return f"{loc or 'body'}: {error.get('msg')}"
+    parts = list(error.get("loc", ()))  # type: ignore[call-overload]
+    if parts and parts[0] in ("body", "path", "query", "header"):
+        parts = parts[1:]
+    return f"{'.'.join(str(p) for p in parts) or 'body'}: {error.get('msg')}"
 
 
 async def validation_error(request: Request, exc: Exception) -> JSONResponse:

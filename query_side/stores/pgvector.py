@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
+from query_side.db import as_array
 from query_side.stores.base import (
     Filters,
     Mode,
@@ -187,7 +188,7 @@ class PgvectorStore:
                         f"FROM {self._table} WHERE id = :id"),
                 {"id": doc_id},
             ).mappings().first()
-            return None if row is None else (_hit(row), np.asarray(row["embedding"]))
+            return None if row is None else (_hit(row), as_array(row["embedding"]))
 
         return self._run(run)
 

@@ -1,0 +1,134 @@
+"""Nothing lost, nothing stale: rollbacks, Redis outages, replays, reordering, no re-embedding."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+import sqlalchemy as sa
+from rq import Queue
+
+from command_side.commands import CreateDocument, DocumentFields
+from command_side.handlers import create_document
+from command_side.relay import JOB
+from tests.pipeline import Pipeline
+from tests.services import Services
+
+
+def queued_jobs(pipe: Pipeline) -> int:
+    name = f"{pipe.command_settings.queue_name}-pgvector"
+    return Queue(name, connection=pipe.redis).count
+
+
+def test_rolled_back_command_leaves_no_outbox_row_and_no_job(pipe: Pipeline) -> None:
+    doc_id = uuid.uuid4()
+    with pytest.raises(RuntimeError), pipe.write_engine.begin() as conn:
+        create_document(CreateDocument(doc_id, DocumentFields("t", "b")), conn, ["pgvector"])
+        assert conn.execute(sa.text("SELECT count(*) FROM outbox WHERE doc_id = :id"),
+                            {"id": doc_id}).scalar() == 1  # written inside the transaction
+        raise RuntimeError("the request failed after the write")
+    assert pipe.outbox(str(doc_id)) == []
+    assert pipe.relay() == 0 and queued_jobs(pipe) == 0
+    with pipe.write_engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM documents WHERE id = :id"),
+                            {"id": doc_id}).scalar() == 0
+
+
+def test_commit_writes_document_and_outbox_row_together(pipe: Pipeline) -> None:
+    doc = pipe.create(title="t", body="b")
+    rows = pipe.outbox(doc["id"])
+    assert [(r.version, r.pending_stores) for r in rows] == [(1, ["pgvector"])]
+    assert pipe.relay() == 1 and queued_jobs(pipe) == 1
+    pipe.work()
+    assert [r.pending_stores for r in pipe.outbox(doc["id"])] == [[]]  # acknowledged
+
+
+def test_writes_while_redis_is_down_arrive_after_it_returns(pipe: Pipeline,
+                                                            services: Services) -> None:
+    services.redis.stop()
+    try:
+        written = [pipe.create(title=f"Outage {n}", body=f"Written while Redis was down {n}")
+                   for n in range(5)]  # commands still succeed: the outbox holds them
+        with pytest.raises(Exception):  # noqa: B017 - any connection error
+            pipe.relay()
+    finally:
+        services.redis.start()
+    pipe.redis.connection_pool.reset()
+    assert pipe.relay() == 5
+    pipe.work()
+    found = pipe.ids("written while Redis was down", limit=10)
+    assert set(found) == {w["id"] for w in written}
+
+
+def test_redis_losing_every_job_is_repaired_by_the_resend(pipe: Pipeline) -> None:
+    pipe.command_settings.resend_after_seconds = 0.2
+    doc = pipe.create(title="Lost job", body="Redis forgot this job entirely")
+    assert pipe.relay() == 1
+    pipe.redis.flushall()  # Redis loses everything it held
+    assert pipe.relay() == 0  # not yet due again
+    import time
+
+    time.sleep(0.3)
+    assert pipe.relay() == 1  # unconfirmed, so sent again
+    pipe.work()
+    assert pipe.ids("Redis forgot this job") == [doc["id"]]
+
+
+def test_older_version_redelivered_after_newer_never_restores_old_content(pipe: Pipeline) -> None:
+    doc = pipe.create(title="Colour", body="The sky is blue on a clear day.")
+    old_seq = pipe.outbox(doc["id"])[0].seq
+    pipe.command.put(f"/v1/documents/{doc['id']}",
+                     json={"title": "Colour", "body": "Grass is green in spring."})
+    pipe.sync()
+    queue = Queue(f"{pipe.command_settings.queue_name}-pgvector", connection=pipe.redis)
+    for _ in range(3):  # duplicates and a replay of version 1
+        queue.enqueue(JOB, "pgvector", [[doc["id"], 1, old_seq]])
+    pipe.work()
+    hit = pipe.search("green grass")["hits"][0]
+    assert hit["id"] == doc["id"] and hit["version"] == 2 and "Grass" in hit["snippet"]
+
+
+def test_newer_job_first_then_older_job_keeps_newer(pipe: Pipeline) -> None:
+    doc = pipe.create(title="Order", body="first text about apples")
+    pipe.command.patch(f"/v1/documents/{doc['id']}", json={"body": "second text about pears"})
+    rows = pipe.outbox(doc["id"])
+    queue = Queue(f"{pipe.command_settings.queue_name}-pgvector", connection=pipe.redis)
+    queue.enqueue(JOB, "pgvector", [[doc["id"], 2, rows[1].seq]])
+    queue.enqueue(JOB, "pgvector", [[doc["id"], 1, rows[0].seq]])
+    pipe.work()
+    hit = pipe.search("pears")["hits"][0]
+    assert hit["version"] == 2 and "pears" in hit["snippet"]
+    assert all(r.pending_stores == [] for r in pipe.outbox(doc["id"]))
+
+
+def test_delete_then_stale_create_job_stays_deleted(pipe: Pipeline) -> None:
+    doc = pipe.create(title="Gone", body="this will be deleted soon")
+    first_seq = pipe.outbox(doc["id"])[0].seq
+    pipe.command.delete(f"/v1/documents/{doc['id']}")
+    pipe.sync()
+    queue = Queue(f"{pipe.command_settings.queue_name}-pgvector", connection=pipe.redis)
+    queue.enqueue(JOB, "pgvector", [[doc["id"], 1, first_seq]])
+    pipe.work()
+    assert pipe.ids("deleted soon") == []
+
+
+def test_unchanged_text_is_never_embedded_twice(pipe: Pipeline) -> None:
+    doc = pipe.create(title="Rivers", body="The Nile is the longest river in Africa.",
+                      tags=["a"])
+    pipe.sync()
+    assert len(pipe.encoder.texts) == 1
+    pipe.command.patch(f"/v1/documents/{doc['id']}", json={"tags": ["b"], "category": "geo"})
+    pipe.sync()
+    assert len(pipe.encoder.texts) == 1  # metadata change: no model call
+    hit = pipe.search("longest river")["hits"][0]
+    assert hit["tags"] == ["b"] and hit["category"] == "geo" and hit["version"] == 2
+    twin = pipe.create(title="Rivers", body="The Nile is the longest river in Africa.")
+    pipe.sync()
+    assert len(pipe.encoder.texts) == 1  # same text in another document: cached
+    queue = Queue(f"{pipe.command_settings.queue_name}-pgvector", connection=pipe.redis)
+    queue.enqueue(JOB, "pgvector", [[twin["id"], 1, 0]])  # a replayed job
+    pipe.work()
+    assert len(pipe.encoder.texts) == 1
+    pipe.command.patch(f"/v1/documents/{doc['id']}", json={"body": "The Amazon carries most water."})
+    pipe.sync()
+    assert len(pipe.encoder.texts) == 2  # changed text: embedded once more

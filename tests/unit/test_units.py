@@ -1,0 +1,110 @@
+"""Pure logic: tokens, schemas, filters, the memory store, text hashing, snippets."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import numpy as np
+import pytest
+from pydantic import ValidationError
+
+from command_side.models import DocumentCreate, DocumentPatch
+from command_side.settings import CommandSettings
+from embeddings import HashingEncoder, content_hash, embedded_text
+from query_side.models import SearchRequest, snippet
+from query_side.stores.base import Filters, ReadDocument
+from query_side.stores.memory import MemoryStore, matches
+from semsearch import consistency
+
+
+def record(version: int = 1, **fields: object) -> ReadDocument:
+    base = dict(id=uuid.uuid4(), version=version, title="t", body="b", category=None, tags=(),
+                attributes={}, published_at=None, content_hash="h", vector=np.ones(4) / 2)
+    return ReadDocument(**(base | fields))  # type: ignore[arg-type]
+
+
+def test_token_round_trip_and_damage() -> None:
+    written = [(uuid.uuid4(), 3), (uuid.uuid4(), 1)]
+    assert consistency.decode(consistency.encode(written)) == written
+    with pytest.raises(consistency.BadToken):
+        consistency.decode("c1.AAAA")
+    with pytest.raises(consistency.BadToken):
+        consistency.decode("x")
+
+
+def test_content_hash_depends_on_text_and_model_only() -> None:
+    text = embedded_text("Title", "Body")
+    assert content_hash(text, "m1") == content_hash(embedded_text(" Title ", "Body\n"), "m1")
+    assert content_hash(text, "m1") != content_hash(text, "m2")
+    assert content_hash(text, "m1") != content_hash(embedded_text("Title", "Other"), "m1")
+
+
+def test_hashing_encoder_is_deterministic_and_normalized() -> None:
+    encoder = HashingEncoder()
+    a, b = encoder.encode(["the moon", "the moon"])
+    assert np.allclose(a, b) and np.isclose(np.linalg.norm(a), 1.0)
+
+
+def test_attribute_values_are_strict() -> None:
+    DocumentCreate(title="t", body="b", attributes={"a": 1, "b": 1.5, "c": True, "d": "x"})
+    for bad in ({"a": None}, {"a": [1]}, {"a": {"b": 1}}, {"a": "x" * 257}):
+        with pytest.raises(ValidationError):
+            DocumentCreate(title="t", body="b", attributes=bad)
+
+
+def test_patch_needs_a_field_and_refuses_null_required() -> None:
+    with pytest.raises(ValidationError):
+        DocumentPatch()
+    with pytest.raises(ValidationError):
+        DocumentPatch(body=None)
+    assert DocumentPatch(category=None).model_fields_set == {"category"}
+
+
+def test_settings_parse_store_lists_and_refuse_unknown() -> None:
+    assert CommandSettings(sync_stores="pgvector, weaviate").sync_stores == ["pgvector", "weaviate"]
+    with pytest.raises(ValidationError):
+        CommandSettings(sync_stores="pgvector,milvus")
+
+
+def test_filter_semantics() -> None:
+    r = record(category="a", tags=("x", "y"), attributes={"n": 5, "flag": True, "s": "v"},
+               published_at=datetime(2020, 1, 1, tzinfo=UTC))
+    assert matches(r, Filters(category=["a", "b"]))
+    assert not matches(r, Filters(category=["b"]))
+    assert matches(r, Filters(tags_any=["x", "z"])) and not matches(r, Filters(tags_all=["x", "z"]))
+    assert matches(r, Filters(published_after=datetime(2020, 1, 1, tzinfo=UTC)))
+    assert not matches(r, Filters(published_before=datetime(2020, 1, 1, tzinfo=UTC)))
+    assert matches(r, Filters(attributes={"n": {"gte": 5, "lt": 6}}))
+    assert not matches(r, Filters(attributes={"flag": {"gte": 0}}))  # a bool is not a number
+    assert matches(r, Filters(attributes={"flag": True})) and not matches(r, Filters(attributes={"n": True}))
+    with pytest.raises(ValidationError):
+        Filters.model_validate({"colour": "red"})
+
+
+def test_memory_store_guards_versions() -> None:
+    store = MemoryStore()
+    newer = record(version=2, title="new")
+    store.upsert([newer])
+    store.upsert([record(version=1, id=newer.id, title="old")])
+    assert store.get(newer.id)[0].title == "new"  # type: ignore[index]
+    store.delete([(newer.id, 1)])
+    assert store.count() == 1
+    store.delete([(newer.id, 2)])
+    assert store.count() == 0
+
+
+def test_search_request_validation() -> None:
+    SearchRequest(query="x")
+    SearchRequest(filters=Filters(category=["a"]))
+    with pytest.raises(ValidationError):
+        SearchRequest()
+    with pytest.raises(ValidationError):
+        SearchRequest(query="x", limit=101)
+
+
+def test_snippet_cuts_at_a_word() -> None:
+    text = "word " * 100
+    cut = snippet(text, 50)
+    assert cut.endswith("…") and len(cut) <= 51 and not cut[:-1].endswith(" ")
+    assert snippet("short  text") == "short text"
