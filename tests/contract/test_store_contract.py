@@ -1,0 +1,163 @@
+"""The store contract: what the worker and the query side rely on, on every store."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+
+from query_side.stores.base import Filters, ReadDocument, VectorStore
+
+DIM = 384
+rng = np.random.default_rng(7)
+
+
+def unit(vector: np.ndarray) -> np.ndarray:
+    return (vector / np.linalg.norm(vector)).astype(np.float32)
+
+
+def doc(version: int = 1, vector: np.ndarray | None = None, **fields: Any) -> ReadDocument:
+    base: dict[str, Any] = dict(
+        id=uuid.uuid4(), version=version, title="title", body="body text", category="common",
+        tags=("t1",), attributes={"n": 1, "flag": False, "lang": "en"},
+        published_at=datetime(2024, 1, 1, tzinfo=UTC), content_hash=f"h{version}",
+        vector=unit(rng.standard_normal(DIM)) if vector is None else vector)
+    return ReadDocument(**(base | fields))
+
+
+def near(target: np.ndarray, noise: float) -> np.ndarray:
+    return unit(target + noise * rng.standard_normal(DIM))
+
+
+def test_upsert_then_get_round_trips(store: VectorStore) -> None:
+    d = doc(title="Moon", body="The Moon", tags=("a", "b"), attributes={"n": 2, "s": "x",
+                                                                       "ok": True})
+    store.upsert([d])
+    hit, vector = store.get(d.id)  # type: ignore[misc]
+    assert (hit.version, hit.title, hit.body, hit.category) == (1, "Moon", "The Moon", "common")
+    assert set(hit.tags) == {"a", "b"} and hit.attributes == {"n": 2, "s": "x", "ok": True}
+    assert hit.published_at == d.published_at
+    assert np.allclose(vector, d.vector, atol=1e-5)
+    assert store.get(uuid.uuid4()) is None
+
+
+def test_newer_version_overwrites(store: VectorStore) -> None:
+    d = doc()
+    store.upsert([d])
+    store.upsert([replace(d, version=2, title="second", content_hash="h2")])
+    assert store.get(d.id)[0].title == "second"  # type: ignore[index]
+    assert store.count() == 1
+
+
+def test_older_version_never_replaces_newer(store: VectorStore) -> None:
+    d = doc(version=5, title="five")
+    store.upsert([d])
+    store.upsert([replace(d, version=4, title="four"), replace(d, version=5, title="again")])
+    hit = store.get(d.id)[0]  # type: ignore[index]
+    assert (hit.version, hit.title) == (5, "five")
+
+
+def test_delete_is_version_guarded(store: VectorStore) -> None:
+    d = doc(version=3)
+    store.upsert([d])
+    store.delete([(d.id, 2)])
+    assert store.get(d.id) is not None
+    store.delete([(d.id, 4)])
+    assert store.get(d.id) is None
+    store.delete([(uuid.uuid4(), 1)])  # deleting what is not there is fine
+
+
+def test_scores_are_cosine_similarities_in_order(store: VectorStore) -> None:
+    query = unit(rng.standard_normal(DIM))
+    docs = [doc(vector=near(query, noise)) for noise in (0.02, 0.05, 0.1, 0.2, 0.4)]
+    store.upsert(docs)
+    hits = store.search(query, Filters(), limit=5)
+    assert [h.id for h in hits] == [d.id for d in docs]
+    for hit, d in zip(hits, docs, strict=True):
+        assert abs(hit.score - float(np.dot(query, d.vector))) < 1e-3
+    best = hits[0].score
+    assert [h.id for h in store.search(query, Filters(), 5, min_score=best - 1e-4)] == [docs[0].id]
+
+
+def test_pagination_walks_the_same_ranking(store: VectorStore) -> None:
+    query = unit(rng.standard_normal(DIM))
+    store.upsert([doc(vector=near(query, 0.01 * n + 0.05)) for n in range(30)])
+    everything = [h.id for h in store.search(query, Filters(), limit=30)]
+    pages = [h.id for offset in range(0, 30, 7)
+             for h in store.search(query, Filters(), limit=7, offset=offset)]
+    assert pages == everything and len(set(pages)) == 30
+
+
+def test_selective_filter_still_fills_the_limit(store: VectorStore) -> None:
+    """1% of 2,000 documents match, all of them far from the query: still `limit` hits."""
+    query = unit(rng.standard_normal(DIM))
+    common = [doc(vector=near(query, 0.3)) for _ in range(1980)]
+    rare = [doc(category="rare", tags=("rare",), attributes={"n": 99}) for _ in range(20)]
+    for start in range(0, 2000, 500):
+        store.upsert((common + rare)[start:start + 500])
+    for filters in (Filters(category=["rare"]), Filters(tags_any=["rare"]),
+                    Filters(attributes={"n": {"gte": 50}}), Filters(attributes={"n": 99})):
+        hits = store.search(query, filters, limit=10)
+        assert len(hits) == 10, filters
+        assert {h.id for h in hits} <= {r.id for r in rare}
+        assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+
+
+def test_every_filter_kind(store: VectorStore) -> None:
+    day = datetime(2024, 3, 1, tzinfo=UTC)
+    a = doc(category="news", tags=("x", "y"), attributes={"n": 10, "lang": "en", "ok": True},
+            published_at=day)
+    b = doc(category="blog", tags=("x",), attributes={"n": 2.5, "lang": "fr", "ok": False},
+            published_at=day + timedelta(days=10))
+    c = doc(category="news", tags=(), attributes={"lang": "en"}, published_at=None)
+    store.upsert([a, b, c])
+    q = unit(rng.standard_normal(DIM))
+
+    def ids(**f: Any) -> set[uuid.UUID]:
+        return {h.id for h in store.search(q, Filters.model_validate(f), limit=10)}
+
+    assert ids(category=["news"]) == {a.id, c.id}
+    assert ids(tags_any=["y", "zz"]) == {a.id}
+    assert ids(tags_all=["x", "y"]) == {a.id} and ids(tags_all=["x"]) == {a.id, b.id}
+    assert ids(published_after=day.isoformat()) == {a.id, b.id}
+    assert ids(published_after=(day + timedelta(days=1)).isoformat()) == {b.id}
+    assert ids(published_before=(day + timedelta(days=10)).isoformat()) == {a.id}
+    assert ids(attributes={"lang": "en"}) == {a.id, c.id}
+    assert ids(attributes={"ok": False}) == {b.id}
+    assert ids(attributes={"n": 10}) == {a.id} and ids(attributes={"n": 10.0}) == {a.id}
+    assert ids(attributes={"n": {"gt": 2.5}}) == {a.id}
+    assert ids(attributes={"n": {"gte": 2.5, "lte": 10}}) == {a.id, b.id}
+    assert ids(attributes={"missing": {"gt": 0}}) == set()
+    assert ids(category=["news"], attributes={"lang": "en"}, tags_any=["x"]) == {a.id}
+
+
+def test_empty_results(store: VectorStore) -> None:
+    q = unit(rng.standard_normal(DIM))
+    assert store.search(q, Filters(), limit=10) == []
+    store.upsert([doc()])
+    assert store.search(q, Filters(category=["nothing"]), limit=10) == []
+    assert store.search(q, Filters(), limit=10, min_score=0.999) == []
+
+
+def test_filter_only_and_keyword_search(store: VectorStore) -> None:
+    a = doc(title="Volcanoes", body="Lava flows from erupting volcanoes", category="geo")
+    b = doc(title="Rivers", body="Rivers carry water to the sea", category="geo")
+    store.upsert([a, b, doc(category="other")])
+    assert {h.id for h in store.search(None, Filters(category=["geo"]), limit=10)} == {a.id, b.id}
+    hits = store.search(None, Filters(), limit=10, mode="keyword", text="volcanoes")
+    assert [h.id for h in hits] == [a.id]
+
+
+def test_versions_pages_cover_every_document_once(store: VectorStore) -> None:
+    docs = [doc(version=n % 3 + 1) for n in range(25)]
+    store.upsert(docs)
+    seen, after = [], None
+    while page := store.versions(after, 10):
+        seen.extend(page)
+        after = page[-1].id
+    assert sorted(v.id for v in seen) == sorted(d.id for d in docs)
+    assert {v.id: v.version for v in seen} == {d.id: d.version for d in docs}
+    assert store.count() == 25 and store.health()
