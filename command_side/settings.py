@@ -23,6 +23,9 @@ class CommandSettings(BaseSettings):
     outbox_retention_seconds: float = Field(default=3600.0, ge=0)
     bulk_max_documents: int = Field(default=1000, ge=1)
     api_key: str | None = None
+    """When set, writes need the header ``X-API-Key: <api_key>``."""
+    metrics_port: int | None = None
+    """The relay serves Prometheus metrics here (it has no HTTP API of its own)."""
 
     @field_validator("sync_stores", mode="before")
     @classmethod

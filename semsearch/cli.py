@@ -64,6 +64,10 @@ def cmd_relay(args: argparse.Namespace) -> int:
 
     settings = CommandSettings()
     engine = sa.create_engine(settings.database_url, pool_size=2, pool_pre_ping=True)
+    if settings.metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(settings.metrics_port, addr="127.0.0.1")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
