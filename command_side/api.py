@@ -35,11 +35,11 @@ RETRY_AFTER_SECONDS = "5"
 
 
 def get_settings(request: Request) -> CommandSettings:
-    return request.app.state.settings  # type: ignore[no-any-return]
+    return request.app.state.settings
 
 
 def get_engine(request: Request) -> Engine:
-    return request.app.state.engine  # type: ignore[no-any-return]
+    return request.app.state.engine
 
 
 def check_api_key(

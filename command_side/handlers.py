@@ -36,10 +36,10 @@ def _values(fields: DocumentFields) -> dict[str, object]:
 def create_document(cmd: CreateDocument, conn: Connection, stores: list[str]) -> DocumentChanged:
     """Insert a new document; an id whose document was deleted may be created again."""
     values = _values(cmd.fields)
-    stmt = insert(documents).values(
+    insert_stmt = insert(documents).values(
         id=cmd.id, version=1, created_at=NOW, updated_at=NOW, deleted_at=None, **values
     )
-    stmt = stmt.on_conflict_do_update(
+    stmt = insert_stmt.on_conflict_do_update(
         index_elements=[documents.c.id],
         set_={**values, "version": documents.c.version + 1, "updated_at": NOW, "deleted_at": None},
         where=documents.c.deleted_at.is_not(None),
@@ -109,9 +109,9 @@ def import_documents(
         | {"created_at": NOW, "updated_at": NOW}
         for doc_id, fields in cmd.documents
     ]
-    stmt = insert(documents).values(rows)
-    excluded = stmt.excluded
-    stmt = stmt.on_conflict_do_update(
+    insert_stmt = insert(documents).values(rows)
+    excluded = insert_stmt.excluded
+    stmt = insert_stmt.on_conflict_do_update(
         index_elements=[documents.c.id],
         set_={
             **{name: excluded[name] for name in asdict(cmd.documents[0][1])},
@@ -120,7 +120,7 @@ def import_documents(
             "deleted_at": None,
         },
     ).returning(documents.c.id, documents.c.version)
-    versions = dict(conn.execute(stmt).tuples().all())
+    versions: dict[uuid.UUID, int] = dict(conn.execute(stmt).tuples().all())
     changes = [DocumentChanged(doc_id, versions[doc_id]) for doc_id, _ in cmd.documents]
     record_changes(conn, changes, stores)
     return changes

@@ -32,11 +32,11 @@ class ReadModelBehind(Exception):
 
 
 def get_router(request: Request) -> StoreRouter:
-    return request.app.state.router  # type: ignore[no-any-return]
+    return request.app.state.router
 
 
 def get_encoder(request: Request) -> QueryEncoder:
-    return request.app.state.encoder  # type: ignore[no-any-return]
+    return request.app.state.encoder
 
 
 RouterDep = Annotated[StoreRouter, Depends(get_router)]

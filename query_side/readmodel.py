@@ -65,7 +65,8 @@ def lock_documents(conn: Connection, store: str, ids: Iterable[uuid.UUID]) -> No
     """Serialize writers per (store, document) until the transaction ends; sorted: no deadlock."""
     keys = sorted({f"{store}:{doc_id}" for doc_id in ids})
     conn.execute(
-        sa.text("SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM unnest(CAST(:keys AS text[])) AS k"),
+        sa.text("SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) "
+                "FROM unnest(CAST(:keys AS text[])) AS k"),
         {"keys": keys},
     )
 

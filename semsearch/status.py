@@ -17,7 +17,7 @@ def collect(settings: WorkerSettings) -> dict[str, object]:
     try:
         with write_engine.connect() as conn:
             outbox = backlog(conn)
-            pending = dict(conn.execute(sa.text(
+            pending: dict[str, int] = dict(conn.execute(sa.text(
                 "SELECT s, count(*) FROM outbox, unnest(pending_stores) s GROUP BY s")).all())
         stores = {}
         for name in settings.sync_stores:

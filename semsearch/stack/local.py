@@ -12,6 +12,7 @@ import shutil
 import sys
 import tempfile
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Literal
 
@@ -111,8 +112,8 @@ class LocalStack:
         self.spawn("command-api", "command-api", "--port", str(self.config.command_port))
         self.spawn("query-api", "query-api", "--port", str(self.config.query_port))
         for name, url in (("command-api", self.command_url), ("query-api", self.query_url)):
-            wait_until(lambda url=url: httpx.get(f"{url}/readyz", timeout=2).status_code == 200,
-                       180, name, self.home / "logs" / f"{name}.log", self.children[name].alive)
+            wait_until(partial(answers, f"{url}/readyz"), 180, name,
+                       self.home / "logs" / f"{name}.log", self.children[name].alive)
 
     def start(self) -> LocalStack:
         try:
@@ -131,6 +132,10 @@ class LocalStack:
                 service.stop()  # type: ignore[attr-defined]
         if self._temporary:
             shutil.rmtree(self.home, ignore_errors=True)
+
+
+def answers(url: str) -> bool:
+    return httpx.get(url, timeout=2).status_code == 200
 
 
 def pick_ports(config: StackConfig) -> StackConfig:
