@@ -141,7 +141,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    for noisy in ("httpx", "httpcore", "sentence_transformers", "transformers", "rq"):
+    for noisy in ("httpx", "httpcore", "sentence_transformers", "transformers", "rq", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     args = parser().parse_args(argv)
     handler: Handler = args.handler
