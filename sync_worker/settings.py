@@ -3,7 +3,6 @@
 from typing import Annotated
 
 from pydantic import Field, field_validator
-
 from pydantic_settings import NoDecode
 
 from query_side.settings import StoreSettings
