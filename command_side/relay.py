@@ -26,7 +26,6 @@ log = logging.getLogger("semsearch.relay")
 JOB = "sync_worker.jobs.project_changes"
 """Enqueued by dotted path: the relay never imports the worker (or torch)."""
 
-JOB_RETRY = Retry(max=3, interval=[1, 5, 15])
 MAX_BACKOFF_SECONDS = 600
 
 CLAIM = sa.text(
@@ -72,7 +71,10 @@ def relay_once(engine: Engine, redis: Redis, settings: CommandSettings) -> int:
                 per_store[store].append([str(doc_id), version, seq])
         for store, changes in per_store.items():
             Queue(queue_name(settings, store), connection=redis).enqueue(
-                JOB, store, changes, retry=JOB_RETRY, failure_ttl=7 * 24 * 3600, result_ttl=60
+                JOB, store, changes, failure_ttl=7 * 24 * 3600, result_ttl=60,
+                retry=Retry(max=len(settings.job_retry_intervals),
+                            interval=settings.job_retry_intervals)
+                if settings.job_retry_intervals else None,
             )
         conn.execute(MARK_SENT, {"seqs": [row.seq for row in rows]})
     return len(rows)

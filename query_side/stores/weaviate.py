@@ -32,6 +32,7 @@ from weaviate.classes.data import DataObject
 from weaviate.classes.init import AdditionalConfig, Timeout
 from weaviate.classes.query import Filter, HybridFusion, MetadataQuery, Sort
 from weaviate.collections.classes.filters import _Filters
+from weaviate.connect import ConnectionParams
 from weaviate.exceptions import (
     UnexpectedStatusCodeError,
     WeaviateBaseError,
@@ -78,13 +79,22 @@ class StoreWriteFailed(StoreUnavailable):
 
 
 def connect(http_port: int, grpc_port: int, host: str = "127.0.0.1") -> weaviate.WeaviateClient:
-    """A client that connects lazily: it never fails here, even while Weaviate is down."""
-    return weaviate.connect_to_custom(
-        http_host=host, http_port=http_port, http_secure=False,
-        grpc_host=host, grpc_port=grpc_port, grpc_secure=False,
+    """A client, connected if Weaviate answers; never fails here (the store connects on use).
+
+    Timeouts: 3 s to connect, 20 s per query, 60 s per write.
+    """
+    client = weaviate.WeaviateClient(
+        connection_params=ConnectionParams.from_params(
+            http_host=host, http_port=http_port, http_secure=False,
+            grpc_host=host, grpc_port=grpc_port, grpc_secure=False),
         additional_config=AdditionalConfig(timeout=Timeout(init=3, query=20, insert=60)),
         skip_init_checks=True,
     )
+    try:
+        client.connect()
+    except WeaviateBaseError:
+        pass  # down for now: WeaviateStore connects on first use and reports StoreUnavailable
+    return client
 
 
 def schema_properties() -> list[Property]:
@@ -233,7 +243,9 @@ class WeaviateStore:
 
     def health(self) -> bool:
         try:
-            return bool(self._client.is_ready())
+            with self._guard():
+                self._client.get_meta()  # raises when down, where is_ready() prints the error
+                return bool(self._client.is_ready())
         except Exception:
             return False
 
@@ -277,6 +289,8 @@ class WeaviateStore:
     def _guard(self) -> Iterator[None]:
         """Weaviate, gRPC and network failures → StoreUnavailable; bad arguments propagate."""
         try:
+            if not self._client.is_connected():
+                self._client.connect()  # Weaviate was down when the client was made
             yield
         except (StoreUnavailable, WeaviateInvalidInputError):
             raise

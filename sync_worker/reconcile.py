@@ -1,0 +1,76 @@
+"""Compare a store with PostgreSQL: what is missing, stale or orphaned, and (optionally) repair.
+
+Walks the live documents and the store's (id, version, content hash) listing side by side, in id
+order, a page at a time, so memory stays flat however many documents there are.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from command_side.schema import documents
+from embeddings import content_hash, embedded_text
+from query_side.stores.base import StoredVersion, VectorStore
+
+PAGE = 1000
+
+
+@dataclass
+class Differences:
+    store: str
+    checked: int = 0
+    missing: list[uuid.UUID] = field(default_factory=list)
+    stale: list[uuid.UUID] = field(default_factory=list)
+    orphaned: list[tuple[uuid.UUID, int]] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return len(self.missing) + len(self.stale) + len(self.orphaned)
+
+
+def live_documents(engine: Engine, model_id: str) -> Iterator[StoredVersion]:
+    after = None
+    while True:
+        query = sa.select(documents.c.id, documents.c.version, documents.c.title,
+                          documents.c.body).where(documents.c.deleted_at.is_(None))
+        if after is not None:
+            query = query.where(documents.c.id > after)
+        with engine.connect() as conn:
+            rows = conn.execute(query.order_by(documents.c.id).limit(PAGE)).all()
+        if not rows:
+            return
+        for row in rows:
+            yield StoredVersion(row.id, row.version,
+                                content_hash(embedded_text(row.title, row.body), model_id))
+        after = rows[-1].id
+
+
+def stored(store: VectorStore) -> Iterator[StoredVersion]:
+    after = None
+    while page := store.versions(after, PAGE):
+        yield from page
+        after = page[-1].id
+
+
+def compare(engine: Engine, store: VectorStore, model_id: str) -> Differences:
+    found = Differences(store.name)
+    truth, held = live_documents(engine, model_id), stored(store)
+    want, have = next(truth, None), next(held, None)
+    while want is not None or have is not None:
+        if have is None or (want is not None and want.id < have.id):
+            found.missing.append(want.id)  # type: ignore[union-attr]
+            want = next(truth, None)
+        elif want is None or have.id < want.id:
+            found.orphaned.append((have.id, have.version))
+            have = next(held, None)
+        else:
+            found.checked += 1
+            if (want.version, want.content_hash) != (have.version, have.content_hash):
+                found.stale.append(want.id)
+            want, have = next(truth, None), next(held, None)
+    return found

@@ -1,0 +1,51 @@
+"""`semsearch up`: the whole stack as real processes, and a clean stop leaving nothing behind."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+
+from semsearch.stack.process import free_port, wait_until
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_up_serves_writes_and_searches_then_stops_cleanly(tmp_path: Path) -> None:
+    command_port, query_port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "semsearch.cli", "up", "--store", "pgvector",
+         "--command-port", str(command_port), "--query-port", str(query_port),
+         "--data-dir", str(tmp_path / "data")],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_until(lambda: httpx.get(f"http://127.0.0.1:{query_port}/readyz").status_code == 200,
+                   240, "semsearch up", alive=lambda: proc.poll() is None)
+        tree = psutil.Process(proc.pid).children(recursive=True)
+        names = " ".join(" ".join(p.cmdline()) for p in tree)
+        for part in ("postgres", "redis-server", "relay", "worker", "command-api", "query-api"):
+            assert part in names
+
+        written = httpx.post(f"http://127.0.0.1:{command_port}/v1/documents", json={
+            "title": "Volcano", "body": "Magma rises through the crust and erupts as lava."}).json()
+        found = httpx.post(f"http://127.0.0.1:{query_port}/v1/search", timeout=60, json={
+            "query": "molten rock eruption", "token": written["token"], "wait_ms": 30_000}).json()
+        assert found["hits"][0]["id"] == written["id"] and found["store"] == "pgvector"
+
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 0
+        time.sleep(0.5)
+        alive = [p for p in tree if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+        assert alive == []
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        out = proc.stdout.read() if proc.stdout else ""
+        print(out)
