@@ -106,6 +106,24 @@ def cmd_status(args: argparse.Namespace) -> int:
     return print_status()
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from benchmarks.cli import main as bench_main
+
+    return bench_main(args.rest)
+
+
+def lazy(name: str) -> Handler:
+    """An operator command, imported only when run (the relay process stays light)."""
+
+    def run(args: argparse.Namespace) -> int:
+        from semsearch import operations
+
+        handler: Handler = getattr(operations, name)
+        return handler(args)
+
+    return run
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="semsearch", description=__doc__)
     sub = root.add_subparsers(dest="command", required=True)
@@ -136,6 +154,18 @@ def parser() -> argparse.ArgumentParser:
         p.add_argument("--port", type=int, default=port)
         p.add_argument("--host", default="127.0.0.1")
     add("status", cmd_status, "health, backlog and lag of every store")
+    dlq = add("dlq", lazy("dlq"), "list or replay dead-lettered documents")
+    dlq.add_argument("action", choices=["list", "replay"])
+    dlq.add_argument("ids", nargs="*", help="document ids to replay")
+    dlq.add_argument("--all", action="store_true", help="replay every dead letter")
+    dlq.add_argument("--store", choices=["pgvector", "weaviate"])
+    rec = add("reconcile", lazy("reconcile"), "compare each store with PostgreSQL (--apply repairs)")
+    rec.add_argument("--store", choices=["pgvector", "weaviate"])
+    rec.add_argument("--apply", action="store_true", help="repair what differs")
+    rei = add("reindex", lazy("reindex"), "rebuild a store from PostgreSQL (no re-embedding)")
+    rei.add_argument("--store", choices=["pgvector", "weaviate"], required=True)
+    bench = add("bench", cmd_bench, "benchmarks: ingest, freshness, query, commands, relevance, all")
+    bench.add_argument("rest", nargs=argparse.REMAINDER, help="see `semsearch bench --help`")
     return root
 
 

@@ -1,25 +1,75 @@
-"""RQ jobs, enqueued by the relay by dotted path (``sync_worker.jobs.project_changes``)."""
+"""RQ jobs, enqueued by the relay by dotted path (``sync_worker.jobs.project_changes``).
+
+A store that is away fails the whole job (RQ retries it; the outbox resends it later). A batch
+that fails for another reason is retried one document at a time, so one bad document never
+holds up the others; a document that keeps failing is dead-lettered with its cause.
+"""
 
 from __future__ import annotations
 
 import logging
 import uuid
 
-from query_side.stores.base import StoreUnavailable
-from sync_worker.projection import project
-from sync_worker.runtime import APPLIED, EMBEDDED, FRESHNESS, current
+from command_side import deadletters
+from query_side.stores.base import StoreUnavailable, VectorStore
+from sync_worker.projection import Outcome, project
+from sync_worker.runtime import APPLIED, DEAD_LETTERED, EMBEDDED, FRESHNESS, Runtime, current
 
 log = logging.getLogger("semsearch.worker")
+
+Change = tuple[uuid.UUID, int, int]
+
+
+class DocumentsFailed(Exception):
+    """Some documents of a batch failed for a store; the rest were applied."""
+
+
+def _store_away(exc: Exception) -> bool:
+    return isinstance(exc, StoreUnavailable) and not getattr(exc, "failed", None)
+
+
+def _one_by_one(rt: Runtime, store: VectorStore, changes: list[Change]) -> Outcome:
+    total, errors = Outcome(), []
+    for doc_id in sorted({c[0] for c in changes}):
+        mine = [c for c in changes if c[0] == doc_id]
+        try:
+            outcome = project(store, mine, rt.write_engine, rt.read_engine, rt.encoder)
+        except Exception as exc:
+            if _store_away(exc):
+                raise
+            with rt.write_engine.begin() as conn:
+                dead = deadletters.record_failure(conn, store.name, doc_id, max(c[1] for c in mine),
+                                                  repr(exc), rt.settings.dead_letter_after)
+            if dead:
+                DEAD_LETTERED.labels(store.name).inc()
+                log.error("%s: document %s dead-lettered: %r", store.name, doc_id, exc)
+            else:
+                errors.append(f"{doc_id}: {exc!r}")
+            continue
+        for name in ("upserted", "deleted", "skipped", "embedded"):
+            setattr(total, name, getattr(total, name) + getattr(outcome, name))
+        total.latencies += outcome.latencies
+    if errors:
+        raise DocumentsFailed(f"{store.name}: {len(errors)} document(s) failed: " + "; ".join(errors))
+    return total
 
 
 def project_changes(store_name: str, changes: list[list[object]]) -> dict[str, int]:
     """Apply a batch of (id, version, outbox seq) to one store. Raises to let RQ retry."""
-    runtime = current()
-    store = runtime.store(store_name)
+    rt = current()
+    store = rt.store(store_name)
     if not store.health():
         raise StoreUnavailable(f"{store_name} is not answering; the change stays pending")
     parsed = [(uuid.UUID(str(c[0])), int(str(c[1])), int(str(c[2]))) for c in changes]
-    outcome = project(store, parsed, runtime.write_engine, runtime.read_engine, runtime.encoder)
+    try:
+        outcome = project(store, parsed, rt.write_engine, rt.read_engine, rt.encoder)
+    except Exception as exc:
+        if _store_away(exc):
+            raise
+        log.warning("%s: batch of %d failed (%r); retrying one by one", store_name, len(parsed), exc)
+        outcome = _one_by_one(rt, store, parsed)
+    with rt.write_engine.begin() as conn:
+        deadletters.forget_failures(conn, store_name, [c[0] for c in parsed])
     APPLIED.labels(store_name, "upserted").inc(outcome.upserted)
     APPLIED.labels(store_name, "deleted").inc(outcome.deleted)
     APPLIED.labels(store_name, "skipped").inc(outcome.skipped)

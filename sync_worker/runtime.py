@@ -20,6 +20,7 @@ from sync_worker.settings import WorkerSettings
 
 APPLIED = Counter("semsearch_worker_changes_total", "Changes applied", ["store", "outcome"])
 EMBEDDED = Counter("semsearch_worker_embedded_total", "Texts sent to the encoder")
+DEAD_LETTERED = Counter("semsearch_worker_dead_lettered_total", "Documents dead-lettered", ["store"])
 FRESHNESS = Histogram(
     "semsearch_commit_to_searchable_seconds",
     "Seconds from a document's commit until a store holds it",

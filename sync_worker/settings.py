@@ -14,6 +14,8 @@ class WorkerSettings(StoreSettings):
     queue_name: str = "semsearch-sync"
     sync_stores: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["pgvector"])
     embed_batch_size: int = Field(default=32, ge=1, le=1024)
+    dead_letter_after: int = Field(default=5, ge=1)
+    """Failures of one document for one store before it is dead-lettered (``semsearch dlq``)."""
     metrics_port: int | None = None
 
     @field_validator("sync_stores", mode="before")

@@ -1,0 +1,91 @@
+"""Operator repairs: reconcile a store with PostgreSQL, and reindex a store from it.
+
+Both go through the worker's own projection, so they take the same per-document locks, keep the
+version guard, and reuse cached embeddings: a reindex never pays for the model twice.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import sqlalchemy as sa
+from tqdm import tqdm
+
+from command_side.schema import documents
+from sync_worker.projection import GONE, project
+from sync_worker.reconcile import Differences, compare
+from sync_worker.runtime import Runtime
+
+PAGE = 256
+
+
+def _forget_projection(rt: Runtime, store: str, ids: list[uuid.UUID] | None) -> None:
+    with rt.read_engine.begin() as conn:
+        if ids is None:
+            conn.execute(sa.text("DELETE FROM projection_state WHERE store = :s"), {"s": store})
+        elif ids:
+            conn.execute(sa.text("DELETE FROM projection_state WHERE store = :s AND "
+                                 "doc_id = ANY(:ids)"), {"s": store, "ids": ids})
+
+
+def _reproject(rt: Runtime, store_name: str, ids: list[uuid.UUID], bar: tqdm | None) -> None:
+    store = rt.store(store_name)
+    for start in range(0, len(ids), PAGE):
+        page = ids[start:start + PAGE]
+        project(store, [(doc_id, 0, 0) for doc_id in page], rt.write_engine, rt.read_engine,
+                rt.encoder)
+        if bar is not None:
+            bar.update(len(page))
+
+
+def repair(rt: Runtime, diff: Differences, progress: bool = True) -> None:
+    """Delete orphans and stale copies, then project the missing and stale documents again."""
+    store = rt.store(diff.store)
+    store.delete([(doc_id, GONE) for doc_id, _ in diff.orphaned])
+    store.delete([(doc_id, GONE) for doc_id in diff.stale])
+    _forget_projection(rt, diff.store, [d for d, _ in diff.orphaned] + diff.stale + diff.missing)
+    todo = sorted(diff.missing + diff.stale)
+    with tqdm(total=len(todo), desc=f"repairing {diff.store}", unit="doc",
+              disable=not progress) as bar:
+        _reproject(rt, diff.store, todo, bar)
+
+
+def reconcile(rt: Runtime, store_name: str, apply: bool, progress: bool = True) -> tuple[
+    Differences, Differences | None
+]:
+    """(differences found, differences left after repairing) — the second only with ``apply``."""
+    found = compare(rt.write_engine, rt.store(store_name), rt.encoder.model_id)
+    if not apply or found.total == 0:
+        return found, None
+    repair(rt, found, progress)
+    return found, compare(rt.write_engine, rt.store(store_name), rt.encoder.model_id)
+
+
+def _live_ids(rt: Runtime) -> Iterator[list[uuid.UUID]]:
+    after = None
+    while True:
+        query = sa.select(documents.c.id).where(documents.c.deleted_at.is_(None))
+        if after is not None:
+            query = query.where(documents.c.id > after)
+        with rt.write_engine.connect() as conn:
+            ids = list(conn.execute(query.order_by(documents.c.id).limit(PAGE)).scalars())
+        if not ids:
+            return
+        yield ids
+        after = ids[-1]
+
+
+def reindex(rt: Runtime, store_name: str, progress: bool = True) -> Differences:
+    """Rebuild ``store_name`` from PostgreSQL; returns what still differs afterwards (nothing)."""
+    rt.store(store_name).ensure_schema()
+    _forget_projection(rt, store_name, None)
+    with rt.write_engine.connect() as conn:
+        total = conn.execute(sa.select(sa.func.count()).select_from(documents).where(
+            documents.c.deleted_at.is_(None))).scalar()
+    with tqdm(total=total, desc=f"reindexing {store_name}", unit="doc",
+              disable=not progress) as bar:
+        for ids in _live_ids(rt):
+            _reproject(rt, store_name, ids, bar)
+    left, _ = reconcile(rt, store_name, apply=True, progress=progress)
+    return compare(rt.write_engine, rt.store(store_name), rt.encoder.model_id) if left.total else left
