@@ -1,37 +1,129 @@
-"""Query embeddings: an LRU cache in front of the encoder, safe to call from many threads."""
+"""Query embeddings: an LRU cache and dynamic micro-batching in front of the encoder.
+
+``QueryEncoder.encode`` is called from many FastAPI threadpool threads at once. A cache hit
+returns at once. Misses join a queue; the first waiting thread that finds no batch running
+becomes the leader, takes everything queued (up to ``max_batch``) and embeds it in one encoder
+call while new misses queue for the next batch. No timer holds a query back: a lone query is
+embedded alone, and under load each batch is what arrived while the previous one ran, so a
+forward pass serves many requests (the encoder does ~5x more short queries per second in
+batches than one at a time on a CPU). Identical texts in flight share one slot.
+"""
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from dataclasses import dataclass
 
 import numpy as np
+from prometheus_client import Histogram
 
 from embeddings import Encoder
 
+DEFAULT_MAX_BATCH = 64
+"""Most queries embedded in one encoder call; bounds the latency a batch adds to its members."""
+
+BATCH_SIZES = Histogram(
+    "semsearch_query_embedding_batch_size", "Queries embedded per encoder call",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128),
+)
+
+
+@dataclass
+class _Slot:
+    """One distinct text waiting for its vector (or the error that its batch raised)."""
+
+    vector: np.ndarray | None = None
+    error: BaseException | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.vector is not None or self.error is not None
+
 
 class QueryEncoder:
-    def __init__(self, encoder: Encoder, cache_size: int = 4096) -> None:
+    def __init__(self, encoder: Encoder, cache_size: int = 4096,
+                 max_batch: int = DEFAULT_MAX_BATCH) -> None:
         self.encoder = encoder
         self.cache_size = cache_size
+        self.max_batch = max_batch
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._lock = threading.Lock()
+        self._queued: OrderedDict[str, _Slot] = OrderedDict()
+        self._running: dict[str, _Slot] = {}
+        self._leading = False
+        self._cond = threading.Condition()
         self.hits = 0
         self.misses = 0
+        self.shared = 0
+        """Misses that found the same text already queued or being embedded."""
+        self.batches = 0
 
     def encode(self, text: str) -> np.ndarray:
         key = " ".join(text.split())
-        with self._lock:
+        with self._cond:
             cached = self._cache.get(key)
             if cached is not None:
                 self._cache.move_to_end(key)
                 self.hits += 1
                 return cached
-        vector = self.encoder.encode([key])[0]
-        with self._lock:
-            self.misses += 1
-            if self.cache_size:
-                self._cache[key] = vector
-                while len(self._cache) > self.cache_size:
-                    self._cache.popitem(last=False)
-        return vector
+            slot = self._join(key)
+        while True:
+            with self._cond:
+                while not slot.done and (self._leading or not self._queued):
+                    self._cond.wait()
+                if slot.done:
+                    return self._result(slot)
+                batch = self._take()
+            self._lead(batch)
+
+    def _join(self, key: str) -> _Slot:
+        slot = self._running.get(key) or self._queued.get(key)
+        if slot is not None:
+            self.shared += 1
+            return slot
+        self.misses += 1
+        slot = self._queued[key] = _Slot()
+        self._cond.notify()
+        return slot
+
+    def _take(self) -> dict[str, _Slot]:
+        """Under the lock: the oldest queued texts become the running batch; we lead it."""
+        count = min(self.max_batch, len(self._queued))
+        batch = dict(self._queued.popitem(last=False) for _ in range(count))
+        self._running = batch
+        self._leading = True
+        return batch
+
+    def _lead(self, batch: dict[str, _Slot]) -> None:
+        """Embed one batch outside the lock, then hand out the vectors and wake every waiter."""
+        vectors: np.ndarray | None = None
+        error: BaseException | None = None
+        try:
+            vectors = self.encoder.encode(list(batch))
+        except BaseException as exc:  # every waiter of the batch gets the error
+            error = exc
+        BATCH_SIZES.observe(len(batch))
+        with self._cond:
+            self.batches += 1
+            for row, (key, slot) in enumerate(batch.items()):
+                if vectors is None:
+                    slot.error = error
+                    continue
+                slot.vector = vectors[row]
+                self._remember(key, slot.vector)
+            self._running = {}
+            self._leading = False
+            self._cond.notify_all()
+
+    def _remember(self, key: str, vector: np.ndarray) -> None:
+        if self.cache_size:
+            self._cache[key] = vector
+            while len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
+
+    @staticmethod
+    def _result(slot: _Slot) -> np.ndarray:
+        if slot.error is not None:
+            raise slot.error
+        assert slot.vector is not None
+        return slot.vector

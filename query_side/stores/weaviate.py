@@ -127,6 +127,9 @@ class WeaviateStore:
         self._name = collection
         self._collection = client.collections.use(collection)
         self._properties: set[str] | None = None
+        self._suspect = False
+        """Set by a failure: the next call probes REST first, so an outage fails fast instead
+        of after the client's ~60 s of gRPC retries (1+2+...+32 s on UNAVAILABLE)."""
 
     def ensure_schema(self) -> None:
         with self._guard():
@@ -202,7 +205,7 @@ class WeaviateStore:
         match mode:
             case "semantic" if vector is not None:
                 res = query.near_vector(_floats(vector), **page, return_metadata=MetadataQuery(
-                    distance=True), distance=None if min_score is None else 1 - min_score)
+                    distance=True), distance=None if min_score is None else 1 - min_score + 1e-6)
                 hits = [_hit(o, 1.0 - float(o.metadata.distance or 0.0)) for o in res.objects]
                 return _ranked([h for h in hits if min_score is None or h.score >= min_score])
             case "keyword":
@@ -291,10 +294,14 @@ class WeaviateStore:
         try:
             if not self._client.is_connected():
                 self._client.connect()  # Weaviate was down when the client was made
+            elif self._suspect:
+                self._client.get_meta()
+            self._suspect = False
             yield
         except (StoreUnavailable, WeaviateInvalidInputError):
             raise
         except (WeaviateBaseError, grpc.RpcError, httpx.HTTPError, OSError) as exc:
+            self._suspect = True
             raise StoreUnavailable(f"weaviate: {type(exc).__name__}: {exc}") from exc
 
 
