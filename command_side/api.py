@@ -29,6 +29,7 @@ from command_side.idempotency import MAX_KEY_LENGTH, recall, remember, request_h
 from command_side.models import BulkImport, DocumentCreate, DocumentPatch, DocumentReplace
 from command_side.settings import CommandSettings
 from semsearch import consistency, http
+from semsearch.failpoints import crash_if
 
 MAX_REQUEST_BYTES = 64 * 1024 * 1024
 RETRY_AFTER_SECONDS = "5"
@@ -83,6 +84,7 @@ def respond(status: int, body: dict[str, Any]) -> JSONResponse:
 
 def execute(
     engine: Engine,
+    failpoints: list[str],
     key: str | None,
     fingerprint: str,
     status: int,
@@ -99,6 +101,7 @@ def execute(
             body = run(conn)
             if key is not None:
                 remember(conn, key, fingerprint, status, body)
+        crash_if("command-after-commit", failpoints)
     except IntegrityError:
         if key is None:
             raise
@@ -129,7 +132,7 @@ def register_routes(app: FastAPI) -> None:
                key: IdempotencyKey) -> JSONResponse:
         cmd = CreateDocument(doc.id or uuid.uuid4(), fields_of(doc))
         fingerprint = request_hash("POST", "/v1/documents", doc.model_dump(mode="json"))
-        return execute(engine, key, fingerprint, 201, lambda conn: written(
+        return execute(engine, settings.failpoints, key, fingerprint, 201, lambda conn: written(
             handlers.create_document(cmd, conn, settings.sync_stores)))
 
     @app.put("/v1/documents/{doc_id}", dependencies=guard)
@@ -137,7 +140,7 @@ def register_routes(app: FastAPI) -> None:
                 settings: SettingsDep, expected: IfMatch, key: IdempotencyKey) -> JSONResponse:
         cmd = ReplaceDocument(doc_id, fields_of(doc), expected)
         fingerprint = request_hash("PUT", str(doc_id), [doc.model_dump(mode="json"), expected])
-        return execute(engine, key, fingerprint, 200, lambda conn: written(
+        return execute(engine, settings.failpoints, key, fingerprint, 200, lambda conn: written(
             handlers.replace_document(cmd, conn, settings.sync_stores)))
 
     @app.patch("/v1/documents/{doc_id}", dependencies=guard)
@@ -148,7 +151,7 @@ def register_routes(app: FastAPI) -> None:
             changes["tags"] = list(dict.fromkeys(changes["tags"]))
         cmd = PatchDocument(doc_id, changes, expected)
         fingerprint = request_hash("PATCH", str(doc_id), [doc.model_dump(mode="json"), expected])
-        return execute(engine, key, fingerprint, 200, lambda conn: written(
+        return execute(engine, settings.failpoints, key, fingerprint, 200, lambda conn: written(
             handlers.patch_document(cmd, conn, settings.sync_stores)))
 
     @app.delete("/v1/documents/{doc_id}", dependencies=guard)
@@ -156,7 +159,7 @@ def register_routes(app: FastAPI) -> None:
                expected: IfMatch, key: IdempotencyKey) -> JSONResponse:
         cmd = DeleteDocument(doc_id, expected)
         fingerprint = request_hash("DELETE", str(doc_id), expected)
-        return execute(engine, key, fingerprint, 200, lambda conn: written(
+        return execute(engine, settings.failpoints, key, fingerprint, 200, lambda conn: written(
             handlers.delete_document(cmd, conn, settings.sync_stores)))
 
     @app.post("/v1/documents/bulk", status_code=200, dependencies=guard)
@@ -177,7 +180,7 @@ def register_routes(app: FastAPI) -> None:
             items = [{"id": str(c.id), "version": c.version} for c in changes]
             return {"items": items, "token": token}
 
-        return execute(engine, key, fingerprint, 200, run)
+        return execute(engine, settings.failpoints, key, fingerprint, 200, run)
 
 
 @asynccontextmanager

@@ -20,6 +20,7 @@ from rq import Queue, Retry
 from sqlalchemy.engine import Engine
 
 from command_side.settings import CommandSettings
+from semsearch.failpoints import crash_if
 
 log = logging.getLogger("semsearch.relay")
 
@@ -65,6 +66,7 @@ def relay_once(engine: Engine, redis: Redis, settings: CommandSettings) -> int:
         ).all()
         if not rows:
             return 0
+        crash_if("relay-after-claim", settings.failpoints)
         per_store: dict[str, list[list[object]]] = defaultdict(list)
         for seq, doc_id, version, stores in rows:
             for store in stores:
@@ -72,9 +74,7 @@ def relay_once(engine: Engine, redis: Redis, settings: CommandSettings) -> int:
         for store, changes in per_store.items():
             Queue(queue_name(settings, store), connection=redis).enqueue(
                 JOB, store, changes, failure_ttl=7 * 24 * 3600, result_ttl=60,
-                retry=Retry(max=len(settings.job_retry_intervals),
-                            interval=settings.job_retry_intervals)
-                if settings.job_retry_intervals else None,
+                retry=Retry(max=settings.job_retries) if settings.job_retries else None,
             )
         conn.execute(MARK_SENT, {"seqs": [row.seq for row in rows]})
     return len(rows)

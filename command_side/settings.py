@@ -21,16 +21,18 @@ class CommandSettings(BaseSettings):
     resend_after_seconds: float = Field(default=30.0, gt=0)
     """A change sent but not confirmed by a store within this time is sent again (doubling)."""
     outbox_retention_seconds: float = Field(default=3600.0, ge=0)
-    job_retry_intervals: Annotated[list[int], NoDecode] = Field(default_factory=lambda: [1, 5, 15])
-    """Seconds before each RQ retry of a failed sync job; after the last, the job is failed
-    (kept in RQ's failed-job registry) and the outbox resend takes over."""
+    job_retries: int = Field(default=2, ge=0, le=10)
+    """Immediate RQ retries of a failed sync job; after the last the job is kept in RQ's
+    failed-job registry, and the outbox resend (with back-off) sends the change again."""
     bulk_max_documents: int = Field(default=1000, ge=1)
     api_key: str | None = None
     """When set, writes need the header ``X-API-Key: <api_key>``."""
     metrics_port: int | None = None
+    failpoints: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Test-only crash points (semsearch.failpoints); empty in production."""
     """The relay serves Prometheus metrics here (it has no HTTP API of its own)."""
 
-    @field_validator("sync_stores", "job_retry_intervals", mode="before")
+    @field_validator("sync_stores", "failpoints", mode="before")
     @classmethod
     def _split(cls, value: object) -> object:
         if isinstance(value, str) and not value.startswith("["):

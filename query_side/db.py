@@ -26,7 +26,9 @@ def make_read_engine(url: str, pool_size: int = 8) -> Engine:
     bootstrap.dispose()
     engine = sa.create_engine(
         url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
-        connect_args={"connect_timeout": 5},
+        # A crashed client's transaction (and the advisory locks it holds) never outlives a minute.
+        connect_args={"connect_timeout": 5,
+                      "options": "-c idle_in_transaction_session_timeout=60000"},
     )
 
     @event.listens_for(engine, "connect")

@@ -62,7 +62,8 @@ def project_changes(store_name: str, changes: list[list[object]]) -> dict[str, i
         raise StoreUnavailable(f"{store_name} is not answering; the change stays pending")
     parsed = [(uuid.UUID(str(c[0])), int(str(c[1])), int(str(c[2]))) for c in changes]
     try:
-        outcome = project(store, parsed, rt.write_engine, rt.read_engine, rt.encoder)
+        outcome = project(store, parsed, rt.write_engine, rt.read_engine, rt.encoder,
+                          rt.settings.failpoints)
     except Exception as exc:
         if _store_away(exc):
             raise

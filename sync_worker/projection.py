@@ -22,6 +22,7 @@ from command_side.schema import documents
 from embeddings import Encoder, content_hash, embedded_text
 from query_side import readmodel
 from query_side.stores.base import ReadDocument, VectorStore
+from semsearch.failpoints import crash_if
 
 log = logging.getLogger("semsearch.worker")
 
@@ -49,6 +50,8 @@ def vectors_for(read_engine: Engine, encoder: Encoder, texts: dict[str, str]) ->
     dict[str, np.ndarray], int
 ]:
     """Vectors by content hash: from the cache, embedding (and caching) only the misses."""
+    if not texts:
+        return {}, 0
     with read_engine.connect() as conn:
         found = readmodel.cached_embeddings(conn, encoder.model_id, list(texts))
     missing = [h for h in texts if h not in found]
@@ -69,42 +72,59 @@ def _record(row: Any, digest: str, vector: np.ndarray) -> ReadDocument:
     )
 
 
+def _plan(ids: list[uuid.UUID], rows: dict[uuid.UUID, Any],
+          held: dict[uuid.UUID, readmodel.Projected]) -> tuple[list[Any], list[tuple[uuid.UUID, int]], int]:
+    """(rows to upsert, (id, version) to delete, how many are already applied)."""
+    live, dead, skipped = [], [], 0
+    for doc_id in ids:
+        row = rows.get(doc_id)
+        version = GONE if row is None else row.version
+        if doc_id in held and held[doc_id].version >= version:
+            skipped += 1
+        elif row is None or row.deleted_at is not None:
+            dead.append((doc_id, version))
+        else:
+            live.append(row)
+    return live, dead, skipped
+
+
+def _texts(rows: list[Any], model_id: str) -> dict[str, str]:
+    texts = (embedded_text(r.title, r.body) for r in rows)
+    return {content_hash(text, model_id): text for text in texts}
+
+
 def project(
     store: VectorStore,
     changes: list[tuple[uuid.UUID, int, int]],
     write_engine: Engine,
     read_engine: Engine,
     encoder: Encoder,
+    failpoints: list[str] | None = None,
 ) -> Outcome:
-    """Bring ``store`` up to the current rows of the changed documents, then ack the outbox."""
+    """Bring ``store`` up to the current rows of the changed documents, then ack the outbox.
+
+    Embedding happens before the per-document locks are taken, so a lock is held only for the
+    store write and the bookkeeping, never for model time.
+    """
     ids = sorted({doc_id for doc_id, _, _ in changes})
     rows = read_rows(write_engine, ids)
     with read_engine.begin() as conn:
         readmodel.note_targets(conn, store.name, [
             (row.id, row.version, row.updated_at) for row in rows.values()])
+        todo, _, _ = _plan(ids, rows, readmodel.projected(conn, store.name, ids))
     outcome = Outcome()
+    vectors, outcome.embedded = vectors_for(read_engine, encoder, _texts(todo, encoder.model_id))
     with read_engine.begin() as conn:
         readmodel.lock_documents(conn, store.name, ids)
-        held = readmodel.projected(conn, store.name, ids)
-        live, dead = [], []
-        for doc_id in ids:
-            row = rows.get(doc_id)
-            version = GONE if row is None else row.version
-            if doc_id in held and held[doc_id].version >= version:
-                outcome.skipped += 1
-            elif row is None or row.deleted_at is not None:
-                dead.append((doc_id, version))
-            else:
-                live.append(row)
-        texts = {content_hash(embedded_text(r.title, r.body), encoder.model_id):
-                 embedded_text(r.title, r.body) for r in live}
-        vectors, outcome.embedded = vectors_for(read_engine, encoder, texts)
-        records = []
-        for row in live:
-            digest = content_hash(embedded_text(row.title, row.body), encoder.model_id)
-            records.append(_record(row, digest, vectors[digest]))
+        live, dead, outcome.skipped = _plan(ids, rows, readmodel.projected(conn, store.name, ids))
+        late, embedded = vectors_for(read_engine, encoder, {
+            h: t for h, t in _texts(live, encoder.model_id).items() if h not in vectors})
+        vectors, outcome.embedded = vectors | late, outcome.embedded + embedded
+        records = [_record(row, h, vectors[h]) for row in live
+                   for h in [content_hash(embedded_text(row.title, row.body), encoder.model_id)]]
         store.upsert(records)
         store.delete(dead)
+        crash_if("worker-mid-batch", failpoints or [])
         readmodel.mark_applied(conn, store.name, [
             (r.id, r.version, r.content_hash, False) for r in records
         ] + [(doc_id, version, None, True) for doc_id, version in dead])

@@ -17,8 +17,10 @@ class WorkerSettings(StoreSettings):
     dead_letter_after: int = Field(default=5, ge=1)
     """Failures of one document for one store before it is dead-lettered (``semsearch dlq``)."""
     metrics_port: int | None = None
+    failpoints: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Test-only crash points (semsearch.failpoints); empty in production."""
 
-    @field_validator("sync_stores", mode="before")
+    @field_validator("sync_stores", "failpoints", mode="before")
     @classmethod
     def _split(cls, value: object) -> object:
         if isinstance(value, str) and not value.startswith("["):

@@ -35,7 +35,10 @@ def run(settings: WorkerSettings, burst: bool = False, name: str | None = None) 
     worker = SimpleWorker(queues(settings, redis), connection=redis, name=name)
     log.info("worker %s ready on %s", worker.name, [q.name for q in worker.queues])
     try:
-        worker.work(burst=burst, with_scheduler=True, logging_level="WARNING")
+        # No forked RQ scheduler: a forked child would inherit this process's database sockets
+        # (and the advisory locks held on them) and outlive a crash. Retries are immediate; the
+        # outbox resend provides the back-off for anything longer.
+        worker.work(burst=burst, with_scheduler=False, logging_level="WARNING")
     finally:
         runtime.install(None)
         rt.close()

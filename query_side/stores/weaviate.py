@@ -282,7 +282,7 @@ class WeaviateStore:
             try:
                 self._collection.config.add_property(
                     Property(name=name, data_type=DataType.NUMBER, index_range_filters=True))
-            except UnexpectedStatusCodeError:  # added concurrently by another process?
+            except (UnexpectedStatusCodeError, WeaviateInvalidInputError):  # added concurrently?
                 if name not in self._refresh_properties():
                     raise
             assert self._properties is not None

@@ -43,6 +43,14 @@ class EmbeddedRedis:
                    self.data_dir / "redis.log")
         return self
 
+    def restart_empty(self) -> None:
+        """Stop, throw away everything Redis persisted, start again: a Redis that lost it all."""
+        self.stop()
+        for item in self.data_dir.iterdir():
+            if item.name.startswith(("appendonly", "dump")):
+                shutil.rmtree(item) if item.is_dir() else item.unlink()
+        self.start()
+
     def stop(self) -> None:
         if self.process is not None:
             self.process.stop()

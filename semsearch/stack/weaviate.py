@@ -99,7 +99,7 @@ def _free_ports() -> dict[str, int]:
                 first = grab()
                 try:
                     return first, grab(first + 1)
-                except OSError:
+                except (OSError, OverflowError):  # taken, or first was 65535
                     continue
 
         ports = {"http": grab(), "grpc": grab()}

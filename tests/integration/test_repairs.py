@@ -19,7 +19,7 @@ from tests.services import Services
 def pipe2(services: Services, weaviate, real_encoder) -> Iterator[Pipeline]:  # type: ignore[no-untyped-def]
     with pipeline(services, real_encoder, stores=["pgvector", "weaviate"]) as p:
         p.command_settings.resend_after_seconds = 0.01
-        p.command_settings.job_retry_intervals = []
+        p.command_settings.job_retries = 0
         p.worker_settings.dead_letter_after = 2
         yield p
 

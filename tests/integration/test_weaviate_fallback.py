@@ -23,7 +23,7 @@ def both(services: Services, weaviate, real_encoder) -> Iterator[Pipeline]:  # t
     with pipeline(services, real_encoder, stores=["pgvector", "weaviate"], query_store="auto",
                   health_cache_seconds=0) as p:
         p.command_settings.resend_after_seconds = 0.2
-        p.command_settings.job_retry_intervals = [0]
+        p.command_settings.job_retries = 1
         yield p
 
 

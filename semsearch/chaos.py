@@ -1,0 +1,91 @@
+"""The sync path as real processes, with faults on demand: used by the fault tests and `soak`.
+
+A ``Cluster`` runs the command API, relays and workers as child processes over given
+PostgreSQL, Redis and Weaviate servers, can SIGKILL or restart any of them, and can tell when
+every store has converged on PostgreSQL (same ids, same versions, same content hashes).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from semsearch.stack.process import Managed, free_port, wait_until
+from sync_worker import runtime
+from sync_worker.reconcile import Differences, compare
+from sync_worker.settings import WorkerSettings
+
+
+@dataclass
+class Cluster:
+    home: Path
+    env: dict[str, str]
+    procs: dict[str, Managed] = field(default_factory=dict)
+    command_port: int = field(default_factory=free_port)
+    _rt: runtime.Runtime | None = None
+
+    @property
+    def command_url(self) -> str:
+        return f"http://127.0.0.1:{self.command_port}"
+
+    def start(self, name: str, *args: str, failpoints: tuple[str, ...] = (),
+              wait: bool = True) -> Managed:
+        env = {**os.environ, **self.env, "FAILPOINTS": ",".join(failpoints),
+               "PYTHONUNBUFFERED": "1"}
+        log = self.home / f"{name}.log"
+        proc = Managed(name, [sys.executable, "-m", "semsearch.cli", *args], log, env=env).start()
+        self.procs[name] = proc
+        if wait and args[0] == "worker":
+            wait_until(lambda: "ready on" in log.read_text(errors="replace"), 120,
+                       name, log, proc.alive)
+        if wait and args[0] == "command-api":
+            wait_until(lambda: httpx.get(f"{self.command_url}/readyz").status_code == 200, 60,
+                       name, log, proc.alive)
+        return proc
+
+    def start_command_api(self, failpoints: tuple[str, ...] = ()) -> Managed:
+        return self.start("command-api", "command-api", "--port", str(self.command_port),
+                          failpoints=failpoints)
+
+    def start_worker(self, name: str = "worker", failpoints: tuple[str, ...] = ()) -> Managed:
+        return self.start(name, "worker", "--name", f"{name}-{os.getpid()}-{time.time_ns()}",
+                          failpoints=failpoints)
+
+    def kill(self, name: str) -> None:
+        self.procs[name].kill()
+
+    def stop(self) -> None:
+        for proc in self.procs.values():
+            proc.stop()
+        if self._rt is not None:
+            self._rt.close()
+
+    def runtime(self) -> runtime.Runtime:
+        if self._rt is None:
+            settings = WorkerSettings.model_validate(
+                {k.lower(): v for k, v in self.env.items() if k.lower() in WorkerSettings.model_fields})
+            self._rt = runtime.build(settings)
+        return self._rt
+
+    def differences(self) -> dict[str, Differences]:
+        rt = self.runtime()
+        return {name: compare(rt.write_engine, rt.store(name), rt.encoder.model_id)
+                for name in rt.settings.sync_stores}
+
+    def wait_converged(self, timeout: float) -> dict[str, Differences]:
+        """Poll until every store equals PostgreSQL or ``timeout`` passes; the last comparison."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                found = self.differences()
+                if all(d.total == 0 for d in found.values()) or time.monotonic() > deadline:
+                    return found
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+            time.sleep(0.5)
