@@ -52,9 +52,10 @@ class Cluster:
         return self.start("command-api", "command-api", "--port", str(self.command_port),
                           failpoints=failpoints)
 
-    def start_worker(self, name: str = "worker", failpoints: tuple[str, ...] = ()) -> Managed:
+    def start_worker(self, name: str = "worker", failpoints: tuple[str, ...] = (),
+                     wait: bool = True) -> Managed:
         return self.start(name, "worker", "--name", f"{name}-{os.getpid()}-{time.time_ns()}",
-                          failpoints=failpoints)
+                          failpoints=failpoints, wait=wait)
 
     def kill(self, name: str) -> None:
         self.procs[name].kill()

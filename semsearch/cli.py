@@ -106,6 +106,12 @@ def cmd_status(args: argparse.Namespace) -> int:
     return print_status()
 
 
+def cmd_soak(args: argparse.Namespace) -> int:
+    from semsearch.soak import main as soak_main
+
+    return soak_main(args.commands, args.ids, not args.no_faults, args.seed, args.rate)
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from benchmarks.cli import main as bench_main
 
@@ -164,6 +170,12 @@ def parser() -> argparse.ArgumentParser:
     rec.add_argument("--apply", action="store_true", help="repair what differs")
     rei = add("reindex", lazy("reindex"), "rebuild a store from PostgreSQL (no re-embedding)")
     rei.add_argument("--store", choices=["pgvector", "weaviate"], required=True)
+    soak = add("soak", cmd_soak, "random commands with faults injected; every store must converge")
+    soak.add_argument("--commands", type=int, default=5000)
+    soak.add_argument("--ids", type=int, default=300)
+    soak.add_argument("--no-faults", action="store_true")
+    soak.add_argument("--seed", type=int, default=0)
+    soak.add_argument("--rate", type=float, default=50.0, help="commands per second")
     bench = add("bench", cmd_bench, "benchmarks: ingest, freshness, query, commands, relevance, all")
     bench.add_argument("rest", nargs=argparse.REMAINDER, help="see `semsearch bench --help`")
     return root

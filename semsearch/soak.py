@@ -1,0 +1,198 @@
+"""``semsearch soak``: a randomized stream of commands with faults injected while it runs.
+
+Creates, replaces, patches and deletes documents over a fixed set of ids through a real command
+API, while a fault thread SIGKILLs and restarts workers, relays and the command API, wipes Redis
+and takes Weaviate away for a while. At the end every store must equal PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import random
+import tempfile
+import threading
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from tqdm import tqdm
+
+from semsearch.chaos import Cluster
+from semsearch.stack.postgres import EmbeddedPostgres
+from semsearch.stack.redis import EmbeddedRedis
+
+WORDS = ("river mountain ocean forest desert city music science history planet language "
+         "trade law medicine energy weather island volcano glacier bridge").split()
+
+
+@dataclass
+class SoakResult:
+    commands: int
+    ids: int
+    kinds: Counter[str] = field(default_factory=Counter)
+    faults: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    converge_seconds: float = 0.0
+    differences: dict[str, int] = field(default_factory=dict)
+    live_documents: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return all(total == 0 for total in self.differences.values())
+
+
+def _text(rng: random.Random) -> str:
+    return " ".join(rng.choice(WORDS) for _ in range(rng.randint(5, 25)))
+
+
+def _command(rng: random.Random, doc_id: uuid.UUID, exists: bool) -> tuple[str, str, dict[str, Any] | None]:
+    path = f"/v1/documents/{doc_id}"
+    if not exists:
+        return "create", "/v1/documents", {"id": str(doc_id), "title": _text(rng)[:60], "body": _text(rng),
+                                          "tags": rng.sample(WORDS, 2)}
+    kind = rng.choices(["replace", "patch-body", "patch-tags", "delete"], [3, 3, 2, 2])[0]
+    if kind == "replace":
+        return kind, path, {"title": _text(rng)[:60], "body": _text(rng), "category": rng.choice(WORDS)}
+    if kind == "patch-body":
+        return kind, path, {"body": _text(rng)}
+    if kind == "patch-tags":
+        return kind, path, {"tags": rng.sample(WORDS, 3)}
+    return kind, path, None
+
+
+def _send(client: httpx.Client, kind: str, path: str, body: dict[str, Any] | None) -> int:
+    """Send one command, riding out a restarting command API; returns the status code."""
+    method = {"create": "POST", "replace": "PUT", "delete": "DELETE"}.get(kind, "PATCH")
+    for _ in range(600):
+        try:
+            return client.request(method, path, json=body).status_code
+        except httpx.HTTPError:
+            time.sleep(0.1)  # the command API is down (a fault): try again
+    raise RuntimeError("the command API did not come back within a minute")
+
+
+class Faults(threading.Thread):
+    """Injects one fault every ``every`` seconds until stopped."""
+
+    def __init__(self, cluster: Cluster, redis: EmbeddedRedis, weaviate: Any, every: float,
+                 rng: random.Random) -> None:
+        super().__init__(daemon=True)
+        self.cluster, self.redis, self.weaviate, self.every, self.rng = (
+            cluster, redis, weaviate, every, rng)
+        self.done = threading.Event()
+        self.log: list[str] = []
+
+    def run(self) -> None:
+        kinds = ["kill-worker", "kill-relay", "kill-command-api", "wipe-redis", "weaviate-away"]
+        while not self.done.wait(self.every):
+            kind = kinds[len(self.log) % len(kinds)] if len(self.log) < len(kinds) else self.rng.choice(kinds)
+            self.log.append(f"{time.strftime('%H:%M:%S')} {kind}")
+            self.inject(kind)
+
+    def inject(self, kind: str) -> None:
+        c = self.cluster
+        if kind == "kill-worker":
+            c.kill("worker-a")
+            c.start_worker("worker-a", wait=False)
+        elif kind == "kill-relay":
+            c.kill("relay-1")
+            c.start("relay-1", "relay")
+        elif kind == "kill-command-api":
+            c.kill("command-api")
+            c.start_command_api()
+        elif kind == "wipe-redis":
+            self.redis.restart_empty()
+        elif kind == "weaviate-away" and self.weaviate is not None:
+            self.weaviate.stop()
+            time.sleep(3)
+            self.weaviate.start()
+
+
+def soak(cluster: Cluster, redis: EmbeddedRedis, weaviate: Any, commands: int, ids: int,
+         faults: bool = True, fault_every: float = 5.0, seed: int = 0,
+         converge_timeout: float = 180.0, progress: bool = True, rate: float = 50.0) -> SoakResult:
+    """Drive ``commands`` random commands over ``ids`` documents; returns what converged."""
+    rng = random.Random(seed)
+    result = SoakResult(commands, ids)
+    doc_ids = [uuid.UUID(int=rng.getrandbits(128), version=4) for _ in range(ids)]
+    exists = dict.fromkeys(doc_ids, False)
+    injector = Faults(cluster, redis, weaviate, fault_every, rng)
+    started = time.monotonic()
+    if faults:
+        injector.start()
+    with httpx.Client(base_url=cluster.command_url, timeout=30) as client:
+        for n in tqdm(range(commands), desc="soak", unit="cmd", disable=not progress):
+            time.sleep(max(0.0, started + n / rate - time.monotonic()))  # paced: faults overlap
+            doc_id = rng.choice(doc_ids)
+            kind, path, body = _command(rng, doc_id, exists[doc_id])
+            status = _send(client, kind, path, body)
+            result.kinds[f"{kind} {status}"] += 1
+            exists[doc_id] = {"create": status in (201, 409), "delete": False}.get(
+                kind, status == 200) if status != 404 else False
+    injector.done.set()
+    if faults:
+        injector.join()
+    result.faults = injector.log
+    result.seconds = time.monotonic() - started
+    for name, proc in list(cluster.procs.items()):  # whatever a fault left down comes back
+        if proc.alive():
+            continue
+        if name.startswith("worker"):
+            cluster.start_worker(name)
+        else:
+            cluster.start(name, *proc.args[3:])
+    converging = time.monotonic()
+    found = cluster.wait_converged(converge_timeout)
+    result.converge_seconds = time.monotonic() - converging
+    result.differences = {name: d.total for name, d in found.items()}
+    result.live_documents = max((d.checked for d in found.values()), default=0)
+    return result
+
+
+def start_cluster(home: Path, redis: EmbeddedRedis, postgres: EmbeddedPostgres,
+                  weaviate: Any) -> Cluster:
+    write = postgres.create_database(f"soak_{uuid.uuid4().hex[:8]}")
+    read = postgres.create_database(f"soak_read_{uuid.uuid4().hex[:8]}")
+    from command_side.migrate import upgrade
+
+    upgrade(write)
+    stores = "pgvector,weaviate" if weaviate is not None else "pgvector"
+    env = {"DATABASE_URL": write, "READ_DATABASE_URL": read, "REDIS_URL": redis.url,
+           "SYNC_STORES": stores, "QUEUE_NAME": f"soak{uuid.uuid4().hex[:8]}",
+           "RESEND_AFTER_SECONDS": "2", "WEAVIATE_COLLECTION": f"Soak{uuid.uuid4().hex[:8]}"}
+    if weaviate is not None:
+        env |= {"WEAVIATE_URL": weaviate.url, "WEAVIATE_GRPC_PORT": str(weaviate.grpc_port)}
+    cluster = Cluster(home, env)
+    cluster.start_command_api()
+    cluster.start("relay-1", "relay")
+    cluster.start("relay-2", "relay")
+    cluster.start_worker("worker-a")
+    cluster.start_worker("worker-b")
+    return cluster
+
+
+def main(commands: int, ids: int, faults: bool, seed: int, rate: float = 50.0) -> int:
+    from semsearch.stack.weaviate import EmbeddedWeaviate, ensure_binary
+
+    home = Path(tempfile.mkdtemp(prefix="semsearch-soak-"))
+    postgres = EmbeddedPostgres(home / "postgres").start()
+    redis = EmbeddedRedis(home / "redis").start()
+    binary = ensure_binary(build=True)
+    weaviate = EmbeddedWeaviate(home / "weaviate", binary=binary).start() if binary else None
+    cluster = start_cluster(home / "logs", redis, postgres, weaviate)
+    try:
+        result = soak(cluster, redis, weaviate, commands, ids, faults, seed=seed, rate=rate)
+    finally:
+        cluster.stop()
+        for service in (weaviate, redis, postgres):
+            if service is not None:
+                service.stop()
+    print(f"{result.commands} commands over {result.ids} ids in {result.seconds:.0f}s; "
+          f"{len(result.faults)} faults: {', '.join(f.split(' ', 1)[1] for f in result.faults)}")
+    print("commands: " + ", ".join(f"{k}: {v}" for k, v in sorted(result.kinds.items())))
+    print(f"converged in {result.converge_seconds:.1f}s; live documents {result.live_documents}; "
+          f"differences per store: {result.differences}")
+    return 0 if result.ok else 1
