@@ -15,14 +15,20 @@ import time
 from collections import defaultdict
 
 import sqlalchemy as sa
+from prometheus_client import Counter, Gauge
 from redis import Redis
 from rq import Queue, Retry
 from sqlalchemy.engine import Engine
 
+from command_side.outbox import backlog
 from command_side.settings import CommandSettings
 from semsearch.failpoints import crash_if
 
 log = logging.getLogger("semsearch.relay")
+
+SENT = Counter("semsearch_relay_sent_total", "Outbox rows sent to the worker queues")
+PENDING = Gauge("semsearch_outbox_pending", "Changes not yet confirmed by every store")
+OLDEST = Gauge("semsearch_outbox_oldest_age_seconds", "Age of the oldest unconfirmed change")
 
 JOB = "sync_worker.jobs.project_changes"
 """Enqueued by dotted path: the relay never imports the worker (or torch)."""
@@ -77,7 +83,16 @@ def relay_once(engine: Engine, redis: Redis, settings: CommandSettings) -> int:
                 retry=Retry(max=settings.job_retries) if settings.job_retries else None,
             )
         conn.execute(MARK_SENT, {"seqs": [row.seq for row in rows]})
+    SENT.inc(len(rows))
     return len(rows)
+
+
+def observe_backlog(engine: Engine) -> dict[str, object]:
+    with engine.connect() as conn:
+        found = backlog(conn)
+    PENDING.set(float(found["pending"]))  # type: ignore[arg-type]
+    OLDEST.set(float(found["oldest_age_s"]))  # type: ignore[arg-type]
+    return found
 
 
 def purge_done(engine: Engine, settings: CommandSettings) -> int:
@@ -93,10 +108,13 @@ def run(
     burst: bool = False,
 ) -> None:
     """Relay until ``stop`` is set (or, with ``burst``, until nothing is left to send)."""
-    last_purge = 0.0
+    last_purge = last_observed = 0.0
     while not stop.is_set():
         try:
             sent = relay_once(engine, redis, settings)
+            if time.monotonic() - last_observed > 1:
+                observe_backlog(engine)
+                last_observed = time.monotonic()
             if time.monotonic() - last_purge > 60:
                 purge_done(engine, settings)
                 last_purge = time.monotonic()

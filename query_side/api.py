@@ -17,7 +17,7 @@ from query_side import readmodel
 from query_side.db import make_read_engine
 from query_side.encoding import QueryEncoder
 from query_side.models import DocumentView, Freshness, Hit, SearchRequest, SearchResponse, snippet
-from query_side.router import StoreRouter
+from query_side.router import SERVED, StoreRouter
 from query_side.settings import QuerySettings
 from query_side.stores.base import Filters, SearchHit, StoreUnavailable
 from query_side.stores.factory import open_store
@@ -86,6 +86,7 @@ def register_routes(app: FastAPI, settings: QuerySettings) -> None:
             router.forget(name)
             raise
         status = router.status(name)
+        SERVED.labels(name).inc()
         return SearchResponse(
             hits=[to_hit(h) for h in hits], took_ms=round((time.perf_counter() - started) * 1e3, 2),
             store=name, freshness=Freshness(behind=status.behind, lag_s=round(status.lag_s, 3)))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from prometheus_client import Counter, Gauge
 from sqlalchemy.engine import Engine
 
 from query_side import readmodel
@@ -12,6 +13,12 @@ from query_side.settings import QuerySettings
 from query_side.stores.base import VectorStore
 
 PREFERENCE = ("weaviate", "pgvector")
+
+HEALTHY = Gauge("semsearch_store_healthy", "1 when the store answers", ["store"])
+BEHIND = Gauge("semsearch_store_behind", "Changes seen but not yet in the store", ["store"])
+LAG = Gauge("semsearch_store_lag_seconds", "Age of the oldest change not yet in the store",
+            ["store"])
+SERVED = Counter("semsearch_searches_total", "Searches answered, by store", ["store"])
 
 
 @dataclass(frozen=True)
@@ -44,6 +51,9 @@ class StoreRouter:
             lag = {"behind": -1, "lag_s": -1.0}
         status = StoreStatus(name, healthy, int(lag["behind"]), float(lag["lag_s"]), now)
         self._status[name] = status
+        HEALTHY.labels(name).set(1 if healthy else 0)
+        BEHIND.labels(name).set(status.behind)
+        LAG.labels(name).set(status.lag_s)
         return status
 
     def candidates(self) -> list[str]:

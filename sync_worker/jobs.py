@@ -13,7 +13,15 @@ import uuid
 from command_side import deadletters
 from query_side.stores.base import StoreUnavailable, VectorStore
 from sync_worker.projection import Outcome, project
-from sync_worker.runtime import APPLIED, DEAD_LETTERED, EMBEDDED, FRESHNESS, Runtime, current
+from sync_worker.runtime import (
+    APPLIED,
+    DEAD_LETTERED,
+    EMBEDDED,
+    FRESHNESS,
+    JOB_FAILURES,
+    Runtime,
+    current,
+)
 
 log = logging.getLogger("semsearch.worker")
 
@@ -56,7 +64,14 @@ def _one_by_one(rt: Runtime, store: VectorStore, changes: list[Change]) -> Outco
 
 def project_changes(store_name: str, changes: list[list[object]]) -> dict[str, int]:
     """Apply a batch of (id, version, outbox seq) to one store. Raises to let RQ retry."""
-    rt = current()
+    try:
+        return _project_changes(current(), store_name, changes)
+    except Exception:
+        JOB_FAILURES.labels(store_name).inc()
+        raise
+
+
+def _project_changes(rt: Runtime, store_name: str, changes: list[list[object]]) -> dict[str, int]:
     store = rt.store(store_name)
     if not store.health():
         raise StoreUnavailable(f"{store_name} is not answering; the change stays pending")

@@ -20,6 +20,8 @@ from sync_worker.settings import WorkerSettings
 
 APPLIED = Counter("semsearch_worker_changes_total", "Changes applied", ["store", "outcome"])
 EMBEDDED = Counter("semsearch_worker_embedded_total", "Texts sent to the encoder")
+JOB_FAILURES = Counter("semsearch_worker_job_failures_total",
+                       "Sync jobs that raised (RQ retries them, then the outbox resends)", ["store"])
 DEAD_LETTERED = Counter("semsearch_worker_dead_lettered_total", "Documents dead-lettered", ["store"])
 FRESHNESS = Histogram(
     "semsearch_commit_to_searchable_seconds",
