@@ -112,6 +112,12 @@ def cmd_soak(args: argparse.Namespace) -> int:
     return soak_main(args.commands, args.ids, not args.no_faults, args.seed, args.rate)
 
 
+def cmd_agreement(args: argparse.Namespace) -> int:
+    from semsearch.agreement import main as agreement_main
+
+    return agreement_main(args.documents, args.queries, args.out)
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from benchmarks.cli import main as bench_main
 
@@ -176,6 +182,11 @@ def parser() -> argparse.ArgumentParser:
     soak.add_argument("--no-faults", action="store_true")
     soak.add_argument("--seed", type=int, default=0)
     soak.add_argument("--rate", type=float, default=50.0, help="commands per second")
+    agree = add("agreement", cmd_agreement,
+                "top-10 overlap of Weaviate and pgvector (and recall vs exact) on real paragraphs")
+    agree.add_argument("--documents", type=int, default=2000)
+    agree.add_argument("--queries", type=int, default=100)
+    agree.add_argument("--out", type=Path, help="also write the JSON here")
     bench = add("bench", cmd_bench, "benchmarks: ingest, freshness, query, commands, relevance, all")
     bench.add_argument("rest", nargs=argparse.REMAINDER, help="see `semsearch bench --help`")
     return root
