@@ -1,9 +1,9 @@
 """Settings of the command API and the relay, read once from the environment."""
 
-from typing import Annotated
-
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from semsearch.config import CommaList
 
 DEFAULT_DATABASE_URL = "postgresql+psycopg://semsearch@127.0.0.1:5432/semsearch"
 
@@ -13,7 +13,7 @@ class CommandSettings(BaseSettings):
 
     database_url: str = DEFAULT_DATABASE_URL
     redis_url: str = "redis://127.0.0.1:6379/0"
-    sync_stores: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["pgvector"])
+    sync_stores: CommaList = Field(default_factory=lambda: ["pgvector"])
     """Stores the worker must project every change into; each gets its own RQ job."""
     queue_name: str = "semsearch-sync"
     relay_batch_size: int = Field(default=256, ge=1, le=10_000)
@@ -28,16 +28,9 @@ class CommandSettings(BaseSettings):
     api_key: str | None = None
     """When set, writes need the header ``X-API-Key: <api_key>``."""
     metrics_port: int | None = None
-    failpoints: Annotated[list[str], NoDecode] = Field(default_factory=list)
-    """Test-only crash points (semsearch.failpoints); empty in production."""
     """The relay serves Prometheus metrics here (it has no HTTP API of its own)."""
-
-    @field_validator("sync_stores", "failpoints", mode="before")
-    @classmethod
-    def _split(cls, value: object) -> object:
-        if isinstance(value, str) and not value.startswith("["):
-            return [part.strip() for part in value.split(",") if part.strip()]
-        return value
+    failpoints: CommaList = Field(default_factory=list)
+    """Test-only crash points (semsearch.failpoints); empty in production."""
 
     @field_validator("sync_stores")
     @classmethod

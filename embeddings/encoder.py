@@ -108,10 +108,11 @@ class HashingEncoder:
         return out
 
 
-def load_encoder(kind: str = "sentence-transformers", device: str = "cpu") -> Encoder:
+def load_encoder(kind: str = "sentence-transformers", device: str = "cpu",
+                 batch_size: int = DEFAULT_BATCH_SIZE) -> Encoder:
     match kind:
         case "sentence-transformers":
-            return SentenceTransformerEncoder(device=device)
+            return SentenceTransformerEncoder(device=device, batch_size=batch_size)
         case "hashing":
             return HashingEncoder()
         case _:
