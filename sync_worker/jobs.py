@@ -78,7 +78,7 @@ def _project_changes(rt: Runtime, store_name: str, changes: list[list[object]]) 
     parsed = [(uuid.UUID(str(c[0])), int(str(c[1])), int(str(c[2]))) for c in changes]
     try:
         outcome = project(store, parsed, rt.write_engine, rt.read_engine, rt.encoder,
-                          rt.settings.failpoints)
+                          rt.settings.failpoints, rt.settings.sync_stores)
     except Exception as exc:
         if _store_away(exc):
             raise

@@ -100,17 +100,21 @@ def project(
     read_engine: Engine,
     encoder: Encoder,
     failpoints: list[str] | None = None,
+    peers: list[str] | None = None,
 ) -> Outcome:
     """Bring ``store`` up to the current rows of the changed documents, then ack the outbox.
 
     Embedding happens before the per-document locks are taken, so a lock is held only for the
-    store write and the bookkeeping, never for model time.
+    store write and the bookkeeping, never for model time. ``peers`` are the other configured
+    stores: the newest versions are noted for them too, so a store whose jobs have not run yet
+    already shows as behind to the query router.
     """
     ids = sorted({doc_id for doc_id, _, _ in changes})
     rows = read_rows(write_engine, ids)
+    targets = [(row.id, row.version, row.updated_at) for row in rows.values()]
     with read_engine.begin() as conn:
-        readmodel.note_targets(conn, store.name, [
-            (row.id, row.version, row.updated_at) for row in rows.values()])
+        for name in {store.name, *(peers or [])}:  # every store's lag shows, even one not yet run
+            readmodel.note_targets(conn, name, targets)
         todo, _, _ = _plan(ids, rows, readmodel.projected(conn, store.name, ids))
     outcome = Outcome()
     vectors, outcome.embedded = vectors_for(read_engine, encoder, _texts(todo, encoder.model_id))

@@ -7,6 +7,7 @@ import logging
 from prometheus_client import start_http_server
 from redis import Redis
 from rq import Queue, SimpleWorker
+from rq.worker import DequeueStrategy
 
 from sync_worker import runtime
 from sync_worker.settings import WorkerSettings
@@ -38,7 +39,9 @@ def run(settings: WorkerSettings, burst: bool = False, name: str | None = None) 
         # No forked RQ scheduler: a forked child would inherit this process's database sockets
         # (and the advisory locks held on them) and outlive a crash. Retries are immediate; the
         # outbox resend provides the back-off for anything longer.
-        worker.work(burst=burst, with_scheduler=False, logging_level="WARNING")
+        # Round robin over the store queues: a long import never starves one store.
+        worker.work(burst=burst, with_scheduler=False, logging_level="WARNING",
+                    dequeue_strategy=DequeueStrategy.ROUND_ROBIN)
     finally:
         runtime.install(None)
         rt.close()

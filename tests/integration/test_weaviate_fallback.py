@@ -103,3 +103,28 @@ def test_per_object_failure_is_reported_and_never_acknowledged(
     rows = both.outbox(str(bad_id))
     assert rows[-1].pending_stores == ["weaviate"]  # pgvector applied it; Weaviate still owes it
     assert both.query.get(f"/v1/documents/{good['id']}").status_code == 200
+
+
+def test_a_store_whose_jobs_have_not_run_yet_shows_as_behind(services: Services, weaviate,  # type: ignore[no-untyped-def]
+                                                              real_encoder) -> None:
+    with pipeline(services, real_encoder, stores=["pgvector", "weaviate"], query_store="auto",
+                  health_cache_seconds=0, max_lag_seconds=0.3) as pipe:
+        docs = [pipe.create(title=f"Comet {n}", body=f"A comet's tail points away {n}")
+                for n in range(3)]
+        pipe.relay()
+        from rq import SimpleWorker
+
+        from sync_worker import runtime
+
+        runtime.install(pipe.runtime)  # work only the pgvector queue: Weaviate's jobs wait
+        SimpleWorker([Queue(f"{pipe.command_settings.queue_name}-pgvector",
+                            connection=pipe.redis)], connection=pipe.redis).work(burst=True)
+        runtime.install(None)
+        time.sleep(0.4)
+        answer = pipe.search("comet tail", limit=5)
+        assert answer["store"] == "pgvector" and len(answer["hits"]) == 3
+        assert pipe.query.get("/readyz").json()["stores"]["weaviate"]["behind"] == 3
+        pipe.work()
+        answer = pipe.search("comet tail", limit=5)
+        assert answer["store"] == "weaviate"
+        assert {h["id"] for h in answer["hits"]} == {d["id"] for d in docs}
