@@ -48,6 +48,12 @@ def wait_searchable(client: httpx.Client, tokens: list[str]) -> float:
                     reply.raise_for_status()
                     break
             bar.update(1)
+    deadline = time.monotonic() + 120  # then let every store catch up, so the preferred one serves
+    while time.monotonic() < deadline:
+        stores = client.get("/readyz").json()["stores"]
+        if all(s["behind"] == 0 for s in stores.values()):
+            break
+        time.sleep(0.2)
     return time.monotonic() - started
 
 
