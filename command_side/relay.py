@@ -59,6 +59,15 @@ def queue_name(settings: CommandSettings, store: str) -> str:
     return f"{settings.queue_name}-{store}"
 
 
+def backed_up(redis: Redis, settings: CommandSettings) -> bool:
+    """Every store's queue holds ``max_queued_jobs`` jobs that no worker has taken yet.
+
+    Only when all are busy does the relay hold back, so a store whose own worker is stuck never
+    holds the others up."""
+    return all(Queue(queue_name(settings, store), connection=redis).count >= settings.max_queued_jobs
+               for store in settings.sync_stores)
+
+
 def relay_once(engine: Engine, redis: Redis, settings: CommandSettings) -> int:
     """Claim one batch, enqueue it, mark it sent. Returns how many outbox rows were sent."""
     with engine.begin() as conn:
@@ -111,6 +120,10 @@ def run(
     last_purge = last_observed = 0.0
     while not stop.is_set():
         try:
+            if settings.max_queued_jobs and not burst and backed_up(redis, settings):
+                # the worker is busy: changes gather in the outbox and go as one larger job
+                stop.wait(settings.relay_idle_seconds)
+                continue
             sent = relay_once(engine, redis, settings)
             if time.monotonic() - last_observed > 1:
                 observe_backlog(engine)

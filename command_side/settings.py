@@ -24,6 +24,10 @@ class CommandSettings(BaseSettings):
     job_retries: int = Field(default=2, ge=0, le=10)
     """Immediate RQ retries of a failed sync job; after the last the job is kept in RQ's
     failed-job registry, and the outbox resend (with back-off) sends the change again."""
+    max_queued_jobs: int = Field(default=1, ge=0)
+    """The relay sends to a store's queue only while it holds fewer untaken jobs than this:
+    while the worker is busy, changes gather in the outbox and go as one larger job (dynamic
+    batching) instead of queueing as many one-document jobs. 0 turns this off."""
     bulk_max_documents: int = Field(default=1000, ge=1)
     api_key: str | None = None
     """When set, writes need the header ``X-API-Key: <api_key>``."""

@@ -113,7 +113,12 @@ def load_encoder(kind: str = "sentence-transformers", device: str = "cpu",
     match kind:
         case "sentence-transformers":
             return SentenceTransformerEncoder(device=device, batch_size=batch_size)
+        case "onnx":
+            from embeddings.onnx import OnnxEncoder
+
+            return OnnxEncoder()
         case "hashing":
             return HashingEncoder()
         case _:
-            raise ValueError(f"unknown encoder {kind!r}: use 'sentence-transformers' or 'hashing'")
+            raise ValueError(f"unknown encoder {kind!r}: use 'sentence-transformers', 'onnx' "
+                             "or 'hashing'")

@@ -19,8 +19,9 @@ class StoreSettings(BaseSettings):
     """e.g. http://127.0.0.1:8080; unset means no Weaviate."""
     weaviate_grpc_port: int = 50051
     weaviate_collection: str = Field(default="Document", pattern=r"^[A-Z][A-Za-z0-9_]{0,60}$")
-    encoder: Literal["sentence-transformers", "hashing"] = "sentence-transformers"
-    """``hashing`` is a deterministic stand-in for tests only, never for real search."""
+    encoder: Literal["sentence-transformers", "onnx", "hashing"] = "sentence-transformers"
+    """``onnx``: the packaged model exported to ONNX and quantized to int8 (embeddings/onnx.py);
+    ``hashing`` is a deterministic stand-in for tests only, never for real search."""
 
 
 class QuerySettings(StoreSettings):

@@ -188,7 +188,9 @@ def parser() -> argparse.ArgumentParser:
     agree.add_argument("--documents", type=int, default=2000)
     agree.add_argument("--queries", type=int, default=100)
     agree.add_argument("--out", type=Path, help="also write the JSON here")
-    bench = add("bench", cmd_bench, "benchmarks: ingest, freshness, query, commands, relevance, all")
+    bench = sub.add_parser("bench", add_help=False,
+                           help="benchmarks: ceilings, ingest, freshness, query, commands, all")
+    bench.set_defaults(handler=cmd_bench)
     bench.add_argument("rest", nargs=argparse.REMAINDER, help="see `semsearch bench --help`")
     return root
 
@@ -198,6 +200,11 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     for noisy in ("httpx", "httpcore", "sentence_transformers", "transformers", "rq", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["bench"]:  # its own parser, --help included
+        from benchmarks.cli import main as bench_main
+
+        return bench_main(argv[1:])
     args = parser().parse_args(argv)
     handler: Handler = args.handler
     return handler(args)

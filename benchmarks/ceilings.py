@@ -1,0 +1,83 @@
+"""What the hardware can do at best: the raw encoder on the same texts and queries.
+
+Measured in the benchmark's own process while the stack idles, right before the figures they
+bound. Documents are encoded in one call (sorted by length, batches of 32: the least padding the
+encoder can get); queries in batches of 64 (the query API's largest micro-batch) and one at a time.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from benchmarks import sts
+from embeddings import Encoder, SentenceTransformerEncoder
+
+BACKENDS = ("torch", "onnx")
+QUERY_BATCH = 64
+
+
+def load_backend(name: str) -> Encoder:
+    match name:
+        case "torch":
+            return SentenceTransformerEncoder()
+        case "onnx":
+            from embeddings.onnx import OnnxEncoder
+
+            return OnnxEncoder()
+        case "hashing":
+            from embeddings import HashingEncoder
+
+            return HashingEncoder()
+        case _:
+            raise ValueError(f"unknown encoder backend {name!r}: use torch or onnx")
+
+
+def document_rate(encoder: Encoder, texts: list[str]) -> float:
+    encoder.encode(texts[:8])
+    started = time.perf_counter()
+    encoder.encode(texts)
+    return len(texts) / (time.perf_counter() - started)
+
+
+def query_rates(encoder: Encoder, queries: list[str], singles: int) -> dict[str, float]:
+    encoder.encode(queries[:QUERY_BATCH])
+    started = time.perf_counter()
+    for i in range(0, len(queries), QUERY_BATCH):
+        encoder.encode(queries[i:i + QUERY_BATCH])
+    batched = len(queries) / (time.perf_counter() - started)
+    latencies = []
+    for query in queries[:singles]:
+        t = time.perf_counter()
+        encoder.encode([query])
+        latencies.append(time.perf_counter() - t)
+    return {"queries_per_s_batched": round(batched, 1),
+            "queries_per_s_single": round(len(latencies) / sum(latencies), 1),
+            "query_single_p50_ms": round(float(np.percentile(latencies, 50)) * 1e3, 2)}
+
+
+def measure(backend: str, texts: list[str], queries: list[str], singles: int = 200,
+            with_sts: bool = True) -> dict[str, Any]:
+    """The ceilings of one encoder backend, plus its STS Benchmark score."""
+    encoder = load_backend(backend)
+    result: dict[str, Any] = {
+        "backend": backend, "model_id": encoder.model_id, "document_sample": len(texts),
+        "document_mean_chars": round(float(np.mean([len(t) for t in texts])), 1),
+        "documents_per_s": round(document_rate(encoder, texts), 2),
+        "query_sample": len(queries),
+    }
+    result |= query_rates(encoder, queries, singles)
+    if with_sts and sts.DEFAULT_STS_TEST.exists():
+        result["sts_spearman"] = round(sts.spearman(encoder, sts.read_pairs(sts.DEFAULT_STS_TEST)), 4)
+    return result
+
+
+def speedups(ceilings: dict[str, dict[str, Any]]) -> dict[str, float]:
+    """ONNX int8 over torch fp32, where both were measured."""
+    if "torch" not in ceilings or "onnx" not in ceilings:
+        return {}
+    torch, onnx = ceilings["torch"], ceilings["onnx"]
+    return {key: round(onnx[key] / torch[key], 2) for key in
+            ("documents_per_s", "queries_per_s_batched", "queries_per_s_single")}

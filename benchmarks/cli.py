@@ -1,0 +1,117 @@
+"""``semsearch bench``: every figure side by side with the hardware's ceilings, in one run.
+
+Subcommands: ``ingest``, ``freshness``, ``query``, ``commands``, ``all`` (the four in turn on one
+stack per store) and ``ceilings`` (the raw encoders and their STS Benchmark scores only). Each
+starts a fresh local stack per store (or measures one given by ``--command-url/--query-url``),
+shows progress bars, and writes ``results.json``, ``report.md`` and PNG plots into ``--out``
+(default ``bench-results/<timestamp>/``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks import ceilings, report, texts
+from benchmarks.results import Run, meta
+from benchmarks.steps import STEPS, measure_ceiling, session
+
+SUBCOMMANDS = {
+    "ingest": "documents/s through the command API until searchable, vs the raw encoder",
+    "freshness": "commit-to-searchable p50/p95/p99 under steady writes at half capacity",
+    "query": "closed-loop query load at several concurrency levels, four workloads",
+    "commands": "command API creates and updates, worker running vs paused, and the naive baseline",
+    "all": "ingest, freshness, query and commands on one stack per store",
+    "ceilings": "the raw encoders (torch, ONNX int8): documents/s, queries/s, STS Benchmark",
+}
+
+
+def size(text: str) -> int:
+    """``10000``, ``10k`` or ``0.1m``."""
+    text = text.strip().lower()
+    factor = {"k": 1_000, "m": 1_000_000}.get(text[-1:], 1)
+    return int(float(text.rstrip("km")) * factor)
+
+
+def sizes(text: str) -> list[int]:
+    return sorted({size(part) for part in text.split(",") if part.strip()})
+
+
+def levels(text: str) -> list[int]:
+    return [int(part) for part in text.split(",") if part.strip()]
+
+
+def common() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--store", choices=["pgvector", "weaviate", "both"], default="both",
+                   help="which store to measure (both: one after the other, each on a fresh stack)")
+    p.add_argument("--documents", type=size, default=10_000, help="corpus size for ingest (10k, 100k…)")
+    p.add_argument("--query-sizes", type=sizes, help="store sizes for the query load (default: "
+                   "--documents; e.g. 10k,100k: sizes beyond what ingest wrote are bulk-loaded)")
+    p.add_argument("--encoder", choices=["torch", "onnx", "hashing"], default="torch",
+                   help="the stack's encoder (ENCODER of worker and query API); hashing: tests only")
+    p.add_argument("--ceilings", default="torch,onnx", help="encoder backends to compare up front")
+    p.add_argument("--ceiling-documents", type=int, default=1000, help="texts timed for the ceiling")
+    p.add_argument("--ceiling-queries", type=int, default=2000)
+    p.add_argument("--no-sts", action="store_true", help="skip the STS Benchmark scores")
+    p.add_argument("--duration", type=float, default=15.0, help="seconds measured per load phase")
+    p.add_argument("--warmup", type=float, default=3.0, help="seconds discarded before each phase")
+    p.add_argument("--concurrency", type=levels, default=[1, 8, 32, 64], help="query clients")
+    p.add_argument("--command-concurrency", type=levels, default=[4, 16, 64])
+    p.add_argument("--freshness-seconds", type=float, default=60.0, help="length of the steady writes")
+    p.add_argument("--no-naive", action="store_true", help="skip the naive embed-in-request baseline")
+    p.add_argument("--sample-interval", type=float, default=0.5, help="RSS sampling period (s)")
+    p.add_argument("--command-url", help="measure this command API instead of starting a stack")
+    p.add_argument("--query-url", help="measure this query API instead of starting a stack")
+    p.add_argument("--out", type=Path, help="output folder (default bench-results/<timestamp>/)")
+    return p
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="semsearch bench", description=__doc__,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = root.add_subparsers(dest="subcommand", required=True)
+    for name, help in SUBCOMMANDS.items():
+        sub.add_parser(name, parents=[common()], help=help, description=help)
+    return root
+
+
+def compare_encoders(args: argparse.Namespace, run: Run, corpus: texts.Corpus) -> None:
+    from benchmarks.steps import ceiling_sample
+
+    sample = ceiling_sample(corpus, args.ceiling_documents)
+    queries = texts.queries(args.ceiling_queries, seed=99)
+    found: dict[str, dict[str, Any]] = {}
+    for backend in [b.strip() for b in args.ceilings.split(",") if b.strip()]:
+        print(f"ceiling: {backend} on {len(sample)} documents, {len(queries)} queries…", flush=True)
+        found[backend] = ceilings.measure(backend, sample, queries, with_sts=not args.no_sts)
+    found["speedup"] = ceilings.speedups(found)
+    run.data["ceilings"] = found
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(argv or [])
+    args = parser().parse_args(argv)
+    args.query_sizes = args.query_sizes or [args.documents]
+    out = args.out or Path("bench-results") / time.strftime("%Y%m%d-%H%M%S")
+    run = Run(out)
+    run.data["meta"] = meta(argv)
+    corpus = texts.build(args.documents)
+    run.data["corpus"] = corpus.note
+    if args.subcommand in ("all", "ceilings") and args.ceilings:
+        compare_encoders(args, run, corpus)
+    if args.subcommand != "ceilings":
+        for store in ["pgvector", "weaviate"] if args.store == "both" else [args.store]:
+            print(f"== {store}: starting a stack (encoder {args.encoder})…", flush=True)
+            with session(args, run, corpus, store) as current:
+                measure_ceiling(current)
+                for step in STEPS[args.subcommand]:
+                    step(current)
+    path = report.write(run)
+    print(f"\nreport: {path}")
+    for check in run.data["checks"]:
+        mark = {True: "PASS", False: "FAIL", None: "  – "}[check["pass"]]
+        print(f"  {mark}  {check['what']}: {check['value']} (target {check['target']})")
+    return 0

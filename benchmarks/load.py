@@ -1,0 +1,78 @@
+"""Run :mod:`benchmarks.loadgen` in its own process, with a progress bar, and summarize it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+Request = tuple[str, str, str]
+"""(method, path, JSON body)"""
+
+
+@dataclass
+class LoadResult:
+    label: str
+    started: np.ndarray
+    latency: np.ndarray
+    status: np.ndarray
+    wall_s: float
+    cpu_s: float
+
+    @property
+    def ok(self) -> np.ndarray:
+        return (self.status >= 200) & (self.status < 300)
+
+    def summary(self) -> dict[str, Any]:
+        good = self.latency[self.ok] * 1e3
+        pct = (lambda q: round(float(np.percentile(good, q)), 2)) if len(good) else (lambda q: None)
+        return {
+            "label": self.label, "requests": int(len(self.status)), "ok": int(self.ok.sum()),
+            "errors": int((~self.ok).sum()),
+            "error_statuses": sorted({int(s) for s in self.status[~self.ok]}),
+            "qps": round(float(self.ok.sum()) / self.wall_s, 1) if self.wall_s else 0.0,
+            "p50_ms": pct(50), "p95_ms": pct(95), "p99_ms": pct(99),
+            "mean_ms": round(float(good.mean()), 2) if len(good) else None,
+            "loadgen_cpu_share": round(self.cpu_s / self.wall_s, 3) if self.wall_s else None,
+        }
+
+    def per_second(self) -> list[int]:
+        """Successful requests completed in each second of the run (for throughput plots)."""
+        finished = (self.started + self.latency)[self.ok]
+        seconds = max(1, int(np.ceil(self.wall_s)))
+        counts, _ = np.histogram(finished, bins=seconds, range=(0, seconds))
+        return [int(c) for c in counts]
+
+
+def run_load(label: str, url: str, requests: list[Request], duration: float, *,
+             concurrency: int | None = None, rate: float | None = None, warmup: float = 0.0,
+             template: bool = False) -> LoadResult:
+    """Closed loop with ``concurrency`` clients, or open loop at ``rate`` requests/s."""
+    spec = {"url": url, "requests": requests, "duration": duration, "warmup": warmup,
+            "template": template, "mode": "closed" if rate is None else "rate",
+            "concurrency": concurrency or 1, "rate": rate}
+    with tempfile.TemporaryDirectory(prefix="semsearch-load-") as folder:
+        spec_path, out_path = Path(folder) / "spec.json", Path(folder) / "out.json"
+        spec_path.write_text(json.dumps(spec))
+        child = subprocess.Popen([sys.executable, "-m", "benchmarks.loadgen", str(spec_path),
+                                  str(out_path)])
+        total = warmup + duration
+        with tqdm(total=round(total, 1), desc=f"{label:<28}", unit="s", leave=False) as bar:
+            started = time.monotonic()
+            while child.poll() is None:
+                time.sleep(0.2)
+                bar.n = round(min(total, time.monotonic() - started), 1)
+                bar.refresh()
+        if child.returncode != 0:
+            raise RuntimeError(f"load generator failed ({child.returncode}) for {label}")
+        out = json.loads(out_path.read_text())
+    return LoadResult(label, np.asarray(out["started"]), np.asarray(out["latency"]),
+                      np.asarray(out["status"], dtype=int), float(out["wall_s"]), float(out["cpu_s"]))

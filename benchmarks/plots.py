@@ -1,0 +1,86 @@
+"""PNG plots: latency distributions, throughput over time, RSS over time (matplotlib, Agg)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+Series = Sequence[tuple[float, float]]
+
+
+def _save(fig: plt.Figure, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def latency_cdf(path: Path, title: str, latencies_ms: dict[str, np.ndarray]) -> Path:
+    """One cumulative distribution per label, log-scaled milliseconds, p50/p99 marked."""
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for label, values in latencies_ms.items():
+        if len(values) == 0:
+            continue
+        ordered = np.sort(values)
+        ax.plot(ordered, np.arange(1, len(ordered) + 1) / len(ordered), label=label)
+    for q in (0.5, 0.99):
+        ax.axhline(q, color="grey", linewidth=0.6, linestyle=":")
+    ax.set_xscale("log")
+    ax.set_xlabel("latency (ms, log scale)")
+    ax.set_ylabel("fraction of requests")
+    ax.set_title(title)
+    ax.legend(fontsize=7, loc="lower right")
+    return _save(fig, path)
+
+
+def throughput(path: Path, title: str, series: Mapping[str, Series], ylabel: str) -> Path:
+    """Lines of (seconds since start, value)."""
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for label, points in series.items():
+        if points:
+            xs, ys = zip(*points, strict=True)
+            ax.plot(xs, ys, label=label)
+    ax.set_xlabel("seconds since start")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
+def rss(path: Path, title: str, samples: Mapping[str, Series], marks: Sequence[tuple[float, str]],
+        budgets: Mapping[str, int]) -> Path:
+    """RSS of every process over the run, phase starts as vertical lines, budgets dashed."""
+    fig, ax = plt.subplots(figsize=(9, 5))
+    for name, points in samples.items():
+        if points:
+            xs, ys = zip(*points, strict=True)
+            line = ax.plot(xs, ys, label=name)[0]
+            if name in budgets:
+                ax.axhline(budgets[name], color=line.get_color(), linestyle="--", linewidth=0.7)
+    for at, label in marks:
+        ax.axvline(at, color="grey", linewidth=0.6)
+        ax.text(at, ax.get_ylim()[1], f" {label}", rotation=90, va="top", fontsize=7)
+    ax.set_xlabel("seconds since the stack started")
+    ax.set_ylabel("RSS (MB)")
+    ax.set_title(title)
+    ax.legend(fontsize=7, loc="center right")
+    return _save(fig, path)
+
+
+def freshness(path: Path, title: str, latencies_ms: Sequence[float]) -> Path:
+    """Commit-to-searchable latency of each write, in commit order, and its histogram."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    left.plot(latencies_ms, marker=".", linestyle="none", markersize=3)
+    left.set_xlabel("write (commit order)")
+    left.set_ylabel("commit → searchable (ms)")
+    right.hist(latencies_ms, bins=40)
+    right.set_xlabel("commit → searchable (ms)")
+    right.set_ylabel("writes")
+    fig.suptitle(title)
+    return _save(fig, path)

@@ -1,0 +1,147 @@
+"""The run's output folder: ``results.json``, ``report.md`` and the PNG plots."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from benchmarks import plots
+from benchmarks.memory import BUDGETS_MB
+from benchmarks.results import Run, checks
+
+
+def table(header: list[str], rows: list[list[Any]]) -> list[str]:
+    cells = [[("—" if v is None else str(v)) for v in row] for row in rows]
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header),
+            *("| " + " | ".join(row) + " |" for row in cells), ""]
+
+
+def _ceilings(data: dict[str, Any]) -> list[str]:
+    rows = [[c["backend"], c["model_id"], c["document_sample"], c["documents_per_s"],
+             c["queries_per_s_batched"], c["queries_per_s_single"], c["query_single_p50_ms"],
+             c.get("sts_spearman")] for name, c in data.get("ceilings", {}).items() if name != "speedup"]
+    if not rows:
+        return []
+    lines = ["## Ceilings: the raw encoder, same texts, same run", ""]
+    lines += table(["backend", "model id", "docs sampled", "docs/s", "queries/s (batched 64)",
+                    "queries/s (one at a time)", "one query p50 ms", "STS-B Spearman"], rows)
+    if speedup := data["ceilings"].get("speedup"):
+        lines += [f"ONNX int8 speed-up over torch fp32: {speedup}", ""]
+    return lines
+
+
+def _ingest(store: str, ingest: dict[str, Any]) -> list[str]:
+    return [f"### Ingest ({store})", "", *table(
+        ["documents", "seconds", "docs/s end to end", "raw encoder docs/s", "ratio", "write-only docs/s"],
+        [[ingest["documents"], ingest["seconds"], ingest["documents_per_s"],
+          ingest["encoder_documents_per_s"], ingest["ratio_to_encoder"],
+          ingest["write_documents_per_s"]]])]
+
+
+def _freshness(store: str, fresh: dict[str, Any]) -> list[str]:
+    hist = fresh.get("worker_histogram") or {}
+    return [f"### Freshness ({store})", "",
+            f"Steady creates at {fresh['rate_per_s']}/s = half of "
+            f"{fresh['capacity'].get('documents_per_s')} documents/s ({fresh['capacity'].get('basis')}); "
+            f"measured by {fresh['method']}.", "", *table(
+                ["writes", "searchable", "p50 ms", "p95 ms", "p99 ms", "max ms",
+                 "worker histogram p50/p95/p99 ms (bucketed)"],
+                [[fresh["documents"], fresh["searchable"], fresh["p50_ms"], fresh["p95_ms"],
+                  fresh["p99_ms"], fresh["max_ms"],
+                  f"{hist.get('p50_ms')} / {hist.get('p95_ms')} / {hist.get('p99_ms')}"]])]
+
+
+def _query(store: str, size: str, q: dict[str, Any]) -> list[str]:
+    rows = [[kind, r["concurrency"], r["qps"], r["p50_ms"], r["p99_ms"], r["errors"],
+             r.get("mean_embedding_batch"), r["loadgen_cpu_share"]]
+            for kind, levels in q["kinds"].items() for r in levels]
+    half = q["half_load"]
+    return [f"### Query ({store}, {size} documents; loaded by {q.get('loaded_by', '?')})", "", *table(
+        ["workload", "clients", "QPS", "p50 ms", "p99 ms", "errors", "mean embedding batch",
+         "load generator CPU (cores)"], rows),
+        f"Distinct queries open-loop at {half['rate_per_s']}/s (half the best): p50 "
+        f"{half['p50_ms']} ms, p99 {half['p99_ms']} ms, {half['errors']} errors. Best distinct QPS / "
+        f"raw batched encoding = {q.get('ratio_to_batched_encoder')}.", ""]
+
+
+def _commands(store: str, c: dict[str, Any]) -> list[str]:
+    rows = [[state, op, r["concurrency"], r["qps"], r["p50_ms"], r["p99_ms"], r["errors"]]
+            for state in ("paused", "running", "naive") for op, levels in c.get(state, {}).items()
+            for r in levels]
+    return [f"### Commands ({store})", "", *table(
+        ["worker", "operation", "clients", "per second", "p50 ms", "p99 ms", "errors"], rows)]
+
+
+def _memory(store: str, mem: dict[str, Any]) -> list[str]:
+    rows = [[name, m["peak_mb"], m["first_mb"], m["last_mb"], m["budget_mb"], m["within_budget"],
+             m["growth_mb_per_min_2nd_half"]] for name, m in mem.items()]
+    return [f"### Memory ({store})", "", *table(
+        ["process", "peak RSS MB", "first MB", "last MB", "budget MB", "within", "growth MB/min (2nd half)"],
+        rows)]
+
+
+def markdown(run: Run, pictures: list[Path]) -> str:
+    data = run.data
+    meta = data.get("meta", {})
+    lines = ["# semsearch benchmark", "", f"- command: `{meta.get('command')}`",
+             f"- started: {meta.get('started')}, git {meta.get('git_commit')}",
+             f"- machine: {meta.get('machine')}", f"- load generator: {meta.get('load_generator')}",
+             f"- corpus: {data.get('corpus')}", ""]
+    found = [[c["what"], c["value"], c["target"], c["pass"]] for c in data["checks"]]
+    lines += ["## Checks", "", *table(["what", "measured", "target", "pass"], found)]
+    lines += _ceilings(data)
+    for store, figures in data["stores"].items():
+        lines += [f"## {store}", ""]
+        if "ingest" in figures:
+            lines += _ingest(store, figures["ingest"])
+        if "freshness" in figures:
+            lines += _freshness(store, figures["freshness"])
+        for size, q in sorted(figures.get("query", {}).items(), key=lambda kv: int(kv[0])):
+            lines += _query(store, size, q)
+        if "commands" in figures:
+            lines += _commands(store, figures["commands"])
+        if "memory" in figures:
+            lines += _memory(store, figures["memory"])
+    lines += ["## Notes", "", *(f"- {n}" for n in data["notes"]), "", "## Plots", ""]
+    lines += [f"![{p.stem}]({p.name})" for p in pictures]
+    return "\n".join(lines) + "\n"
+
+
+def draw(run: Run) -> list[Path]:
+    out, pictures = run.out, []
+    for store, figures in run.data["stores"].items():
+        groups: dict[str, tuple[str, ...]] = {
+            f"query-{size}": (f"{store} {size} ",) for size in figures.get("query", {})}
+        groups["commands"] = (f"{store} worker", f"{store} naive")
+        for name, prefixes in groups.items():
+            if found := run.latencies(prefixes, strip=f"{store} "):
+                pictures.append(plots.latency_cdf(out / f"latency-{store}-{name}.png",
+                                                  f"{store}: {name} latency", found))
+        if ingest := figures.get("ingest"):
+            pictures.append(plots.throughput(out / f"ingest-{store}.png", f"{store}: ingest",
+                                             {"documents searchable": ingest["curve"]}, "documents"))
+        if fresh := figures.get("freshness"):
+            pictures.append(plots.freshness(out / f"freshness-{store}.png",
+                                            f"{store}: commit → searchable", fresh["latencies_ms"]))
+        loads = {n: [(i + 0.5, float(c)) for i, c in enumerate(r.per_second())]
+                 for n, r in run.loads.items() if n.startswith(store)}
+        if loads:
+            pictures.append(plots.throughput(out / f"throughput-{store}.png", f"{store}: requests/s",
+                                             loads, "successful requests per second"))
+        if store in run.rss:
+            pictures.append(plots.rss(out / f"rss-{store}.png", f"{store}: resident memory",
+                                      run.rss[store], run.marks.get(store, []), BUDGETS_MB))
+    return pictures
+
+
+def write(run: Run) -> Path:
+    run.out.mkdir(parents=True, exist_ok=True)
+    run.data["checks"] = checks(run.data)
+    run.data.setdefault("meta", {})["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    pictures = draw(run)
+    (run.out / "results.json").write_text(json.dumps(run.data, indent=1, default=str))
+    report = run.out / "report.md"
+    report.write_text(markdown(run, pictures))
+    return report

@@ -1,0 +1,128 @@
+"""The system under test: a fresh local stack for one store, or one already running elsewhere.
+
+A local stack is :class:`~semsearch.stack.local.LocalStack`'s services (PostgreSQL, Redis and,
+for Weaviate, a weaviate-server) with the four processes spawned here, so that each gets its
+own settings: every change goes to exactly the store being measured (``SYNC_STORES``), the query
+API serves from it (``STORE``), and the relay and worker expose Prometheus metrics on their own
+ports. The worker can be paused (SIGSTOP) to measure the command side alone.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+
+from semsearch.stack.local import LocalStack, StackConfig, answers, pick_ports
+from semsearch.stack.process import free_port, wait_until
+
+ENCODER_SETTING = {"torch": "sentence-transformers", "onnx": "onnx", "hashing": "hashing"}
+"""Benchmark backend name → the ``ENCODER`` setting of the worker and query API."""
+
+
+@dataclass
+class Target:
+    store: str
+    command_url: str
+    query_url: str
+    read_database_url: str | None = None
+    weaviate_url: str | None = None
+    weaviate_grpc_port: int | None = None
+    worker_metrics_url: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+class BenchStack:
+    """Start with :meth:`start`, stop with :meth:`stop` (or use it as a context manager)."""
+
+    def __init__(self, store: str, encoder: str = "torch", extra_env: dict[str, str] | None = None,
+                 home: Path | None = None) -> None:
+        self.store = store
+        self.encoder = encoder
+        config = StackConfig(store="pgvector" if store == "pgvector" else "weaviate",
+                             encoder=ENCODER_SETTING[encoder], require_weaviate=store == "weaviate",
+                             data_dir=home, extra_env=dict(extra_env or {}))
+        self.local = LocalStack(pick_ports(config))
+        self.ports = {"relay": free_port(), "worker": free_port()}
+        self.paused = False
+
+    def start(self) -> Target:
+        try:
+            env = self.local.start_services()
+            port = str(self.local.config.command_port)
+            for name, args in (("relay", ["relay"]), ("worker", ["worker"]),
+                               ("command-api", ["command-api", "--port", port])):
+                metrics = {"METRICS_PORT": str(self.ports[name])} if name in self.ports else {}
+                self.local.spawn(name, *args, env={"SYNC_STORES": self.store, **metrics})
+            self.start_query_api()
+            wait_until(partial(answers, self.worker_metrics_url), 300, "worker (model loaded)",
+                       self.log("worker"), self.local.children["worker"].alive)
+        except BaseException:
+            self.local.stop()
+            raise
+        return Target(self.store, self.local.command_url, self.local.query_url,
+                      env["READ_DATABASE_URL"], env.get("WEAVIATE_URL"),
+                      int(env["WEAVIATE_GRPC_PORT"]) if "WEAVIATE_GRPC_PORT" in env else None,
+                      self.worker_metrics_url, list(self.local.notes))
+
+    @property
+    def worker_metrics_url(self) -> str:
+        """Served once the worker has loaded its model and is about to take jobs."""
+        return f"http://127.0.0.1:{self.ports['worker']}/metrics"
+
+    def start_query_api(self) -> None:
+        self.local.spawn("query-api", "query-api", "--port", str(self.local.config.query_port),
+                         env={"STORE": self.store})
+        for name, url in (("command-api", self.local.command_url), ("query-api", self.local.query_url)):
+            wait_until(partial(answers, f"{url}/readyz"), 300, name,
+                       self.local.home / "logs" / f"{name}.log", self.local.children[name].alive)
+
+    def restart_query_api(self) -> None:
+        """A fresh query API process (an empty query cache, a fresh memory baseline)."""
+        self.local.children["query-api"].stop()
+        self.start_query_api()
+
+    def processes(self) -> dict[str, int]:
+        """Process ids to sample for memory: the four processes and each service's main process."""
+        pids = {name: child.pid for name, child in self.local.children.items() if child.alive()}
+        for name in ("postgres", "redis", "weaviate"):
+            service = getattr(self.local, name, None)
+            process = getattr(service, "process", None)
+            if process is not None and process.alive():
+                pids[name] = process.pid
+        return pids
+
+    def _signal_worker(self, sig: signal.Signals) -> None:
+        worker = self.local.children["worker"]
+        if worker.alive():
+            os.killpg(worker.pid, sig)
+
+    def pause_worker(self) -> None:
+        self._signal_worker(signal.SIGSTOP)
+        self.paused = True
+
+    def resume_worker(self) -> None:
+        self._signal_worker(signal.SIGCONT)
+        self.paused = False
+
+    def log(self, name: str) -> Path:
+        return self.local.home / "logs" / f"{name}.log"
+
+    def stop(self) -> None:
+        if self.paused:
+            self.resume_worker()
+        self.local.stop()
+
+    def __enter__(self) -> Target:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def external(store: str, command_url: str, query_url: str) -> Target:
+    """A stack started elsewhere: measured through its HTTP APIs only."""
+    return Target(store, command_url.rstrip("/"), query_url.rstrip("/"),
+                  notes=["external stack: no memory sampling, no worker pause, no bulk loading"])

@@ -1,0 +1,143 @@
+"""One store's session (a stack, its memory sampler, its ceiling) and the subcommands' steps."""
+
+from __future__ import annotations
+
+import argparse
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from benchmarks import bulkload, ceilings, commands, freshness, ingest, query, texts
+from benchmarks.memory import MemorySampler
+from benchmarks.results import Run
+from benchmarks.stack import BenchStack, Target, external
+
+
+@dataclass
+class Session:
+    args: argparse.Namespace
+    run: Run
+    corpus: texts.Corpus
+    target: Target
+    stack: BenchStack | None
+    sampler: MemorySampler | None
+    ceiling: dict[str, Any] = field(default_factory=dict)
+    loaded: int = 0
+    """Documents of the corpus (a prefix) the store holds."""
+    loaded_by: str = "nothing"
+
+    @property
+    def figures(self) -> dict[str, Any]:
+        return self.run.store(self.target.store)
+
+    def mark(self, label: str) -> None:
+        if self.sampler is not None:
+            self.run.marks.setdefault(self.target.store, []).append((self.sampler.mark(), label))
+
+
+def ceiling_sample(corpus: texts.Corpus, size: int) -> list[str]:
+    """Up to ``size`` texts spread evenly over the corpus, so they look like what is ingested."""
+    every = max(1, len(corpus.documents) // max(size, 1))
+    return corpus.texts()[::every][:size]
+
+
+@contextmanager
+def session(args: argparse.Namespace, run: Run, corpus: texts.Corpus, store: str) -> Iterator[Session]:
+    if args.command_url or args.query_url:
+        yield Session(args, run, corpus, external(store, args.command_url, args.query_url), None, None)
+        return
+    stack = BenchStack(store, encoder=args.encoder)
+    target = stack.start()
+    try:
+        with MemorySampler(stack.processes, args.sample_interval) as sampler:
+            current = Session(args, run, corpus, target, stack, sampler)
+            yield current
+        current.figures["memory"] = sampler.summary()
+        run.rss[store] = sampler.samples
+    finally:
+        stack.stop()
+
+
+def measure_ceiling(s: Session) -> None:
+    """The stack's encoder on the same texts, now, while the stack idles (ratios use this)."""
+    s.mark("ceiling")
+    s.ceiling = ceilings.measure(s.args.encoder, ceiling_sample(s.corpus, s.args.ceiling_documents),
+                                 texts.queries(s.args.ceiling_queries, seed=99), with_sts=False)
+    s.figures["ceiling"] = s.ceiling
+
+
+def unseen(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """New ids and a run marker in each title: nothing the target already holds or has embedded."""
+    run_id = uuid.uuid4().hex[:8]
+    return [{**d, "id": str(uuid.uuid4()), "title": f"{d['title']} [{run_id}]"} for d in docs]
+
+
+def step_ingest(s: Session) -> None:
+    s.mark("ingest")
+    docs = s.corpus.documents if s.stack is not None else unseen(s.corpus.documents)
+    s.figures["ingest"] = ingest.run(s.target, docs, s.ceiling.get("documents_per_s"))
+    s.loaded, s.loaded_by = len(docs), "ingest through the pipeline"
+
+
+def step_freshness(s: Session) -> None:
+    s.mark("freshness")
+    measured = s.figures.get("ingest", {}).get("documents_per_s")
+    basis = "ingest documents/s" if measured else "raw encoder documents/s"
+    capacity = {"basis": f"{basis}, this run",
+                "documents_per_s": measured or s.ceiling["documents_per_s"]}
+    rate = capacity["documents_per_s"] / 2
+    count = max(1, int(rate * s.args.freshness_seconds))
+    docs = unseen(texts.build(count, offset=len(s.corpus.documents) + 1000).documents)
+    s.figures["freshness"] = freshness.run(s.target, docs, rate, capacity)
+
+
+def _load_to(s: Session, size: int) -> str:
+    """Bring the store to the corpus' first ``size`` documents; says how they got there."""
+    if s.stack is None:
+        return "external stack: as found"
+    if s.loaded >= size:
+        return s.loaded_by
+    corpus = texts.build(max(s.args.query_sizes))
+    all_texts = corpus.texts()
+    encoder = ceilings.load_backend(s.args.encoder)
+    vectors = bulkload.cached_vectors(encoder, all_texts)
+    seconds = bulkload.load(s.target, corpus.documents[s.loaded:size], all_texts[s.loaded:size],
+                            vectors[s.loaded:size], encoder.model_id)
+    s.run.note(f"{s.target.store}: documents {s.loaded}…{size - 1} were bulk-loaded into the read "
+               f"model from vectors embedded once and cached ({seconds:.0f}s to load), not sent "
+               "through the command API: embedding 100k paragraphs takes about an hour on 2 cores")
+    s.loaded_by = "bulk load from cached vectors" if s.loaded == 0 else f"{s.loaded_by} + bulk load"
+    s.loaded = size
+    return s.loaded_by
+
+
+def step_query(s: Session) -> None:
+    pool = query.QueryPool(20_000)
+    for size in s.args.query_sizes:
+        loaded_by = _load_to(s, size)
+        s.mark(f"query {size}")
+        result = query.run(s.target, pool, s.corpus.categories, s.args.concurrency, s.args.duration,
+                           s.args.warmup, f"{s.target.store} {size}", s.run.collect)
+        result["loaded_by"] = loaded_by
+        batched = s.ceiling.get("queries_per_s_batched")
+        best = result["best"]["distinct"]["qps"]
+        result["ratio_to_batched_encoder"] = round(best / batched, 3) if batched else None
+        s.figures.setdefault("query", {})[str(size)] = result
+
+
+def step_commands(s: Session) -> None:
+    s.mark("commands")
+    s.figures["commands"] = commands.run(s.target, s.stack, s.args.encoder, s.args.command_concurrency,
+                                         s.args.duration, s.args.warmup, s.run.collect,
+                                         naive=not s.args.no_naive)
+
+
+STEPS: dict[str, list[Callable[[Session], None]]] = {
+    "ingest": [step_ingest],
+    "freshness": [step_freshness],
+    "query": [step_query],
+    "commands": [step_commands],
+    "all": [step_ingest, step_freshness, step_query, step_commands],
+}

@@ -1,0 +1,58 @@
+"""``semsearch bench`` end to end on a tiny corpus: a real stack (hashing encoder), every
+subcommand's code path, and the output folder's shape. Speed is not asserted here."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+
+from benchmarks import bulkload, cli, commands
+from benchmarks.stack import BenchStack, external
+
+TINY = ["--store", "pgvector", "--documents", "60", "--encoder", "hashing", "--duration", "0.5",
+        "--warmup", "0.2", "--concurrency", "2", "--command-concurrency", "2",
+        "--freshness-seconds", "1", "--ceilings", "hashing", "--no-sts",
+        "--ceiling-documents", "20", "--ceiling-queries", "40", "--sample-interval", "0.2"]
+
+
+def test_bench_all_writes_json_markdown_and_plots(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(commands, "UPDATE_TARGETS", 20)
+    monkeypatch.setattr(bulkload, "VECTOR_CACHE", tmp_path / "vectors")
+    out = tmp_path / "run"
+    assert cli.main(["all", *TINY, "--query-sizes", "60,90", "--out", str(out)]) == 0
+    data = json.loads((out / "results.json").read_text())
+    figures = data["stores"]["pgvector"]
+    assert figures["ingest"]["documents"] == 60 and figures["ingest"]["ratio_to_encoder"] > 0
+    assert figures["freshness"]["searchable"] == figures["freshness"]["documents"] >= 1
+    assert set(figures["query"]) == {"60", "90"}
+    assert "bulk load" in figures["query"]["90"]["loaded_by"]
+    assert list((tmp_path / "vectors").rglob("*.npy"))
+    assert set(figures["query"]["60"]["kinds"]) == {"distinct", "repeated", "filter_only",
+                                                    "filtered_semantic"}
+    assert figures["query"]["60"]["best"]["filter_only"]["errors"] == 0
+    assert set(figures["commands"]) >= {"running", "paused", "naive"}
+    assert figures["commands"]["paused"]["create"][0]["ok"] > 0
+    assert figures["commands"]["naive"]["create"][0]["ok"] > 0
+    assert {"command-api", "relay", "worker", "query-api"} <= set(figures["memory"])
+    assert data["ceilings"]["hashing"]["documents_per_s"] > 0 and data["checks"]
+    text = (out / "report.md").read_text()
+    assert "## Checks" in text and "bulk-loaded" in text
+    for picture in ("rss-pgvector.png", "ingest-pgvector.png", "freshness-pgvector.png",
+                    "latency-pgvector-query-60.png", "latency-pgvector-commands.png",
+                    "throughput-pgvector.png"):
+        assert (out / picture).stat().st_size > 1000, picture
+
+
+def test_a_running_stack_is_measured_through_its_urls(tmp_path: Path) -> None:
+    with BenchStack("pgvector", encoder="hashing") as target:
+        found = external("pgvector", target.command_url, target.query_url)
+        assert httpx.get(f"{found.query_url}/readyz").status_code == 200
+        out = tmp_path / "ext"
+        argv = ["ingest", *TINY, "--command-url", target.command_url, "--query-url",
+                target.query_url, "--out", str(out)]
+        assert cli.main(argv) == 0
+    data = json.loads((out / "results.json").read_text())
+    assert data["stores"]["pgvector"]["ingest"]["documents"] == 60
+    assert "memory" not in data["stores"]["pgvector"]

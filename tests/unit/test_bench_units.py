@@ -1,0 +1,128 @@
+"""Benchmark pieces without I/O: corpus sizes, arguments, stats, checks, the report's shape."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from benchmarks import cli, metrics, report, sts, texts
+from benchmarks.load import LoadResult
+from benchmarks.memory import MemorySampler, _slope
+from benchmarks.query import KINDS, QueryPool, requests_for
+from benchmarks.results import Run, checks
+from embeddings.onnx import mean_pool
+
+
+def test_corpus_beyond_the_paragraphs_cuts_them_into_distinct_windows() -> None:
+    small = texts.build(50)
+    assert len(small.documents) == 50 and "50 whole paragraphs" in small.note
+    cut = texts.build(40, offset=4_840)
+    assert "cut into windows" in cut.note
+    assert len({d["id"] for d in cut.documents}) == 40
+    assert len(set(cut.texts())) == 40
+    assert texts.build(10, offset=20).documents == texts.build(30).documents[20:]
+
+
+def test_past_every_window_texts_repeat_and_the_note_says_so() -> None:
+    tail = texts.build(30, offset=119_990)
+    assert "repeated texts" in tail.note
+    assert len({d["id"] for d in tail.documents}) == 30
+
+
+def test_queries_are_distinct_and_a_prefix_of_longer_lists() -> None:
+    found = texts.queries(500)
+    assert len(set(found)) == 500
+    assert texts.queries(40_000)[:500] == found
+    pool = QueryPool(10)
+    assert len(set(pool.take(8) + pool.take(8))) == 16
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_each_query_workload_is_valid_search_json(kind: str) -> None:
+    found = requests_for(kind, QueryPool(100), ["Moon", "Sun", "Trade"], 20)
+    assert found and all(method == "POST" and path == "/v1/search" for method, path, _ in found)
+    bodies = [json.loads(body) for _, _, body in found]
+    assert all(b.get("query") or b.get("filters") for b in bodies)
+
+
+def test_sizes_and_levels_parse() -> None:
+    assert cli.size("10k") == 10_000 and cli.size("0.1m") == 100_000 and cli.size("250") == 250
+    assert cli.sizes("100k,10k") == [10_000, 100_000]
+    args = cli.parser().parse_args(["query", "--store", "pgvector", "--concurrency", "1,4"])
+    assert args.subcommand == "query" and args.concurrency == [1, 4] and args.documents == 10_000
+
+
+def test_load_result_summary_and_per_second() -> None:
+    result = LoadResult("x", np.array([0.1, 0.5, 1.2, 1.5]), np.array([0.01, 0.02, 0.03, 0.5]),
+                        np.array([200, 200, 200, 500]), wall_s=2.0, cpu_s=0.2)
+    summary = result.summary()
+    assert summary["ok"] == 3 and summary["errors"] == 1 and summary["error_statuses"] == [500]
+    assert summary["qps"] == 1.5 and summary["p50_ms"] == 20.0 and summary["loadgen_cpu_share"] == 0.1
+    assert result.per_second() == [2, 1]
+
+
+def test_histogram_quantiles_interpolate_like_prometheus() -> None:
+    name = metrics.FRESHNESS + "_bucket"
+    after = {(name, (("le", le), ("store", "pgvector"))): c
+             for le, c in (("0.1", 50.0), ("1.0", 100.0), ("+Inf", 100.0))}
+    found = metrics.histogram_quantiles({}, after, "pgvector")
+    assert found["count"] == 100 and found["p50_ms"] == 100.0 and found["p99_ms"] == pytest.approx(982.0)
+    assert metrics.histogram_quantiles({}, after, "weaviate") == {}
+
+
+def test_memory_growth_is_a_slope() -> None:
+    assert _slope([(0, 100), (1, 101), (2, 102)]) == 1.0
+    sampler = MemorySampler(lambda: {})
+    sampler.samples = {"worker": [(0.0, 500.0), (1.0, 900.0), (2.0, 1100.0)]}
+    assert sampler.summary()["worker"]["within_budget"] is False
+
+
+def test_mean_pooling_ignores_padding_and_returns_unit_vectors() -> None:
+    hidden = np.array([[[1.0, 0.0], [3.0, 0.0], [100.0, 100.0]]], dtype=np.float32)
+    pooled = mean_pool(hidden, np.array([[1, 1, 0]]))
+    assert np.allclose(pooled, [[1.0, 0.0]])
+
+
+def test_sts_pairs_parse_the_tab_separated_release(tmp_path: Path) -> None:
+    path = tmp_path / "sts.csv"
+    path.write_text("g\tf\t2012\t1\t4.0\tA cat.\tA kitten.\n"
+                    "g\tf\t2012\t2\t0.5\tA cat.\tThe stock fell.\tsrc\tsrc\n")
+    pairs = sts.read_pairs(path)
+    assert pairs.first == ["A cat.", "A cat."] and list(pairs.gold) == [4.0, 0.5]
+
+
+def _figures() -> dict:
+    row = {"concurrency": 4, "qps": 1200.0, "p50_ms": 3.0, "p99_ms": 9.0, "errors": 0,
+           "loadgen_cpu_share": 0.1, "mean_embedding_batch": 2.0}
+    query = {"kinds": {k: [row] for k in KINDS}, "best": {k: row for k in KINDS},
+             "half_load": {**row, "rate_per_s": 600.0}, "ratio_to_batched_encoder": 0.7,
+             "loaded_by": "bulk"}
+    return {"ingest": {"documents": 10, "seconds": 1.0, "documents_per_s": 10.0,
+                       "encoder_documents_per_s": 11.0, "ratio_to_encoder": 0.91,
+                       "write_documents_per_s": 100.0, "curve": [(0, 0), (1, 10)]},
+            "freshness": {"rate_per_s": 5.0, "capacity": {}, "documents": 5, "searchable": 5,
+                          "method": "poll", "p50_ms": 10.0, "p95_ms": 20.0, "p99_ms": 30.0,
+                          "max_ms": 31.0, "worker_histogram": {}, "latencies_ms": [10.0, 30.0]},
+            "query": {"100": query},
+            "commands": {"paused": {"create": [{**row, "qps": 400.0}]}},
+            "memory": {"relay": {"peak_mb": 70.0, "first_mb": 70.0, "last_mb": 70.0, "budget_mb": 150,
+                                 "within_budget": True, "growth_mb_per_min_2nd_half": 0.0}}}
+
+
+def test_checks_and_report_cover_every_figure(tmp_path: Path) -> None:
+    run = Run(tmp_path / "out")
+    run.data["stores"]["pgvector"] = _figures()
+    found = {c["what"]: c["pass"] for c in checks(run.data)}
+    assert found["pgvector: ingest / raw encoder"] is True
+    assert found["pgvector @ 100 docs: repeated QPS (one query-API process)"] is True
+    assert any("create/s" in what and passed is False for what, passed in found.items())
+    path = report.write(run)
+    text = path.read_text()
+    for heading in ("## Checks", "### Ingest (pgvector)", "### Freshness (pgvector)",
+                    "### Query (pgvector, 100 documents", "### Commands (pgvector)", "### Memory"):
+        assert heading in text
+    saved = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert saved["checks"] and (tmp_path / "out" / "ingest-pgvector.png").exists()
