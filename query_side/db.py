@@ -2,20 +2,15 @@
 
 from typing import Any
 
-import numpy as np
 import sqlalchemy as sa
 from pgvector.psycopg import register_vector
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from query_side import readmodel
+from query_side.readmodel import as_array
 
-
-def as_array(value: Any) -> np.ndarray:
-    """A pgvector value (numpy array or ``pgvector.Vector``) as float32 numpy."""
-    if hasattr(value, "to_numpy"):
-        value = value.to_numpy()
-    return np.asarray(value, dtype=np.float32)
+__all__ = ["as_array", "make_read_engine"]
 
 
 def make_read_engine(url: str, pool_size: int = 8) -> Engine:

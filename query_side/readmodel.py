@@ -147,7 +147,7 @@ def cached_embeddings(conn: Connection, model_id: str, hashes: list[str]) -> dic
         ),
         {"model": model_id, "hashes": hashes},
     )
-    return {row[0]: _array(row[1]) for row in rows}
+    return {row[0]: as_array(row[1]) for row in rows}
 
 
 def cache_embeddings(conn: Connection, model_id: str, vectors: dict[str, np.ndarray]) -> None:
@@ -192,7 +192,8 @@ def lag(conn: Connection, store: str) -> dict[str, float | int]:
     return {"behind": int(row[0]), "lag_s": float(row[1])}
 
 
-def _array(value: object) -> np.ndarray:
+def as_array(value: object) -> np.ndarray:
+    """A pgvector value (numpy array or ``pgvector.Vector``) as float32 numpy."""
     if hasattr(value, "to_numpy"):
         value = value.to_numpy()
     return np.asarray(value, dtype=np.float32)
