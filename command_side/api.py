@@ -26,7 +26,14 @@ from command_side.commands import (
 )
 from command_side.exceptions import CommandError
 from command_side.idempotency import MAX_KEY_LENGTH, recall, remember, request_hash
-from command_side.models import BulkImport, DocumentCreate, DocumentPatch, DocumentReplace
+from command_side.models import (
+    BulkImport,
+    BulkWritten,
+    DocumentCreate,
+    DocumentPatch,
+    DocumentReplace,
+    DocumentWritten,
+)
 from command_side.settings import CommandSettings
 from semsearch import consistency, http
 from semsearch.failpoints import crash_if
@@ -127,7 +134,8 @@ def fields_of(doc: DocumentReplace) -> DocumentFields:
 def register_routes(app: FastAPI) -> None:
     guard = [Depends(check_api_key)]
 
-    @app.post("/v1/documents", status_code=201, dependencies=guard)
+    @app.post("/v1/documents", status_code=201, dependencies=guard,
+              responses={201: {"model": DocumentWritten}})
     def create(doc: DocumentCreate, engine: EngineDep, settings: SettingsDep,
                key: IdempotencyKey) -> JSONResponse:
         cmd = CreateDocument(doc.id or uuid.uuid4(), fields_of(doc))
@@ -135,7 +143,8 @@ def register_routes(app: FastAPI) -> None:
         return execute(engine, settings.failpoints, key, fingerprint, 201, lambda conn: written(
             handlers.create_document(cmd, conn, settings.sync_stores)))
 
-    @app.put("/v1/documents/{doc_id}", dependencies=guard)
+    @app.put("/v1/documents/{doc_id}", dependencies=guard,
+              responses={200: {"model": DocumentWritten}})
     def replace(doc_id: uuid.UUID, doc: DocumentReplace, engine: EngineDep,
                 settings: SettingsDep, expected: IfMatch, key: IdempotencyKey) -> JSONResponse:
         cmd = ReplaceDocument(doc_id, fields_of(doc), expected)
@@ -143,7 +152,8 @@ def register_routes(app: FastAPI) -> None:
         return execute(engine, settings.failpoints, key, fingerprint, 200, lambda conn: written(
             handlers.replace_document(cmd, conn, settings.sync_stores)))
 
-    @app.patch("/v1/documents/{doc_id}", dependencies=guard)
+    @app.patch("/v1/documents/{doc_id}", dependencies=guard,
+              responses={200: {"model": DocumentWritten}})
     def patch(doc_id: uuid.UUID, doc: DocumentPatch, engine: EngineDep,
               settings: SettingsDep, expected: IfMatch, key: IdempotencyKey) -> JSONResponse:
         changes = doc.model_dump(include=doc.model_fields_set)
@@ -154,7 +164,8 @@ def register_routes(app: FastAPI) -> None:
         return execute(engine, settings.failpoints, key, fingerprint, 200, lambda conn: written(
             handlers.patch_document(cmd, conn, settings.sync_stores)))
 
-    @app.delete("/v1/documents/{doc_id}", dependencies=guard)
+    @app.delete("/v1/documents/{doc_id}", dependencies=guard,
+              responses={200: {"model": DocumentWritten}})
     def delete(doc_id: uuid.UUID, engine: EngineDep, settings: SettingsDep,
                expected: IfMatch, key: IdempotencyKey) -> JSONResponse:
         cmd = DeleteDocument(doc_id, expected)
@@ -162,7 +173,8 @@ def register_routes(app: FastAPI) -> None:
         return execute(engine, settings.failpoints, key, fingerprint, 200, lambda conn: written(
             handlers.delete_document(cmd, conn, settings.sync_stores)))
 
-    @app.post("/v1/documents/bulk", status_code=200, dependencies=guard)
+    @app.post("/v1/documents/bulk", status_code=200, dependencies=guard,
+              responses={200: {"model": BulkWritten}})
     def bulk(batch: BulkImport, engine: EngineDep, settings: SettingsDep,
              key: IdempotencyKey) -> JSONResponse:
         if len(batch.documents) > settings.bulk_max_documents:

@@ -16,5 +16,6 @@ NAMES = {
 
 
 def crash_if(name: str, active: list[str]) -> None:
+    assert name in NAMES, f"unknown failpoint {name!r}"
     if name in active:
         os.kill(os.getpid(), signal.SIGKILL)
