@@ -20,6 +20,7 @@ from tqdm import tqdm
 
 from benchmarks.stack import Target
 from embeddings import Encoder, content_hash
+from query_side import readmodel
 from query_side.db import make_read_engine
 from query_side.settings import StoreSettings
 from query_side.stores.base import ReadDocument
@@ -75,6 +76,8 @@ def load(target: Target, docs: list[dict[str, Any]], texts: list[str], vectors: 
                 store.upsert([_record(d, t, v, model_id) for d, t, v in
                               zip(docs[start:end], texts[start:end], vectors[start:end], strict=True)])
                 bar.update(len(docs[start:end]))
+        with engine.begin() as conn:  # a query API's cached results for this store are stale now
+            readmodel.announce(conn, target.store)
     finally:
         store.close()
         engine.dispose()

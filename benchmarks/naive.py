@@ -22,6 +22,7 @@ from fastapi.responses import JSONResponse
 
 from command_side.models import DocumentCreate
 from embeddings import embedded_text
+from semsearch import http
 
 TABLE = "naive_documents"
 DDL = [
@@ -57,7 +58,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 def create_app(database_url: str, backend: str) -> FastAPI:
-    app = FastAPI(title="naive write-and-embed baseline", lifespan=lifespan)
+    app = FastAPI(title="naive write-and-embed baseline", lifespan=lifespan, telemetry=http.TELEMETRY)
     app.state.database_url, app.state.backend = database_url, backend
 
     @app.post("/v1/documents", status_code=201)

@@ -139,7 +139,7 @@ def register_routes(app: FastAPI) -> None:
     def create(doc: DocumentCreate, engine: EngineDep, settings: SettingsDep,
                key: IdempotencyKey) -> JSONResponse:
         cmd = CreateDocument(doc.id or uuid.uuid4(), fields_of(doc))
-        fingerprint = request_hash("POST", "/v1/documents", doc.model_dump(mode="json"))
+        fingerprint = request_hash("POST", "/v1/documents", doc.model_dump(mode="json")) if key else ""
         return execute(engine, settings.failpoints, key, fingerprint, 201, lambda conn: written(
             handlers.create_document(cmd, conn, settings.sync_stores)))
 
@@ -148,7 +148,8 @@ def register_routes(app: FastAPI) -> None:
     def replace(doc_id: uuid.UUID, doc: DocumentReplace, engine: EngineDep,
                 settings: SettingsDep, expected: IfMatch, key: IdempotencyKey) -> JSONResponse:
         cmd = ReplaceDocument(doc_id, fields_of(doc), expected)
-        fingerprint = request_hash("PUT", str(doc_id), [doc.model_dump(mode="json"), expected])
+        fingerprint = request_hash(
+            "PUT", str(doc_id), [doc.model_dump(mode="json"), expected]) if key else ""
         return execute(engine, settings.failpoints, key, fingerprint, 200, lambda conn: written(
             handlers.replace_document(cmd, conn, settings.sync_stores)))
 
@@ -160,7 +161,8 @@ def register_routes(app: FastAPI) -> None:
         if "tags" in changes:
             changes["tags"] = list(dict.fromkeys(changes["tags"]))
         cmd = PatchDocument(doc_id, changes, expected)
-        fingerprint = request_hash("PATCH", str(doc_id), [doc.model_dump(mode="json"), expected])
+        fingerprint = request_hash(
+            "PATCH", str(doc_id), [doc.model_dump(mode="json"), expected]) if key else ""
         return execute(engine, settings.failpoints, key, fingerprint, 200, lambda conn: written(
             handlers.patch_document(cmd, conn, settings.sync_stores)))
 
@@ -169,7 +171,7 @@ def register_routes(app: FastAPI) -> None:
     def delete(doc_id: uuid.UUID, engine: EngineDep, settings: SettingsDep,
                expected: IfMatch, key: IdempotencyKey) -> JSONResponse:
         cmd = DeleteDocument(doc_id, expected)
-        fingerprint = request_hash("DELETE", str(doc_id), expected)
+        fingerprint = request_hash("DELETE", str(doc_id), expected) if key else ""
         return execute(engine, settings.failpoints, key, fingerprint, 200, lambda conn: written(
             handlers.delete_document(cmd, conn, settings.sync_stores)))
 
@@ -184,7 +186,7 @@ def register_routes(app: FastAPI) -> None:
         if len({doc_id for doc_id, _ in docs}) != len(docs):
             raise HTTPException(422, "a bulk import names the same id twice: send each id once")
         cmd = ImportDocuments(tuple(docs))
-        fingerprint = request_hash("POST", "bulk", batch.model_dump(mode="json"))
+        fingerprint = request_hash("POST", "bulk", batch.model_dump(mode="json")) if key else ""
 
         def run(conn: Connection) -> dict[str, Any]:
             changes = handlers.import_documents(cmd, conn, settings.sync_stores)
@@ -207,7 +209,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 def create_app(settings: CommandSettings | None = None) -> FastAPI:
-    app = FastAPI(title="semsearch command API", version="1", lifespan=lifespan)
+    app = FastAPI(title="semsearch command API", version="1", lifespan=lifespan, telemetry=http.TELEMETRY)
     app.state.settings = settings or CommandSettings()
     http.install(app, MAX_REQUEST_BYTES)
     register_routes(app)

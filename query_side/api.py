@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated
 
+import numpy as np
 import sqlalchemy as sa
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, Response
+from pydantic import TypeAdapter
 
 from embeddings import load_encoder
 from query_side import readmodel
 from query_side.db import make_read_engine
 from query_side.encoding import QueryEncoder
 from query_side.models import DocumentView, Freshness, Hit, SearchRequest, SearchResponse, snippet
-from query_side.router import SERVED, StoreRouter
+from query_side.results import ChangeListener, ResultCache
+from query_side.router import SERVED, StoreRouter, StoreStatus
 from query_side.settings import QuerySettings
 from query_side.stores.base import Filters, SearchHit, StoreUnavailable
 from query_side.stores.factory import open_store
@@ -39,8 +44,13 @@ def get_encoder(request: Request) -> QueryEncoder:
     return request.app.state.encoder
 
 
+def get_results(request: Request) -> ResultCache:
+    return request.app.state.results
+
+
 RouterDep = Annotated[StoreRouter, Depends(get_router)]
 EncoderDep = Annotated[QueryEncoder, Depends(get_encoder)]
+ResultsDep = Annotated[ResultCache, Depends(get_results)]
 
 
 def serving_store(router: StoreRouter, token: str | None, wait_s: float) -> str:
@@ -71,30 +81,60 @@ def to_hit(hit: SearchHit) -> Hit:
                published_at=hit.published_at, version=hit.version)
 
 
+HITS = TypeAdapter(list[Hit])
+
+
+def search_with_fallback(router: StoreRouter, name: str, vector: np.ndarray | None,
+                         body: SearchRequest, text: str) -> tuple[str, list[SearchHit]]:
+    """Search ``name``; if it fails between health checks, the next usable store answers
+    (not for a token: only a store known to have reached the write may answer that)."""
+    def run(store: str) -> list[SearchHit]:
+        return router.stores[store].search(vector, body.filters, body.limit, body.offset,
+                                           body.min_score, body.mode, text or None)
+    try:
+        return name, run(name)
+    except StoreUnavailable:
+        router.forget(name)
+        others = [n for n in router.candidates() if n != name]
+        if body.token is not None or not others:
+            raise
+        return others[0], run(others[0])
+
+
+def respond(hits: bytes, started: float, status: StoreStatus, cached: bool) -> Response:
+    """The search response around already-serialized hits (cached ones are spliced in as is)."""
+    envelope = json.dumps({
+        "took_ms": round((time.perf_counter() - started) * 1e3, 2), "store": status.name,
+        "freshness": {"behind": status.behind, "lag_s": round(status.lag_s, 3)}, "cached": cached})
+    return Response(b'{"hits":' + hits + b"," + envelope[1:].encode(), media_type="application/json")
+
+
 def register_routes(app: FastAPI, settings: QuerySettings) -> None:
-    @app.post("/v1/search")
-    def search(body: SearchRequest, router: RouterDep, encoder: EncoderDep) -> SearchResponse:
+    @app.post("/v1/search", response_model=SearchResponse)
+    async def search(body: SearchRequest, router: RouterDep, encoder: EncoderDep,
+                     results: ResultsDep) -> Response:
         started = time.perf_counter()
-        wait_s = settings.consistency_wait_seconds if body.wait_ms is None else body.wait_ms / 1000
-        name = serving_store(router, body.token, wait_s)
         text = (body.query or "").strip()
-        vector = encoder.encode(text) if text and body.mode != "keyword" else None
-        try:
-            hits = router.stores[name].search(vector, body.filters, body.limit, body.offset,
-                                              body.min_score, body.mode, text or None)
-        except StoreUnavailable:
-            router.forget(name)
-            others = [n for n in router.candidates() if n != name]
-            if body.token is not None or not others:
-                raise
-            name = others[0]  # the store failed between health checks: the fallback answers
-            hits = router.stores[name].search(vector, body.filters, body.limit, body.offset,
-                                              body.min_score, body.mode, text or None)
-        status = router.status(name)
+        key = None
+        if body.token is None:  # eventually consistent: the best store now, maybe from the cache
+            candidates = await run_in_threadpool(router.candidates) if router.stale() \
+                else router.candidates()
+            name = candidates[0]
+            key = body.model_dump_json(exclude={"token", "wait_ms"})
+            cached = results.get(name, key)
+            if cached is not None:
+                return respond(cached, started, router.status(name), cached=True)
+        else:
+            wait_s = settings.consistency_wait_seconds if body.wait_ms is None else body.wait_ms / 1e3
+            name = await run_in_threadpool(serving_store, router, body.token, wait_s)
+        generation = results.generation(name)
+        vector = await encoder.aencode(text) if text and body.mode != "keyword" else None
+        name, hits = await run_in_threadpool(search_with_fallback, router, name, vector, body, text)
+        payload = HITS.dump_json([to_hit(h) for h in hits])
+        if key is not None:
+            results.put(name, key, payload, generation)
         SERVED.labels(name).inc()
-        return SearchResponse(
-            hits=[to_hit(h) for h in hits], took_ms=round((time.perf_counter() - started) * 1e3, 2),
-            store=name, freshness=Freshness(behind=status.behind, lag_s=round(status.lag_s, 3)))
+        return respond(payload, started, router.status(name), cached=False)
 
     @app.get("/v1/documents/{doc_id}")
     def document(doc_id: uuid.UUID, router: RouterDep) -> DocumentView:
@@ -142,22 +182,31 @@ def register_routes(app: FastAPI, settings: QuerySettings) -> None:
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: QuerySettings = app.state.settings
-    read_engine = make_read_engine(settings.read_database_url, pool_size=16)
+    read_engine = make_read_engine(settings.read_database_url, pool_size=16, autocommit=True)
     names = ["pgvector"] + (["weaviate"] if settings.weaviate_url else [])
     stores = {name: open_store(name, settings, read_engine) for name in names}
     stores["pgvector"].ensure_schema()
     encoder = app.state.__dict__.get("encoder_override") or load_encoder(settings.encoder)
     app.state.encoder = QueryEncoder(encoder, settings.query_cache_size)
     app.state.encoder.encode("warm up")
-    app.state.router = StoreRouter(stores, settings, read_engine)
+    app.state.router = router = StoreRouter(stores, settings, read_engine)
+    app.state.results = ResultCache(settings.result_cache_size)
+    listener = ChangeListener(settings.read_database_url, app.state.results)
+    router.start()
+    if settings.result_cache_size:
+        listener.start()
     yield
+    router.stop()
+    if settings.result_cache_size:
+        listener.stop()
+    app.state.encoder.close()
     for store in stores.values():
         store.close()
     read_engine.dispose()
 
 
 def create_app(settings: QuerySettings | None = None) -> FastAPI:
-    app = FastAPI(title="semsearch query API", version="1", lifespan=lifespan)
+    app = FastAPI(title="semsearch query API", version="1", lifespan=lifespan, telemetry=http.TELEMETRY)
     app.state.settings = settings = settings or QuerySettings()
     http.install(app, MAX_REQUEST_BYTES)
     register_routes(app, settings)

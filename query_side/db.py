@@ -13,14 +13,26 @@ from query_side.readmodel import as_array
 __all__ = ["as_array", "make_read_engine"]
 
 
-def make_read_engine(url: str, pool_size: int = 8) -> Engine:
-    """An engine on the read database; creates the vector extension and bookkeeping tables."""
+EF_SEARCH = 40
+SESSION = ("SET hnsw.iterative_scan = relaxed_order", f"SET hnsw.ef_search = {EF_SEARCH}")
+"""Set on every read connection: a filtered HNSW scan keeps going until it fills the limit
+(pgvector ≥ 0.8), and the candidate list a search starts from (``PgvectorStore`` raises it for
+a deeper page). Per connection, so a search needs no extra round trip for them."""
+
+
+def make_read_engine(url: str, pool_size: int = 8, autocommit: bool = False) -> Engine:
+    """An engine on the read database; creates the vector extension and bookkeeping tables.
+
+    ``autocommit``: for the query API, whose every statement is a single read: no BEGIN and
+    COMMIT round trips around each search.
+    """
     bootstrap = sa.create_engine(url, poolclass=sa.pool.NullPool)
     with bootstrap.begin() as conn:
         readmodel.ensure_schema(conn)
     bootstrap.dispose()
     engine = sa.create_engine(
         url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
+        isolation_level="AUTOCOMMIT" if autocommit else "READ COMMITTED",
         # A crashed client's transaction (and the advisory locks it holds) never outlives a minute.
         connect_args={"connect_timeout": 5,
                       "options": "-c idle_in_transaction_session_timeout=60000"},
@@ -29,5 +41,10 @@ def make_read_engine(url: str, pool_size: int = 8) -> Engine:
     @event.listens_for(engine, "connect")
     def _register(dbapi_connection: Any, _record: Any) -> None:
         register_vector(dbapi_connection)
+        with dbapi_connection.cursor() as cursor:
+            for statement in SESSION:
+                cursor.execute(statement)
+        if not dbapi_connection.autocommit:
+            dbapi_connection.commit()  # the settings outlive the connect-time transaction
 
     return engine

@@ -1,6 +1,9 @@
 """Query embeddings: an LRU cache and dynamic micro-batching in front of the encoder.
 
-``QueryEncoder.encode`` is called from many FastAPI threadpool threads at once. A cache hit
+``QueryEncoder.aencode`` serves the query API's event loop: a cache hit returns at once; misses
+wait on a future while one batching task embeds everything queued (up to ``max_batch``) in one
+encoder call on a dedicated thread, then takes what queued meanwhile. ``QueryEncoder.encode`` does
+the same for plain threads (both share the cache). In the threaded form, a cache hit
 returns at once. Misses join a queue; the first waiting thread that finds no batch running
 becomes the leader, takes everything queued (up to ``max_batch``) and embeds it in one encoder
 call while new misses queue for the next batch. No timer holds a query back: a lone query is
@@ -11,8 +14,10 @@ batches than one at a time on a CPU). Identical texts in flight share one slot.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -57,6 +62,58 @@ class QueryEncoder:
         self.shared = 0
         """Misses that found the same text already queued or being embedded."""
         self.batches = 0
+        self._waiting: OrderedDict[str, asyncio.Future[np.ndarray]] = OrderedDict()
+        self._inflight: dict[str, asyncio.Future[np.ndarray]] = {}
+        self._batcher: asyncio.Task[None] | None = None
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="query-encoder")
+        """The encoder runs here, off the event loop (it releases the GIL while it computes)."""
+
+    async def aencode(self, text: str) -> np.ndarray:
+        """The vector of ``text``, from the cache or from the next batch (event-loop callers)."""
+        key = " ".join(text.split())
+        with self._cond:
+            cached = self._cache.get(key)
+            if cached is not None:
+                self._cache.move_to_end(key)
+                self.hits += 1
+                return cached
+        future = self._inflight.get(key) or self._waiting.get(key)
+        if future is not None:
+            self.shared += 1
+        else:
+            self.misses += 1
+            future = self._waiting[key] = asyncio.get_running_loop().create_future()
+            if self._batcher is None or self._batcher.done():
+                self._batcher = asyncio.create_task(self._batches())
+        return await asyncio.shield(future)
+
+    async def _batches(self) -> None:
+        """Embed what is waiting, a batch at a time, until nothing is."""
+        loop = asyncio.get_running_loop()
+        while self._waiting:
+            count = min(self.max_batch, len(self._waiting))
+            self._inflight = dict(self._waiting.popitem(last=False) for _ in range(count))
+            texts = list(self._inflight)
+            try:
+                vectors = await loop.run_in_executor(self._thread, self.encoder.encode, texts)
+            except Exception as exc:  # every waiter of the batch gets the error
+                for future in self._inflight.values():
+                    if not future.done():
+                        future.set_exception(exc)
+            else:
+                BATCH_SIZES.observe(len(texts))
+                with self._cond:
+                    self.batches += 1
+                    for key, vector in zip(texts, vectors, strict=True):
+                        self._remember(key, vector)
+                for key, vector in zip(texts, vectors, strict=True):
+                    if not self._inflight[key].done():
+                        self._inflight[key].set_result(vector)
+            finally:
+                self._inflight = {}
+
+    def close(self) -> None:
+        self._thread.shutdown(wait=False, cancel_futures=True)
 
     def encode(self, text: str) -> np.ndarray:
         key = " ".join(text.split())

@@ -59,6 +59,8 @@ class SearchResponse(BaseModel):
     took_ms: float
     store: str
     freshness: Freshness
+    cached: bool = Field(default=False, description="served from the result cache: the same "
+                         "search on the same store, which has not changed since")
 
 
 class DocumentView(BaseModel):

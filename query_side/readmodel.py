@@ -108,6 +108,15 @@ def projected(conn: Connection, store: str, ids: list[uuid.UUID]) -> dict[uuid.U
     return {row.doc_id: Projected(row.version, row.content_hash, row.deleted) for row in rows}
 
 
+CHANNEL = "semsearch_store_changed"
+"""PostgreSQL NOTIFY channel; the payload is the store's name (see ``query_side.results``)."""
+
+
+def announce(conn: Connection, store: str) -> None:
+    """Tell listening query APIs that ``store`` changed, when ``conn``'s transaction commits."""
+    conn.execute(sa.text("SELECT pg_notify(:channel, :store)"), {"channel": CHANNEL, "store": store})
+
+
 def mark_applied(
     conn: Connection, store: str, applied: list[tuple[uuid.UUID, int, str | None, bool]]
 ) -> None:
@@ -137,6 +146,7 @@ def mark_applied(
             "deleted": [a[3] for a in applied],
         },
     )
+    announce(conn, store)
 
 
 def cached_embeddings(conn: Connection, model_id: str, hashes: list[str]) -> dict[str, np.ndarray]:

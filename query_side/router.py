@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 from dataclasses import dataclass
 
@@ -18,6 +20,8 @@ HEALTHY = Gauge("semsearch_store_healthy", "1 when the store answers", ["store"]
 BEHIND = Gauge("semsearch_store_behind", "Changes seen but not yet in the store", ["store"])
 LAG = Gauge("semsearch_store_lag_seconds", "Age of the oldest change not yet in the store",
             ["store"])
+log = logging.getLogger(__name__)
+
 SERVED = Counter("semsearch_searches_total", "Searches answered, by store", ["store"])
 
 
@@ -37,6 +41,39 @@ class StoreRouter:
         self.settings = settings
         self.read_engine = read_engine
         self._status: dict[str, StoreStatus] = {}
+        self._stop = threading.Event()
+        self._refresher: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Check every store now, then keep the checks fresh from a background thread, so that
+        a search never waits for a health check (unless the checks fall behind)."""
+        for name in self.stores:
+            self.status(name, fresh=True)
+        every = self.settings.health_cache_seconds / 2
+        if every > 0:
+            self._refresher = threading.Thread(target=self._refresh, args=(every,), daemon=True,
+                                               name="store-health")
+            self._refresher.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._refresher is not None:
+            self._refresher.join(timeout=5)
+
+    def _refresh(self, every: float) -> None:
+        while not self._stop.wait(every):
+            for name in self.stores:
+                try:
+                    self.status(name, fresh=True)
+                except Exception:  # a check that raises is the next one's problem
+                    log.exception("health check of %s failed", name)
+
+    def stale(self) -> bool:
+        """Whether :meth:`candidates` would have to check a store first (and so may block)."""
+        now = time.monotonic()
+        return any(name not in self._status
+                   or now - self._status[name].checked_at >= self.settings.health_cache_seconds
+                   for name in self.stores)
 
     def status(self, name: str, fresh: bool = False) -> StoreStatus:
         cached = self._status.get(name)
@@ -71,5 +108,8 @@ class StoreRouter:
         return usable or [n for n in PREFERENCE if n in self.stores][-1:]
 
     def forget(self, name: str) -> None:
-        """Drop the cached status after a store failed a call."""
-        self._status.pop(name, None)
+        """A store failed a call: count it unhealthy until its next check."""
+        old = self._status.get(name)
+        self._status[name] = StoreStatus(name, False, old.behind if old else -1,
+                                         old.lag_s if old else -1.0, time.monotonic())
+        HEALTHY.labels(name).set(0)

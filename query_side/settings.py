@@ -34,6 +34,8 @@ class QuerySettings(StoreSettings):
     health_cache_seconds: float = Field(default=1.0, ge=0)
     query_cache_size: int = Field(default=4096, ge=0)
     """Query embeddings kept in memory (LRU); 0 turns the cache off."""
+    result_cache_size: int = Field(default=4096, ge=0)
+    """Token-less search results kept per store until that store changes (LRU); 0: off."""
     max_offset: int = 1000
 
     @field_validator("weaviate_url")

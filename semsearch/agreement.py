@@ -90,7 +90,7 @@ def main(docs: int, queries: int, out: Path | None) -> int:
     if binary is None:
         print("no weaviate-server (needs Go to build it): nothing to compare")
         return 1
-    postgres = EmbeddedPostgres(home / "postgres").start()
+    postgres = EmbeddedPostgres(home / "postgres", durable=False).start()
     weaviate = EmbeddedWeaviate(home / "weaviate", binary=binary).start()
     engine = make_read_engine(postgres.create_database("agreement"))
     stores: dict[str, VectorStore] = {

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi.telemetry import TelemetryConfig
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
+"""FastAPI's built-in OpenTelemetry is off: it looks up the global providers on every request
+(measurable at 1,000+ requests/s), and these services publish Prometheus metrics instead."""
 
 REQUESTS = Counter("semsearch_http_requests_total", "HTTP requests", ["route", "status"])
 LATENCY = Histogram(
@@ -38,32 +43,53 @@ async def validation_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(status_code=422, content={"detail": message, "errors": errors})
 
 
+class LimitsAndMetrics:
+    """Pure ASGI middleware: a request size limit, and a count and latency per route and status.
+
+    (Starlette's ``BaseHTTPMiddleware`` costs a task and a stream per request; this costs a
+    wrapper around ``send``.)
+    """
+
+    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope["headers"]).get(b"content-length", b"")
+        if length.isdigit() and int(length) > self.max_body_bytes:
+            response = JSONResponse(status_code=413, content={
+                "detail": f"request body is {int(length)} bytes; the limit is {self.max_body_bytes}"})
+            await response(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_noting_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_noting_status)
+        finally:
+            name = getattr(scope.get("route"), "path", "unmatched")
+            REQUESTS.labels(name, str(status)).inc()
+            LATENCY.labels(name).observe(time.perf_counter() - started)
+
+
 def install(app: FastAPI, max_body_bytes: int) -> None:
     """Validation messages a person can act on, a request size limit, and /metrics."""
     app.add_exception_handler(RequestValidationError, validation_error)
-
-    @app.middleware("http")
-    async def limits_and_metrics(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > max_body_bytes:
-            return JSONResponse(
-                status_code=413,
-                content={"detail": f"request body is {length} bytes; the limit is {max_body_bytes}"},
-            )
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        name = getattr(route, "path", "unmatched")
-        REQUESTS.labels(name, str(response.status_code)).inc()
-        LATENCY.labels(name).observe(time.perf_counter() - started)
-        return response
+    app.add_middleware(LimitsAndMetrics, max_body_bytes=max_body_bytes)
 
     @app.get("/metrics", include_in_schema=False)
     def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/healthz")
-    def healthz() -> dict[str, str]:
+    async def healthz() -> dict[str, str]:
         return {"status": "ok"}

@@ -178,7 +178,7 @@ def main(commands: int, ids: int, faults: bool, seed: int, rate: float = 50.0) -
     from semsearch.stack.weaviate import EmbeddedWeaviate, ensure_binary
 
     home = Path(tempfile.mkdtemp(prefix="semsearch-soak-"))
-    postgres = EmbeddedPostgres(home / "postgres").start()
+    postgres = EmbeddedPostgres(home / "postgres", durable=False).start()
     redis = EmbeddedRedis(home / "redis").start()
     binary = ensure_binary(build=True)
     weaviate = EmbeddedWeaviate(home / "weaviate", binary=binary).start() if binary else None

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from tqdm import tqdm
 
 from command_side.schema import documents
+from query_side import readmodel
 from sync_worker.projection import GONE, project
 from sync_worker.reconcile import Differences, compare
 from sync_worker.runtime import Runtime
@@ -27,6 +28,7 @@ def _forget_projection(rt: Runtime, store: str, ids: list[uuid.UUID] | None) -> 
         elif ids:
             conn.execute(sa.text("DELETE FROM projection_state WHERE store = :s AND "
                                  "doc_id = ANY(:ids)"), {"s": store, "ids": ids})
+        readmodel.announce(conn, store)  # the store's copies were deleted before this
 
 
 def _reproject(rt: Runtime, store_name: str, ids: list[uuid.UUID], bar: tqdm | None) -> None:

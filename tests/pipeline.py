@@ -6,6 +6,7 @@ run in burst mode when a test says so, which makes each step of the sync observa
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,6 +23,7 @@ from command_side.api import create_app as command_app
 from command_side.relay import relay_once
 from command_side.settings import CommandSettings
 from embeddings import Encoder
+from query_side import readmodel
 from query_side.api import create_app as query_app
 from query_side.settings import QuerySettings
 from sync_worker import runtime
@@ -67,17 +69,33 @@ class Pipeline:
             total += sent
         return total
 
-    def work(self) -> None:
+    def work(self, settle: bool = True) -> None:
         runtime.install(self.runtime)
         try:
             worker = SimpleWorker(queues(self.worker_settings, self.redis), connection=self.redis)
             worker.work(burst=True, logging_level="WARNING")
         finally:
             runtime.install(None)
+        if settle:
+            self.settle()
 
     def sync(self) -> None:
         self.relay()
         self.work()
+
+    def settle(self, timeout: float = 5.0) -> None:
+        """Wait until the query API has heard every store change announced so far (its result
+        cache drops stale answers on hearing them): a marker announced now is heard after them."""
+        results = self.query.app.state.results  # type: ignore[attr-defined]
+        if not results.live:
+            return  # nothing is served from the cache while it is not listening
+        marker = f"settle-{uuid.uuid4().hex}"
+        with self.runtime.read_engine.begin() as conn:
+            readmodel.announce(conn, marker)
+        deadline = time.monotonic() + timeout
+        while results.generation(marker) == 0:
+            assert time.monotonic() < deadline, "the query API never heard the store changes"
+            time.sleep(0.002)
 
     def create(self, **fields: Any) -> dict[str, Any]:
         body = {"title": "untitled", "body": "empty", **fields}

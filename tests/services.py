@@ -49,7 +49,7 @@ class Services:
 
 
 def start(home: Path) -> Services:
-    postgres = EmbeddedPostgres(home / "postgres").start()
+    postgres = EmbeddedPostgres(home / "postgres", durable=False).start()
     upgrade(postgres.create_database(TEMPLATE))
     redis = EmbeddedRedis(home / "redis").start()
     services = Services(home, postgres, redis, None)

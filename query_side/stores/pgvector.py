@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
-from query_side.db import as_array
+from query_side.db import EF_SEARCH, as_array
 from query_side.stores.base import (
     Filters,
     Mode,
@@ -27,7 +27,7 @@ from query_side.stores.sql_filters import where_clause
 
 HNSW_M = 16
 HNSW_EF_CONSTRUCTION = 64
-MIN_EF_SEARCH = 40
+MIN_EF_SEARCH = EF_SEARCH
 RRF_K = 60
 """Reciprocal-rank-fusion constant for hybrid search."""
 
@@ -53,6 +53,8 @@ def ddl(table: str, dimensions: int) -> list[str]:
                 setweight(to_tsvector('english', title), 'A') ||
                 setweight(to_tsvector('english', body), 'B')) STORED
         )""",
+        # vectors stay in the row (a table made before this setting keeps older rows TOASTed)
+        f"ALTER TABLE {table} ALTER COLUMN embedding SET STORAGE MAIN",
         f"CREATE INDEX IF NOT EXISTS {table}_embedding ON {table} USING hnsw "
         f"(embedding vector_cosine_ops) WITH (m = {HNSW_M}, ef_construction = {HNSW_EF_CONSTRUCTION})",
         f"CREATE INDEX IF NOT EXISTS {table}_category ON {table} (category)",
@@ -132,10 +134,14 @@ class PgvectorStore:
         params |= extra
 
         def run(conn: sa.Connection) -> list[SearchHit]:
+            # iterative scan and ef_search 40 are set per connection (query_side.db.SESSION)
             ef = min(1000, max(MIN_EF_SEARCH, limit + offset))
-            conn.execute(sa.text(f"SET LOCAL hnsw.ef_search = {ef}"))
-            conn.execute(sa.text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
-            return [_hit(row) for row in conn.execute(sa.text(sql), params).mappings()]
+            if ef != MIN_EF_SEARCH:
+                conn.execute(sa.text(f"SET hnsw.ef_search = {ef}"))
+            hits = [_hit(row) for row in conn.execute(sa.text(sql), params).mappings()]
+            if ef != MIN_EF_SEARCH:
+                conn.execute(sa.text(f"SET hnsw.ef_search = {MIN_EF_SEARCH}"))
+            return hits
 
         return self._run(run)
 

@@ -48,8 +48,11 @@ def _open_path_for(user: str, path: Path) -> None:
 
 
 class EmbeddedPostgres:
-    def __init__(self, data_dir: Path, port: int | None = None) -> None:
+    def __init__(self, data_dir: Path, port: int | None = None, durable: bool = True) -> None:
+        """``durable=False`` (tests, throw-away runs): no fsync and no synchronous commit, so a
+        crash of the machine may lose the last commits; never for data anyone keeps."""
         self.data_dir = data_dir
+        self.durable = durable
         self.port = port or free_port()
         self.user = _run_as()
         self.process: Managed | None = None
@@ -78,9 +81,10 @@ class EmbeddedPostgres:
         args = [
             str(bin_dir() / "postgres"), "-D", str(self.data_dir / "pgdata"), "-p", str(self.port),
             "-h", "127.0.0.1", "-k", str(socket_dir), "-c", "max_connections=200",
-            "-c", "shared_buffers=256MB", "-c", "fsync=off", "-c", "synchronous_commit=off",
-            "-c", "full_page_writes=off", "-c", "maintenance_work_mem=256MB",
+            "-c", "shared_buffers=256MB", "-c", "maintenance_work_mem=256MB",
         ]
+        if not self.durable:
+            args += ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
         self.process = Managed("postgres", args, self.data_dir / "postgres.log",
                                user=self.user).start()
         wait_until(self.ready, 60, "PostgreSQL", self.data_dir / "postgres.log")

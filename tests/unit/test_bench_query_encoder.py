@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -83,3 +84,39 @@ def test_an_encoder_error_reaches_every_waiter_and_the_encoder_recovers() -> Non
                 future.result()
     inner.fail = False
     assert encoder.encode("q 1").shape == (384,)
+
+
+def test_async_misses_are_batched_and_share_the_cache_with_threads() -> None:
+    inner = SlowEncoder()
+    encoder = QueryEncoder(inner, cache_size=100)
+    texts = [f"query number {i}" for i in range(40)]
+
+    async def many() -> list[np.ndarray]:
+        return list(await asyncio.gather(*(encoder.aencode(t) for t in texts + ["query  number 1"])))
+
+    vectors = asyncio.run(many())
+    reference = HashingEncoder().encode(texts)
+    assert all(np.allclose(v, r) for v, r in zip(vectors[:40], reference, strict=True))
+    assert np.allclose(vectors[-1], vectors[1])  # the same text, once: shared, not embedded twice
+    assert sum(len(b) for b in inner.batches) == 40
+    assert len(inner.batches) <= 2  # one lone first call, then everything that queued meanwhile
+    assert encoder.misses == 40 and encoder.shared == 1
+    calls = len(inner.batches)
+    assert np.allclose(encoder.encode("query number 3"), reference[3])  # the threaded path's cache
+    assert len(inner.batches) == calls
+    encoder.close()
+
+
+def test_an_async_encoder_error_reaches_every_waiter_and_the_encoder_recovers() -> None:
+    inner = SlowEncoder(fail=True, delay=0.01)
+    encoder = QueryEncoder(inner, max_batch=3)
+
+    async def attempt(n: int) -> list[object]:
+        return list(await asyncio.gather(*(encoder.aencode(f"q {i}") for i in range(n)),
+                                         return_exceptions=True))
+
+    assert all(isinstance(r, RuntimeError) for r in asyncio.run(attempt(7)))
+    assert max(len(b) for b in inner.batches) <= 3
+    inner.fail = False
+    assert all(r.shape == (384,) for r in asyncio.run(attempt(2)))  # type: ignore[attr-defined]
+    encoder.close()
