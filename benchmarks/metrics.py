@@ -12,6 +12,7 @@ Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 FRESHNESS = "semsearch_commit_to_searchable_seconds"
 BATCH_SIZE = "semsearch_query_embedding_batch_size"
+RESULT_CACHE = "semsearch_result_cache_total"
 
 
 def scrape(url: str | None) -> Samples:
@@ -73,3 +74,14 @@ def mean_of(before: Samples, after: Samples, name: str) -> float | None:
     count = after.get((f"{name}_count", ()), 0.0) - before.get((f"{name}_count", ()), 0.0)
     total = after.get((f"{name}_sum", ()), 0.0) - before.get((f"{name}_sum", ()), 0.0)
     return round(total / count, 2) if count else None
+
+
+def hit_share(before: Samples, after: Samples, name: str = RESULT_CACHE) -> float | None:
+    """Share of lookups of counter ``name`` (labels ``outcome`` hit/miss) that hit, between scrapes."""
+    gained = {"hit": 0.0, "miss": 0.0}
+    for (sample, labels), value in after.items():
+        outcome = dict(labels).get("outcome")
+        if sample == name and outcome in gained:
+            gained[outcome] += value - before.get((sample, labels), 0.0)
+    total = gained["hit"] + gained["miss"]
+    return round(gained["hit"] / total, 3) if total else None

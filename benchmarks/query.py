@@ -1,8 +1,10 @@
 """``query``: closed-loop HTTP load on the query API at several concurrency levels.
 
 Four workloads: *distinct* semantic queries (each text new to the query cache, so each costs an
-embedding), *repeated* queries (a few texts, served from the cache), *filter-only* queries (no
-text, no encoder), and *filtered semantic* queries (new text plus a category filter). Distinct
+embedding and a vector search), *repeated* queries (32 texts), *filter-only* queries (67 filters,
+no text, no encoder), and *filtered semantic* queries (new text plus a category filter). With no
+writes going on, repeated and filter-only searches are answered from the query API's result
+cache (emptied by every change to the store); the share of cache hits is reported per phase. Distinct
 queries are then sent open-loop at half the best rate reached, for the latency at that load.
 """
 
@@ -65,12 +67,14 @@ def requests_for(kind: str, pool: QueryPool, categories: list[str], count: int) 
     raise ValueError(f"unknown query workload {kind!r}")
 
 
-def _batch_mean(target: Target, phase: Callable[[], LoadResult]) -> tuple[LoadResult, float | None]:
-    """Run a phase, reading the query API's mean micro-batch size over it."""
+def _batch_mean(target: Target, phase: Callable[[], LoadResult]) -> tuple[LoadResult, dict[str, Any]]:
+    """Run a phase, reading the query API's mean micro-batch size and result-cache hits over it."""
     url = f"{target.query_url}/metrics"
     before = metrics.scrape(url)
     result = phase()
-    return result, metrics.mean_of(before, metrics.scrape(url), metrics.BATCH_SIZE)
+    after = metrics.scrape(url)
+    return result, {"mean_embedding_batch": metrics.mean_of(before, after, metrics.BATCH_SIZE),
+                    "result_cache_hits": metrics.hit_share(before, after)}
 
 
 def run(target: Target, pool: QueryPool, categories: list[str], levels: list[int], duration: float,
@@ -85,18 +89,18 @@ def run(target: Target, pool: QueryPool, categories: list[str], levels: list[int
             name = f"{label} {kind} c={level}"
             phase = partial(run_load, name, target.query_url, requests, duration, concurrency=level,
                             warmup=warmup)
-            result, batch = _batch_mean(target, phase)
+            result, seen = _batch_mean(target, phase)
             collect(name, result)
-            rows.append({"concurrency": level, **result.summary(), "mean_embedding_batch": batch,
+            rows.append({"concurrency": level, **result.summary(), **seen,
                          "per_second": result.per_second()})
         out["kinds"][kind] = rows
     best = max(row["qps"] for row in out["kinds"]["distinct"])
     rate = max(1.0, best / 2)
     requests = requests_for("distinct", pool, categories, int((duration + warmup) * rate) + 10)
     name = f"{label} distinct at half load"
-    half, batch = _batch_mean(target, partial(run_load, name, target.query_url, requests, duration,
-                                              rate=rate, warmup=warmup))
+    half, seen = _batch_mean(target, partial(run_load, name, target.query_url, requests, duration,
+                                             rate=rate, warmup=warmup))
     collect(name, half)
-    out["half_load"] = {"rate_per_s": round(rate, 1), **half.summary(), "mean_embedding_batch": batch}
+    out["half_load"] = {"rate_per_s": round(rate, 1), **half.summary(), **seen}
     out["best"] = {kind: max(out["kinds"][kind], key=lambda r: r["qps"]) for kind in KINDS}
     return out

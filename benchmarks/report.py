@@ -55,12 +55,12 @@ def _freshness(store: str, fresh: dict[str, Any]) -> list[str]:
 
 def _query(store: str, size: str, q: dict[str, Any]) -> list[str]:
     rows = [[kind, r["concurrency"], r["qps"], r["p50_ms"], r["p99_ms"], r["errors"],
-             r.get("mean_embedding_batch"), r["loadgen_cpu_share"]]
+             r.get("mean_embedding_batch"), r.get("result_cache_hits"), r["loadgen_cpu_share"]]
             for kind, levels in q["kinds"].items() for r in levels]
     half = q["half_load"]
     return [f"### Query ({store}, {size} documents; loaded by {q.get('loaded_by', '?')})", "", *table(
         ["workload", "clients", "QPS", "p50 ms", "p99 ms", "errors", "mean embedding batch",
-         "load generator CPU (cores)"], rows),
+         "result cache hits", "load generator CPU (cores)"], rows),
         f"Distinct queries open-loop at {half['rate_per_s']}/s (half the best): p50 "
         f"{half['p50_ms']} ms, p99 {half['p99_ms']} ms, {half['errors']} errors. Best distinct QPS / "
         f"raw batched encoding = {q.get('ratio_to_batched_encoder')}.", ""]

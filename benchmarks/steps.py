@@ -50,6 +50,9 @@ def session(args: argparse.Namespace, run: Run, corpus: texts.Corpus, store: str
         return
     stack = BenchStack(store, encoder=args.encoder)
     target = stack.start()
+    run.note("The local stack's PostgreSQL runs durable (fsync, synchronous_commit and full-page "
+             "writes on, its defaults), as a server holding real data would; only the test suite "
+             "turns them off.")
     try:
         with MemorySampler(stack.processes, args.sample_interval) as sampler:
             current = Session(args, run, corpus, target, stack, sampler)

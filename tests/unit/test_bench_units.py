@@ -73,6 +73,14 @@ def test_histogram_quantiles_interpolate_like_prometheus() -> None:
     assert metrics.histogram_quantiles({}, after, "weaviate") == {}
 
 
+def test_result_cache_hit_share_counts_only_the_phase() -> None:
+    key = lambda store, outcome: (metrics.RESULT_CACHE, (("outcome", outcome), ("store", store)))  # noqa: E731
+    before = {key("pgvector", "hit"): 10.0, key("pgvector", "miss"): 10.0}
+    after = {key("pgvector", "hit"): 40.0, key("pgvector", "miss"): 20.0, key("weaviate", "hit"): 0.0}
+    assert metrics.hit_share(before, after) == 0.75
+    assert metrics.hit_share(after, after) is None
+
+
 def test_memory_growth_is_a_slope() -> None:
     assert _slope([(0, 100), (1, 101), (2, 102)]) == 1.0
     sampler = MemorySampler(lambda: {})
