@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractContextManager, asynccontextmanager
 from typing import Annotated, Any
 
 import sqlalchemy as sa
@@ -96,15 +96,21 @@ def execute(
     fingerprint: str,
     status: int,
     run: Callable[[Connection], dict[str, Any]],
+    one_statement: bool = False,
 ) -> JSONResponse:
-    """Run one command in one transaction; with a key, replay the first answer on retries."""
+    """Run one command in one transaction; with a key, replay the first answer on retries.
+
+    ``one_statement``: the command writes with a single statement (the document and its outbox
+    row together, ``outbox.with_change``), which PostgreSQL runs atomically on its own; without
+    an idempotency key to remember as well, it needs no BEGIN and COMMIT round trips.
+    """
     if key is not None:
         with engine.connect() as conn:
             stored = recall(conn, key, fingerprint)
         if stored is not None:
             return respond(*stored)
     try:
-        with engine.begin() as conn:
+        with _transaction(engine, one_statement and key is None) as conn:
             body = run(conn)
             if key is not None:
                 remember(conn, key, fingerprint, status, body)
@@ -118,6 +124,12 @@ def execute(
             raise
         return respond(*stored)
     return respond(status, body)
+
+
+def _transaction(engine: Engine, autocommit: bool) -> AbstractContextManager[Connection]:
+    if autocommit:
+        return engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+    return engine.begin()
 
 
 def fields_of(doc: DocumentReplace) -> DocumentFields:
@@ -141,7 +153,7 @@ def register_routes(app: FastAPI) -> None:
         cmd = CreateDocument(doc.id or uuid.uuid4(), fields_of(doc))
         fingerprint = request_hash("POST", "/v1/documents", doc.model_dump(mode="json")) if key else ""
         return execute(engine, settings.failpoints, key, fingerprint, 201, lambda conn: written(
-            handlers.create_document(cmd, conn, settings.sync_stores)))
+            handlers.create_document(cmd, conn, settings.sync_stores)), one_statement=True)
 
     @app.put("/v1/documents/{doc_id}", dependencies=guard,
               responses={200: {"model": DocumentWritten}})
@@ -151,7 +163,7 @@ def register_routes(app: FastAPI) -> None:
         fingerprint = request_hash(
             "PUT", str(doc_id), [doc.model_dump(mode="json"), expected]) if key else ""
         return execute(engine, settings.failpoints, key, fingerprint, 200, lambda conn: written(
-            handlers.replace_document(cmd, conn, settings.sync_stores)))
+            handlers.replace_document(cmd, conn, settings.sync_stores)), one_statement=True)
 
     @app.patch("/v1/documents/{doc_id}", dependencies=guard,
               responses={200: {"model": DocumentWritten}})
@@ -164,7 +176,7 @@ def register_routes(app: FastAPI) -> None:
         fingerprint = request_hash(
             "PATCH", str(doc_id), [doc.model_dump(mode="json"), expected]) if key else ""
         return execute(engine, settings.failpoints, key, fingerprint, 200, lambda conn: written(
-            handlers.patch_document(cmd, conn, settings.sync_stores)))
+            handlers.patch_document(cmd, conn, settings.sync_stores)), one_statement=True)
 
     @app.delete("/v1/documents/{doc_id}", dependencies=guard,
               responses={200: {"model": DocumentWritten}})
@@ -173,7 +185,7 @@ def register_routes(app: FastAPI) -> None:
         cmd = DeleteDocument(doc_id, expected)
         fingerprint = request_hash("DELETE", str(doc_id), expected) if key else ""
         return execute(engine, settings.failpoints, key, fingerprint, 200, lambda conn: written(
-            handlers.delete_document(cmd, conn, settings.sync_stores)))
+            handlers.delete_document(cmd, conn, settings.sync_stores)), one_statement=True)
 
     @app.post("/v1/documents/bulk", status_code=200, dependencies=guard,
               responses={200: {"model": BulkWritten}})

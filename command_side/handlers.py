@@ -4,6 +4,7 @@ Each writes the document and its outbox row in the caller's transaction, so a ro
 neither; the relay sees a change only once it is committed.
 """
 
+import json
 import uuid
 from dataclasses import asdict
 
@@ -21,7 +22,7 @@ from command_side.commands import (
     ReplaceDocument,
 )
 from command_side.exceptions import DocumentExists, DocumentNotFound, VersionMismatch
-from command_side.outbox import record_change, record_changes
+from command_side.outbox import record_changes, with_change
 from command_side.schema import documents
 
 NOW = sa.func.now()
@@ -33,21 +34,46 @@ def _values(fields: DocumentFields) -> dict[str, object]:
     return values
 
 
+FIELDS = ("title", "body", "category", "tags", "attributes", "published_at")
+
+_CHANGE = """
+    INSERT INTO outbox (doc_id, version, pending_stores, created_at)
+    SELECT id, version, CAST(:stores AS text[]), now() FROM changed RETURNING version"""
+"""The outbox row of whatever ``changed`` (a CTE returning id and version) wrote: the document
+and its change in ONE statement (as ``outbox.with_change`` builds for the other commands).
+Creates and replaces are the hot commands, so theirs are plain SQL: compiled once, not built
+and cache-keyed by SQLAlchemy on every request."""
+
+CREATE = sa.text(f"""
+    WITH changed AS (
+        INSERT INTO documents AS d (id, {", ".join(FIELDS)}, version, created_at, updated_at)
+        VALUES (:id, :title, :body, :category, :tags, CAST(:attributes AS jsonb), :published_at, 1,
+                now(), now())
+        ON CONFLICT (id) DO UPDATE SET {", ".join(f"{f} = excluded.{f}" for f in FIELDS)},
+            version = d.version + 1, updated_at = now(), deleted_at = NULL
+        WHERE d.deleted_at IS NOT NULL
+        RETURNING id, version)""" + _CHANGE)
+
+REPLACE = sa.text(f"""
+    WITH changed AS (
+        UPDATE documents SET {", ".join(f"{f} = :{f}" for f in FIELDS if f != "attributes")},
+            attributes = CAST(:attributes AS jsonb), version = version + 1, updated_at = now()
+        WHERE id = :id AND deleted_at IS NULL
+            AND (CAST(:expected AS integer) IS NULL OR version = CAST(:expected AS integer))
+        RETURNING id, version)""" + _CHANGE)
+
+
+def _params(doc_id: uuid.UUID, fields: DocumentFields, stores: list[str]) -> dict[str, object]:
+    return {**_values(fields), "id": doc_id, "attributes": json.dumps(fields.attributes),
+            "stores": stores}
+
+
 def create_document(cmd: CreateDocument, conn: Connection, stores: list[str]) -> DocumentChanged:
     """Insert a new document; an id whose document was deleted may be created again."""
-    values = _values(cmd.fields)
-    insert_stmt = insert(documents).values(
-        id=cmd.id, version=1, created_at=NOW, updated_at=NOW, deleted_at=None, **values
-    )
-    stmt = insert_stmt.on_conflict_do_update(
-        index_elements=[documents.c.id],
-        set_={**values, "version": documents.c.version + 1, "updated_at": NOW, "deleted_at": None},
-        where=documents.c.deleted_at.is_not(None),
-    ).returning(documents.c.version)
-    version = conn.execute(stmt).scalar()
+    version = conn.execute(CREATE, _params(cmd.id, cmd.fields, stores)).scalar()
     if version is None:
         raise DocumentExists(f"document {cmd.id} already exists: use PUT or PATCH to change it")
-    return record_change(conn, cmd.id, version, stores)
+    return DocumentChanged(cmd.id, version)
 
 
 def _update(
@@ -61,14 +87,14 @@ def _update(
         sa.update(documents)
         .where(documents.c.id == doc_id, documents.c.deleted_at.is_(None))
         .values(**values, version=documents.c.version + 1, updated_at=NOW)
-        .returning(documents.c.version)
+        .returning(documents.c.id, documents.c.version)
     )
     if expected is not None:
         stmt = stmt.where(documents.c.version == expected)
-    version = conn.execute(stmt).scalar()
+    version = conn.execute(with_change(stmt, stores)).scalar()
     if version is None:
         raise _why_not_updated(conn, doc_id, expected)
-    return record_change(conn, doc_id, version, stores)
+    return DocumentChanged(doc_id, version)
 
 
 def _why_not_updated(conn: Connection, doc_id: uuid.UUID, expected: int | None) -> Exception:
@@ -85,7 +111,11 @@ def _why_not_updated(conn: Connection, doc_id: uuid.UUID, expected: int | None) 
 
 
 def replace_document(cmd: ReplaceDocument, conn: Connection, stores: list[str]) -> DocumentChanged:
-    return _update(conn, cmd.id, cmd.expected_version, _values(cmd.fields), stores)
+    params = _params(cmd.id, cmd.fields, stores) | {"expected": cmd.expected_version}
+    version = conn.execute(REPLACE, params).scalar()
+    if version is None:
+        raise _why_not_updated(conn, cmd.id, cmd.expected_version)
+    return DocumentChanged(cmd.id, version)
 
 
 def patch_document(cmd: PatchDocument, conn: Connection, stores: list[str]) -> DocumentChanged:

@@ -8,6 +8,7 @@ is sent again after a back-off, so Redis may lose everything without losing a ch
 import uuid
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 
 from command_side.commands import DocumentChanged
@@ -20,6 +21,17 @@ def record_changes(conn: Connection, changes: list[DocumentChanged], stores: lis
             sa.insert(outbox).values(created_at=sa.func.now()),
             [{"doc_id": c.id, "version": c.version, "pending_stores": stores} for c in changes],
         )
+
+
+def with_change(dml: sa.Insert | sa.Update, stores: list[str]) -> sa.Insert:
+    """``dml`` (returning the document's id and new version) and its outbox row as ONE statement:
+    the document and its change are written together or not at all, in one round trip. The
+    statement returns the new version, or nothing when ``dml`` changed no row."""
+    changed = dml.cte("changed")
+    return sa.insert(outbox).from_select(
+        ["doc_id", "version", "pending_stores", "created_at"],
+        sa.select(changed.c.id, changed.c.version, sa.literal(stores, ARRAY(sa.Text)), sa.func.now()),
+    ).returning(outbox.c.version)
 
 
 def record_change(
