@@ -140,6 +140,9 @@ class OnnxEncoder:
                 options = onnxruntime.SessionOptions()
                 options.intra_op_num_threads = self._threads
                 options.enable_cpu_mem_arena = False  # the arena kept ~1 GB after long batches
+                # idle pool threads sleep instead of spinning: the CPU they would burn between
+                # calls is what the HTTP server and the store need in the same process
+                options.add_session_config_entry("session.intra_op.allow_spinning", "0")
                 tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
                 tokenizer.enable_truncation(max_length=MAX_SEQ_LENGTH)
                 tokenizer.enable_padding()
