@@ -127,11 +127,11 @@ def register_routes(app: FastAPI, settings: QuerySettings) -> None:
         else:
             wait_s = settings.consistency_wait_seconds if body.wait_ms is None else body.wait_ms / 1e3
             name = await run_in_threadpool(serving_store, router, body.token, wait_s)
-        generation = results.generation(name)
+        asked, generation = name, results.generation(name)
         vector = await encoder.aencode(text) if text and body.mode != "keyword" else None
         name, hits = await run_in_threadpool(search_with_fallback, router, name, vector, body, text)
         payload = HITS.dump_json([to_hit(h) for h in hits])
-        if key is not None:
+        if key is not None and name == asked:  # (a fallback's answer is not kept)
             results.put(name, key, payload, generation)
         SERVED.labels(name).inc()
         return respond(payload, started, router.status(name), cached=False)

@@ -3,8 +3,7 @@
 ``QueryEncoder.aencode`` serves the query API's event loop: a cache hit returns at once; misses
 wait on a future while one batching task embeds everything queued (up to ``max_batch``) in one
 encoder call on a dedicated thread, then takes what queued meanwhile. ``QueryEncoder.encode`` does
-the same for plain threads (both share the cache). In the threaded form, a cache hit
-returns at once. Misses join a queue; the first waiting thread that finds no batch running
+the same for plain threads (both share the cache); in that form, a cache hit returns at once. Misses join a queue; the first waiting thread that finds no batch running
 becomes the leader, takes everything queued (up to ``max_batch``) and embeds it in one encoder
 call while new misses queue for the next batch. No timer holds a query back: a lone query is
 embedded alone, and under load each batch is what arrived while the previous one ran, so a

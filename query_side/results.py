@@ -4,7 +4,10 @@ The worker announces every change it applies to a store (``readmodel.announce``:
 ``NOTIFY`` sent when its bookkeeping transaction commits, so after the store write). The query
 API listens on one connection and drops that store's cached results on each announcement, much as
 a search engine's request cache is dropped on every index refresh. A token-less search is then
-served from memory while the store is unchanged, and sees a change as soon as the store does.
+served from memory while the store is unchanged, and sees a change once the notification arrives
+(milliseconds after the worker commits). A worker that dies between its store write and its
+commit announces nothing; the change is then not yet *recorded* as applied either (the read
+model reports it as behind), and the resent job announces it.
 
 Safety rules:
 - A result is cached only if no announcement for its store arrived while it was computed (the
