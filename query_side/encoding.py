@@ -3,12 +3,12 @@
 ``QueryEncoder.aencode`` serves the query API's event loop: a cache hit returns at once; misses
 wait on a future while one batching task embeds everything queued (up to ``max_batch``) in one
 encoder call on a dedicated thread, then takes what queued meanwhile. ``QueryEncoder.encode`` does
-the same for plain threads (both share the cache); in that form, a cache hit returns at once. Misses join a queue; the first waiting thread that finds no batch running
-becomes the leader, takes everything queued (up to ``max_batch``) and embeds it in one encoder
-call while new misses queue for the next batch. No timer holds a query back: a lone query is
-embedded alone, and under load each batch is what arrived while the previous one ran, so a
-forward pass serves many requests (the encoder does ~5x more short queries per second in
-batches than one at a time on a CPU). Identical texts in flight share one slot.
+the same for plain threads (both share the cache): misses join a queue; the first waiting thread
+that finds no batch running becomes the leader, takes everything queued (up to ``max_batch``) and
+embeds it in one encoder call while new misses queue for the next batch. No timer holds a query
+back: a lone query is embedded alone, and under load each batch is what arrived while the previous
+one ran, so a forward pass serves many requests (the encoder does ~5x more short queries per
+second in batches than one at a time on a CPU). Identical texts in flight share one slot.
 """
 
 from __future__ import annotations
