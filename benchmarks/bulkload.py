@@ -1,4 +1,5 @@
-"""Load a store's read model directly from cached vectors, for the query benchmark at 100k.
+"""Load a store's read model directly from cached vectors, for the query benchmark at 100k; and
+measure what the store alone can do with ready-made query vectors.
 
 Embedding 100,000 paragraphs takes about an hour on 2 cores, so the query benchmark embeds its
 corpus once with the same model the query API uses, keeps the vectors in
@@ -10,7 +11,9 @@ write model and the queue. The report says so.
 from __future__ import annotations
 
 import hashlib
+import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,7 +26,7 @@ from embeddings import Encoder, content_hash
 from query_side import readmodel
 from query_side.db import make_read_engine
 from query_side.settings import StoreSettings
-from query_side.stores.base import ReadDocument
+from query_side.stores.base import Filters, ReadDocument
 from query_side.stores.factory import open_store
 
 VECTOR_CACHE = Path.home() / ".cache" / "semsearch" / "bench" / "vectors"
@@ -82,3 +85,29 @@ def load(target: Target, docs: list[dict[str, Any]], texts: list[str], vectors: 
         store.close()
         engine.dispose()
     return (datetime.now(UTC) - started).total_seconds()
+
+
+def store_rate(target: Target, vectors: np.ndarray, threads: int = 16) -> dict[str, Any]:
+    """The store alone: semantic searches/s (top 10, no filter) with ready-made query vectors,
+    ``threads`` at a time, no HTTP and no encoder: what the store costs per distinct query."""
+    if target.read_database_url is None:
+        raise RuntimeError("measuring the store alone needs the stack's read database")
+    settings = StoreSettings(read_database_url=target.read_database_url,
+                             weaviate_url=target.weaviate_url,
+                             weaviate_grpc_port=target.weaviate_grpc_port or 50051)
+    engine = make_read_engine(settings.read_database_url, pool_size=threads, autocommit=True)
+    store = open_store(target.store, settings, engine)
+    try:
+        def search(vector: np.ndarray) -> int:
+            return len(store.search(vector, Filters(), 10))
+
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(search, vectors[:threads * 4]))  # connections and caches warm
+            started = time.perf_counter()
+            found = list(pool.map(search, vectors))
+            seconds = time.perf_counter() - started
+    finally:
+        store.close()
+        engine.dispose()
+    return {"searches_per_s": round(len(vectors) / seconds, 1), "threads": threads,
+            "searches": len(vectors), "empty": sum(1 for n in found if n == 0)}

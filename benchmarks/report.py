@@ -63,7 +63,18 @@ def _query(store: str, size: str, q: dict[str, Any]) -> list[str]:
          "result cache hits", "load generator CPU (cores)"], rows),
         f"Distinct queries open-loop at {half['rate_per_s']}/s (half the best): p50 "
         f"{half['p50_ms']} ms, p99 {half['p99_ms']} ms, {half['errors']} errors. Best distinct QPS / "
-        f"raw batched encoding = {q.get('ratio_to_batched_encoder')}.", ""]
+        f"raw batched encoding = {q.get('ratio_to_batched_encoder')}.", *_store_alone(q), ""]
+
+
+def _store_alone(q: dict[str, Any]) -> list[str]:
+    alone = q.get("store_alone")
+    if not alone:
+        return []
+    return ["", f"The store alone (no HTTP, no encoder, {alone['threads']} threads, ready-made query "
+                f"vectors): {alone['searches_per_s']} searches/s. Encoder and store share the same "
+                f"cores, so a distinct query cannot be served faster than both in turn: at best "
+                f"{alone['bound_with_encoder_per_s']}/s (1 / (1/encoder + 1/store)); the best distinct "
+                f"QPS is {alone['ratio_to_bound']} of that bound."]
 
 
 def _commands(store: str, c: dict[str, Any]) -> list[str]:

@@ -116,17 +116,35 @@ def _load_to(s: Session, size: int) -> str:
     return s.loaded_by
 
 
+def _store_alone(s: Session) -> dict[str, Any] | None:
+    """The store's own search rate (no HTTP, no encoder), from query vectors embedded here."""
+    if s.stack is None:
+        return None
+    encoder = ceilings.load_backend(s.args.encoder)
+    vectors = encoder.encode(texts.queries(STORE_QUERIES, seed=5))
+    return bulkload.store_rate(s.target, vectors)
+
+
+STORE_QUERIES = 2000
+
+
 def step_query(s: Session) -> None:
     pool = query.QueryPool(20_000)
     for size in s.args.query_sizes:
         loaded_by = _load_to(s, size)
         s.mark(f"query {size}")
+        alone = _store_alone(s)
         result = query.run(s.target, pool, s.corpus.categories, s.args.concurrency, s.args.duration,
                            s.args.warmup, f"{s.target.store} {size}", s.run.collect)
         result["loaded_by"] = loaded_by
         batched = s.ceiling.get("queries_per_s_batched")
         best = result["best"]["distinct"]["qps"]
         result["ratio_to_batched_encoder"] = round(best / batched, 3) if batched else None
+        if alone and batched:
+            # encoder and store take turns on the same cores: neither can have them all
+            bound = 1 / (1 / batched + 1 / alone["searches_per_s"])
+            result["store_alone"] = alone | {"bound_with_encoder_per_s": round(bound, 1),
+                                             "ratio_to_bound": round(best / bound, 3)}
         s.figures.setdefault("query", {})[str(size)] = result
 
 

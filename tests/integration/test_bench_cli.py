@@ -32,13 +32,16 @@ def test_bench_all_writes_json_markdown_and_plots(tmp_path: Path, monkeypatch) -
     assert set(figures["query"]["60"]["kinds"]) == {"distinct", "repeated", "filter_only",
                                                     "filtered_semantic"}
     assert figures["query"]["60"]["best"]["filter_only"]["errors"] == 0
+    alone = figures["query"]["90"]["store_alone"]
+    assert alone["searches_per_s"] > 0 and alone["empty"] == 0
+    assert 0 < alone["bound_with_encoder_per_s"] < alone["searches_per_s"]
     assert set(figures["commands"]) >= {"running", "paused", "naive"}
     assert figures["commands"]["paused"]["create"][0]["ok"] > 0
     assert figures["commands"]["naive"]["create"][0]["ok"] > 0
     assert {"command-api", "relay", "worker", "query-api"} <= set(figures["memory"])
     assert data["ceilings"]["hashing"]["documents_per_s"] > 0 and data["checks"]
     text = (out / "report.md").read_text()
-    assert "## Checks" in text and "bulk-loaded" in text
+    assert "## Checks" in text and "bulk-loaded" in text and "The store alone" in text
     for picture in ("rss-pgvector.png", "ingest-pgvector.png", "freshness-pgvector.png",
                     "latency-pgvector-query-60.png", "latency-pgvector-commands.png",
                     "throughput-pgvector.png"):
