@@ -28,6 +28,10 @@ from query_side.stores.sql_filters import where_clause
 HNSW_M = 16
 HNSW_EF_CONSTRUCTION = 64
 MIN_EF_SEARCH = EF_SEARCH
+EXACT_BELOW = 5000
+"""A filtered semantic search the planner expects to match at most this many rows scores them
+all exactly instead of walking the HNSW graph (at 100k documents and a 3% filter: ~5 ms instead
+of ~20–70 ms, measured on 2 cores)."""
 RRF_K = 60
 """Reciprocal-rank-fusion constant for hybrid search."""
 
@@ -68,10 +72,12 @@ def ddl(table: str, dimensions: int) -> list[str]:
 class PgvectorStore:
     name = "pgvector"
 
-    def __init__(self, engine: Engine, table: str = "read_documents", dimensions: int = 384):
+    def __init__(self, engine: Engine, table: str = "read_documents", dimensions: int = 384,
+                 exact_below: int = EXACT_BELOW):
         self._engine = engine
         self._table = table
         self._dimensions = dimensions
+        self._exact_below = exact_below
 
     def ensure_schema(self) -> None:
         with self._engine.begin() as conn:
@@ -134,6 +140,10 @@ class PgvectorStore:
         params |= extra
 
         def run(conn: sa.Connection) -> list[SearchHit]:
+            nonlocal sql
+            if mode == "semantic" and vector is not None and not filters.is_empty() \
+                    and self._expected_rows(conn, where, params) <= self._exact_below:
+                sql, _ = self._semantic_sql(where, vector, min_score, exact=True)
             # iterative scan and ef_search 40 are set per connection (query_side.db.SESSION)
             ef = min(1000, max(MIN_EF_SEARCH, limit + offset))
             if ef != MIN_EF_SEARCH:
@@ -145,14 +155,23 @@ class PgvectorStore:
 
         return self._run(run)
 
-    def _semantic_sql(self, where: str, vector: np.ndarray, min_score: float | None) -> tuple[
-        str, dict[str, Any]
-    ]:
+    def _expected_rows(self, conn: sa.Connection, where: str, params: dict[str, Any]) -> float:
+        """The planner's estimate of the rows a filter matches (planning only, nothing read)."""
+        plan: Any = conn.execute(sa.text(f"EXPLAIN (FORMAT JSON) SELECT 1 FROM {self._table} "
+                                         f"WHERE {where}"), params).scalar()
+        return float(plan[0]["Plan"]["Plan Rows"])
+
+    def _semantic_sql(self, where: str, vector: np.ndarray, min_score: float | None,
+                      exact: bool = False) -> tuple[str, dict[str, Any]]:
+        """``exact``: score every row the filter matches (``+ 0`` keeps the HNSW index out),
+        for filters the planner expects to match few rows: faster than an HNSW scan that skips
+        most of what it visits, and exact."""
         score_filter = "" if min_score is None else "WHERE 1 - distance >= :min_score"
+        order = "(embedding <=> :q) + 0" if exact else "embedding <=> :q"
         sql = f"""
             SELECT {COLUMNS}, 1 - distance AS score FROM (
                 SELECT {COLUMNS}, embedding <=> :q AS distance FROM {self._table}
-                WHERE {where} ORDER BY embedding <=> :q LIMIT :k
+                WHERE {where} ORDER BY {order} LIMIT :k
             ) hits {score_filter}
             ORDER BY distance + 0, id LIMIT :limit OFFSET :offset"""
         return sql, {"q": vector, "min_score": min_score}

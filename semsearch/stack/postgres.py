@@ -81,7 +81,7 @@ class EmbeddedPostgres:
         args = [
             str(bin_dir() / "postgres"), "-D", str(self.data_dir / "pgdata"), "-p", str(self.port),
             "-h", "127.0.0.1", "-k", str(socket_dir), "-c", "max_connections=200",
-            "-c", "shared_buffers=256MB", "-c", "maintenance_work_mem=256MB",
+            "-c", "shared_buffers=1GB", "-c", "maintenance_work_mem=256MB",
         ]
         if not self.durable:
             args += ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]

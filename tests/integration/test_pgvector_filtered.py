@@ -25,7 +25,7 @@ def test_one_percent_filter_on_hnsw_path_fills_the_limit(services: Services) -> 
                          "dbname=postgres", autocommit=True) as conn:
         conn.execute(f'ALTER DATABASE "{database}" SET enable_seqscan = off')
     engine = make_read_engine(read_url)
-    store = PgvectorStore(engine, "filtered")
+    store = PgvectorStore(engine, "filtered", exact_below=0)  # always through the HNSW index
     store.ensure_schema()
     rng = np.random.default_rng(11)
     query = unit(rng.standard_normal(384))
@@ -46,4 +46,9 @@ def test_one_percent_filter_on_hnsw_path_fills_the_limit(services: Services) -> 
             "ORDER BY embedding <=> :q LIMIT 10"), {"q": query}))
     assert "filtered_embedding" in plan  # really the HNSW index
     assert len(plain) < 10
+
+    exact = PgvectorStore(engine, "filtered")  # a filter expected to match few rows: all scored
+    best = sorted(rare, key=lambda r: -float(np.dot(r.vector, query)))[:10]
+    found = exact.search(query, Filters(attributes={"n": {"gte": 50}}), limit=10)
+    assert [h.id for h in found] == [r.id for r in best]
     engine.dispose()
