@@ -71,10 +71,7 @@ class QueryEncoder:
         """The vector of ``text``, from the cache or from the next batch (event-loop callers)."""
         key = " ".join(text.split())
         with self._cond:
-            cached = self._cache.get(key)
-            if cached is not None:
-                self._cache.move_to_end(key)
-                self.hits += 1
+            if (cached := self._cached(key)) is not None:
                 return cached
         future = self._inflight.get(key) or self._waiting.get(key)
         if future is not None:
@@ -117,10 +114,7 @@ class QueryEncoder:
     def encode(self, text: str) -> np.ndarray:
         key = " ".join(text.split())
         with self._cond:
-            cached = self._cache.get(key)
-            if cached is not None:
-                self._cache.move_to_end(key)
-                self.hits += 1
+            if (cached := self._cached(key)) is not None:
                 return cached
             slot = self._join(key)
         while True:
@@ -131,6 +125,14 @@ class QueryEncoder:
                     return self._result(slot)
                 batch = self._take()
             self._lead(batch)
+
+    def _cached(self, key: str) -> np.ndarray | None:
+        """Under the lock: the cached vector of ``key`` (now the most recently used), if any."""
+        cached = self._cache.get(key)
+        if cached is not None:
+            self._cache.move_to_end(key)
+            self.hits += 1
+        return cached
 
     def _join(self, key: str) -> _Slot:
         slot = self._running.get(key) or self._queued.get(key)
