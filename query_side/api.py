@@ -21,7 +21,7 @@ from query_side import readmodel
 from query_side.db import make_read_engine
 from query_side.encoding import QueryEncoder
 from query_side.models import DocumentView, Freshness, Hit, SearchRequest, SearchResponse, snippet
-from query_side.results import ChangeListener, ResultCache
+from query_side.results import ChangeListener, ChangeSignal, ResultCache
 from query_side.router import SERVED, StoreRouter, StoreStatus
 from query_side.settings import QuerySettings
 from query_side.stores.base import Filters, SearchHit, StoreUnavailable
@@ -29,6 +29,9 @@ from query_side.stores.factory import open_store
 from semsearch import consistency, http
 
 MAX_REQUEST_BYTES = 1024 * 1024
+RECHECK_S = 0.25
+"""Longest sleep of a read-your-writes wait between two looks at the read model while store
+changes are being heard (each heard change wakes it at once); 20 ms while they are not."""
 
 
 class ReadModelBehind(Exception):
@@ -48,13 +51,20 @@ def get_results(request: Request) -> ResultCache:
     return request.app.state.results
 
 
+def get_changes(request: Request) -> ChangeSignal:
+    return request.app.state.changes
+
+
 RouterDep = Annotated[StoreRouter, Depends(get_router)]
 EncoderDep = Annotated[QueryEncoder, Depends(get_encoder)]
 ResultsDep = Annotated[ResultCache, Depends(get_results)]
+ChangesDep = Annotated[ChangeSignal, Depends(get_changes)]
 
 
-def serving_store(router: StoreRouter, token: str | None, wait_s: float) -> str:
-    """The best usable store; with a token, the first that has reached it, waiting if need be."""
+def serving_store(router: StoreRouter, token: str | None, wait_s: float,
+                  changes: ChangeSignal | None = None) -> str:
+    """The best usable store; with a token, the first that has reached it, waiting if need be
+    (woken by each store change heard on ``changes``)."""
     candidates = router.candidates()
     if token is None:
         return candidates[0]
@@ -64,6 +74,7 @@ def serving_store(router: StoreRouter, token: str | None, wait_s: float) -> str:
         raise HTTPException(422, str(exc)) from exc
     started = time.monotonic()
     while True:
+        seen = changes.count if changes is not None else 0
         with router.read_engine.connect() as conn:
             for name in candidates:
                 missing = readmodel.reached(conn, name, written)
@@ -72,7 +83,10 @@ def serving_store(router: StoreRouter, token: str | None, wait_s: float) -> str:
         waited = time.monotonic() - started
         if waited >= wait_s:
             raise ReadModelBehind(candidates[0], missing, waited)
-        time.sleep(min(0.02, wait_s - waited))
+        if changes is not None and changes.live:
+            changes.wait_past(seen, min(RECHECK_S, wait_s - waited))
+        else:
+            time.sleep(min(0.02, wait_s - waited))
 
 
 def to_hit(hit: SearchHit) -> Hit:
@@ -112,7 +126,7 @@ def respond(hits: bytes, started: float, status: StoreStatus, cached: bool) -> R
 def register_routes(app: FastAPI, settings: QuerySettings) -> None:
     @app.post("/v1/search", response_model=SearchResponse)
     async def search(body: SearchRequest, router: RouterDep, encoder: EncoderDep,
-                     results: ResultsDep) -> Response:
+                     results: ResultsDep, changes: ChangesDep) -> Response:
         started = time.perf_counter()
         text = (body.query or "").strip()
         key = None
@@ -126,7 +140,7 @@ def register_routes(app: FastAPI, settings: QuerySettings) -> None:
                 return respond(cached, started, router.status(name), cached=True)
         else:
             wait_s = settings.consistency_wait_seconds if body.wait_ms is None else body.wait_ms / 1e3
-            name = await run_in_threadpool(serving_store, router, body.token, wait_s)
+            name = await run_in_threadpool(serving_store, router, body.token, wait_s, changes)
         asked, generation = name, results.generation(name)
         vector = await encoder.aencode(text) if text and body.mode != "keyword" else None
         name, hits = await run_in_threadpool(search_with_fallback, router, name, vector, body, text)
@@ -191,14 +205,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.encoder.encode("warm up")
     app.state.router = router = StoreRouter(stores, settings, read_engine)
     app.state.results = ResultCache(settings.result_cache_size)
-    listener = ChangeListener(settings.read_database_url, app.state.results)
+    app.state.changes = ChangeSignal()
+    listener = ChangeListener(settings.read_database_url, app.state.results, app.state.changes)
     router.start()
-    if settings.result_cache_size:
-        listener.start()
+    listener.start()
     yield
     router.stop()
-    if settings.result_cache_size:
-        listener.stop()
+    listener.stop()
     app.state.encoder.close()
     for store in stores.values():
         store.close()

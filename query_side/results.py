@@ -16,6 +16,9 @@ Safety rules:
 - While the listener is not connected (start-up, a lost connection), nothing is served from the
   cache: an announcement might be missed. Reconnecting clears everything first.
 - Searches carrying a consistency token never use the cache.
+
+The same announcements wake searches that wait for a consistency token (``ChangeSignal``), so a
+read-your-writes wait costs one read-model check per applied batch instead of one every 20 ms.
 """
 
 from __future__ import annotations
@@ -91,13 +94,36 @@ class ResultCache:
         return self._stores.setdefault(store, _StoreEntries())
 
 
-class ChangeListener:
-    """A thread that LISTENs for store changes and drops the cached results they make stale."""
+class ChangeSignal:
+    """How many store changes have been heard; threads wait here for the next one."""
 
-    def __init__(self, database_url: str, cache: ResultCache, poll_seconds: float = 1.0) -> None:
+    def __init__(self) -> None:
+        self.count = 0
+        self.live = False
+        """True while changes are being heard; otherwise a waiter must poll."""
+        self._changed = threading.Condition()
+
+    def notify(self) -> None:
+        with self._changed:
+            self.count += 1
+            self._changed.notify_all()
+
+    def wait_past(self, seen: int, timeout: float) -> bool:
+        """Wait until a change after the ``seen``-th is heard, or ``timeout``; True if one was."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self.count != seen, timeout)
+
+
+class ChangeListener:
+    """A thread that LISTENs for store changes, drops the cached results they make stale and
+    wakes the searches waiting for a write."""
+
+    def __init__(self, database_url: str, cache: ResultCache, signal: ChangeSignal | None = None,
+                 poll_seconds: float = 1.0) -> None:
         url = sa.engine.make_url(database_url).set(drivername="postgresql")
         self._dsn = url.render_as_string(hide_password=False)
         self._cache = cache
+        self._signal = signal or ChangeSignal()
         self._poll = poll_seconds
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="result-cache-listener", daemon=True)
@@ -116,16 +142,18 @@ class ChangeListener:
                 with psycopg.connect(self._dsn, autocommit=True, connect_timeout=5) as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
                     self._cache.changed()  # whatever happened while nobody listened
-                    self._cache.live = True
+                    self._cache.live = self._signal.live = True
+                    self._signal.notify()
                     delay = 0.5
                     while not self._stop.is_set():
                         for note in conn.notifies(timeout=self._poll):
                             self._cache.changed(note.payload or None)
+                            self._signal.notify()
             except Exception as exc:  # the database went away: serve nothing cached until back
                 if not self._stop.is_set():
                     log.warning("result cache off: not hearing store changes (%s)", exc)
             finally:
-                self._cache.live = False
+                self._cache.live = self._signal.live = False
                 self._cache.changed()
             self._stop.wait(delay)
             delay = min(delay * 2, 10.0)

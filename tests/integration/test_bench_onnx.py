@@ -33,3 +33,16 @@ def test_onnx_sts_score_on_a_slice_is_close_to_torch(real_encoder) -> None:  # t
     pairs = sts.Pairs(pairs.first[:300], pairs.second[:300], pairs.gold[:300])
     onnx, torch = sts.spearman(OnnxEncoder(), pairs), sts.spearman(real_encoder, pairs)
     assert abs(onnx - torch) < 0.02
+
+
+def test_a_text_gets_the_same_vector_whatever_is_embedded_with_it() -> None:
+    """int8 activations are quantized per call: batching texts together would make a query's
+    vector (and so its ranking) depend on the other queries in flight."""
+    encoder = OnnxEncoder()
+    query = "how did the moon form"
+    others = ["ancient trade routes across the sea", "The Moon formed from debris. " * 30,
+              "volcano", "rivers of Europe and their deltas", "x " * 200]
+    alone = encoder.encode([query])[0]
+    for mates in (others, others[::-1], others[:2]):
+        together = encoder.encode([*mates, query])[-1]
+        assert np.array_equal(alone, together)
