@@ -54,9 +54,7 @@ def _one_by_one(rt: Runtime, store: VectorStore, changes: list[Change]) -> Outco
             else:
                 errors.append(f"{doc_id}: {exc!r}")
             continue
-        for name in ("upserted", "deleted", "skipped", "embedded"):
-            setattr(total, name, getattr(total, name) + getattr(outcome, name))
-        total.latencies += outcome.latencies
+        total.add(outcome)
     if errors:
         raise DocumentsFailed(f"{store.name}: {len(errors)} document(s) failed: " + "; ".join(errors))
     return total

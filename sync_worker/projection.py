@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -38,6 +39,13 @@ class Outcome:
     embedded: int = 0
     latencies: list[float] = field(default_factory=list)
     """Commit-to-applied seconds of each change this call put into the store."""
+
+    def add(self, other: Outcome) -> None:
+        self.upserted += other.upserted
+        self.deleted += other.deleted
+        self.skipped += other.skipped
+        self.embedded += other.embedded
+        self.latencies += other.latencies
 
 
 def read_rows(write_engine: Engine, ids: list[uuid.UUID]) -> dict[uuid.UUID, Any]:
@@ -93,6 +101,12 @@ def _texts(rows: list[Any], model_id: str) -> dict[str, str]:
     return {content_hash(text, model_id): text for text in texts}
 
 
+WRITE_GROUP = 64
+"""Documents per store write inside one job. A job's documents are embedded a group at a time,
+and each group is written (its own transaction and per-document locks) while the next one is
+embedded, so the cores the store write leaves idle go to the encoder."""
+
+
 def project(
     store: VectorStore,
     changes: list[tuple[uuid.UUID, int, int]],
@@ -101,13 +115,16 @@ def project(
     encoder: Encoder,
     failpoints: list[str] | None = None,
     peers: list[str] | None = None,
+    group: int = WRITE_GROUP,
 ) -> Outcome:
     """Bring ``store`` up to the current rows of the changed documents, then ack the outbox.
 
     Embedding happens before the per-document locks are taken, so a lock is held only for the
     store write and the bookkeeping, never for model time. ``peers`` are the other configured
     stores: the newest versions are noted for them too, so a store whose jobs have not run yet
-    already shows as behind to the query router.
+    already shows as behind to the query router. The outbox rows are acknowledged once every
+    group is written: a worker that dies half way leaves them to be resent, and the groups it
+    wrote are skipped then (their versions are held).
     """
     ids = sorted({doc_id for doc_id, _, _ in changes})
     rows = read_rows(write_engine, ids)
@@ -116,26 +133,56 @@ def project(
         for name in {store.name, *(peers or [])}:  # every store's lag shows, even one not yet run
             readmodel.note_targets(conn, name, targets)
         todo, _, _ = _plan(ids, rows, readmodel.projected(conn, store.name, ids))
+    todo_ids = {row.id for row in todo}
+    groups = [ids[start:start + group] for start in range(0, len(ids), group)]
     outcome = Outcome()
-    vectors, outcome.embedded = vectors_for(read_engine, encoder, _texts(todo, encoder.model_id))
+
+    def embed(part: list[uuid.UUID]) -> dict[str, np.ndarray]:
+        members = set(part) & todo_ids
+        wanted = [row for row in todo if row.id in members]
+        vectors, embedded = vectors_for(read_engine, encoder, _texts(wanted, encoder.model_id))
+        outcome.embedded += embedded
+        return vectors
+
+    def write(part: list[uuid.UUID], vectors: dict[str, np.ndarray]) -> Outcome:
+        return _write_group(store, part, rows, vectors, read_engine, encoder, failpoints or [])
+
+    if len(groups) == 1:
+        outcome.add(write(groups[0], embed(groups[0])))
+    else:
+        with ThreadPoolExecutor(1, thread_name_prefix="store-write") as writer:
+            written: Future[Outcome] | None = None
+            for part in groups:
+                vectors = embed(part)
+                if written is not None:
+                    outcome.add(written.result())  # a failed write stops the job here
+                written = writer.submit(write, part, vectors)
+            assert written is not None
+            outcome.add(written.result())
+    with write_engine.begin() as conn:
+        acknowledge(conn, store.name, [seq for _, _, seq in changes])
+    return outcome
+
+
+def _write_group(store: VectorStore, ids: list[uuid.UUID], rows: dict[uuid.UUID, Any],
+                 vectors: dict[str, np.ndarray], read_engine: Engine, encoder: Encoder,
+                 failpoints: list[str]) -> Outcome:
+    """Lock ``ids``, plan again (another writer may have got there first), write, record."""
     with read_engine.begin() as conn:
         readmodel.lock_documents(conn, store.name, ids)
-        live, dead, outcome.skipped = _plan(ids, rows, readmodel.projected(conn, store.name, ids))
+        live, dead, skipped = _plan(ids, rows, readmodel.projected(conn, store.name, ids))
         late, embedded = vectors_for(read_engine, encoder, {
             h: t for h, t in _texts(live, encoder.model_id).items() if h not in vectors})
-        vectors, outcome.embedded = vectors | late, outcome.embedded + embedded
+        vectors = vectors | late
         records = [_record(row, h, vectors[h]) for row in live
                    for h in [content_hash(embedded_text(row.title, row.body), encoder.model_id)]]
         store.upsert(records)
         store.delete(dead)
-        crash_if("worker-mid-batch", failpoints or [])
+        crash_if("worker-mid-batch", failpoints)
         readmodel.mark_applied(conn, store.name, [
             (r.id, r.version, r.content_hash, False) for r in records
         ] + [(doc_id, version, None, True) for doc_id, version in dead])
-        outcome.upserted, outcome.deleted = len(records), len(dead)
     now = datetime.now(UTC)
-    outcome.latencies = [(now - rows[r.id].updated_at).total_seconds() for r in records] + [
-        (now - rows[d].updated_at).total_seconds() for d, _ in dead if d in rows]
-    with write_engine.begin() as conn:
-        acknowledge(conn, store.name, [seq for _, _, seq in changes])
-    return outcome
+    return Outcome(upserted=len(records), deleted=len(dead), skipped=skipped, embedded=embedded,
+                   latencies=[(now - rows[r.id].updated_at).total_seconds() for r in records] + [
+                       (now - rows[d].updated_at).total_seconds() for d, _ in dead if d in rows])

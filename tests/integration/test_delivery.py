@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -11,6 +12,8 @@ from rq import Queue
 from command_side.commands import CreateDocument, DocumentFields
 from command_side.handlers import create_document
 from command_side.relay import JOB
+from query_side import readmodel
+from sync_worker.projection import project
 from tests.pipeline import Pipeline
 from tests.services import Services
 
@@ -132,3 +135,37 @@ def test_unchanged_text_is_never_embedded_twice(pipe: Pipeline) -> None:
     pipe.command.patch(f"/v1/documents/{doc['id']}", json={"body": "The Amazon carries most water."})
     pipe.sync()
     assert len(pipe.encoder.texts) == 2  # changed text: embedded once more
+
+
+def test_a_batch_is_written_group_by_group_and_a_failed_group_is_finished_by_the_retry(
+        pipe: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
+    docs = [pipe.create(title=f"Group {n}", body=f"Grouped write number {n}") for n in range(7)]
+    changes = [(uuid.UUID(d["id"]), 1, pipe.outbox(d["id"])[0].seq) for d in docs]
+    ids = sorted(doc_id for doc_id, _, _ in changes)
+    store = pipe.runtime.store("pgvector")
+    upsert, calls = store.upsert, []
+
+    def third_write_fails(records: list[Any]) -> None:
+        calls.append([r.id for r in records])
+        if len(calls) == 3:
+            raise RuntimeError("the store refused this write")
+        upsert(records)
+
+    monkeypatch.setattr(store, "upsert", third_write_fails)
+    with pytest.raises(RuntimeError, match="refused"):
+        project(store, changes, pipe.write_engine, pipe.runtime.read_engine, pipe.encoder, group=3)
+    assert calls == [ids[0:3], ids[3:6], ids[6:7]]  # in id order, one transaction per group
+    with pipe.runtime.read_engine.connect() as conn:
+        held = readmodel.projected(conn, "pgvector", ids)
+    assert [doc_id for doc_id in ids if doc_id in held and held[doc_id].version >= 1] == ids[:6]
+    assert all(pipe.outbox(d["id"])[0].pending_stores == ["pgvector"] for d in docs)  # not acked
+
+    monkeypatch.setattr(store, "upsert", upsert)
+    embedded_before = len(pipe.encoder.texts)
+    outcome = project(store, changes, pipe.write_engine, pipe.runtime.read_engine, pipe.encoder,
+                      group=3)
+    assert (outcome.upserted, outcome.skipped) == (1, 6)  # the written groups are not redone
+    assert len(pipe.encoder.texts) == embedded_before  # and nothing is embedded again
+    assert all(pipe.outbox(d["id"])[0].pending_stores == [] for d in docs)
+    pipe.settle()
+    assert set(pipe.ids("Grouped write number", limit=10)) == {d["id"] for d in docs}
