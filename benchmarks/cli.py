@@ -24,6 +24,7 @@ SUBCOMMANDS = {
     "query": "closed-loop query load at several concurrency levels, four workloads",
     "commands": "command API creates and updates, worker running vs paused, and the naive baseline",
     "all": "ingest, freshness, query and commands on one stack per store",
+    "endurance": "steady writes and searches for --minutes: resident memory must stay flat",
     "ceilings": "the raw encoders (torch, ONNX int8): documents/s, queries/s, STS Benchmark",
 }
 
@@ -62,6 +63,10 @@ def common() -> argparse.ArgumentParser:
     p.add_argument("--command-concurrency", type=levels, default=[4, 16, 64])
     p.add_argument("--freshness-seconds", type=float, default=60.0, help="length of the steady writes")
     p.add_argument("--no-naive", action="store_true", help="skip the naive embed-in-request baseline")
+    p.add_argument("--minutes", type=float, default=60.0, help="length of the endurance run")
+    p.add_argument("--endurance-write-share", type=float, default=0.25,
+                   help="endurance writes/s as a share of the raw encoder's documents/s")
+    p.add_argument("--endurance-clients", type=int, default=4, help="endurance search clients")
     p.add_argument("--sample-interval", type=float, default=0.5, help="RSS sampling period (s)")
     p.add_argument("--command-url", help="measure this command API instead of starting a stack")
     p.add_argument("--query-url", help="measure this query API instead of starting a stack")

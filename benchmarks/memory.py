@@ -1,8 +1,14 @@
-"""Resident memory of every process of the stack, sampled in a thread while a benchmark runs.
+"""Resident memory of every process of the stack, sampled in a thread while a benchmark runs,
+and the CPU each took in each phase.
 
 The four semsearch processes are sampled alone (their RSS is what the budgets mean); a service
 (PostgreSQL, Redis, Weaviate) is its main process plus its children, summed, which counts pages
 they share once per process: an upper bound.
+
+CPU is read at each phase mark: per process (cores used over the phase), the whole machine's
+busy cores, and what was busy outside the stack (the bench process, its load generators and
+anything else on the machine): on a shared 2-core machine that tells a slow phase from a
+phase that was not given the cores.
 """
 
 from __future__ import annotations
@@ -19,6 +25,29 @@ BUDGETS_MB = {"command-api": 150, "relay": 150, "worker": 1024, "query-api": 102
 
 SERVICES = ("postgres", "redis", "weaviate")
 MB = 1024 * 1024
+
+
+def cpu_s(pid: int, with_children: bool) -> float:
+    """User + system CPU seconds of ``pid`` (and its live children) so far; NaN if it is gone."""
+    try:
+        process = psutil.Process(pid)
+        found = [process, *(process.children(recursive=True) if with_children else [])]
+        total = 0.0
+        for one in found:
+            try:
+                times = one.cpu_times()
+                total += times.user + times.system
+            except psutil.Error:
+                pass
+        return total
+    except psutil.Error:
+        return float("nan")
+
+
+def busy_s() -> float:
+    """CPU seconds the whole machine has spent busy (all cores), so far."""
+    times = psutil.cpu_times()
+    return sum(times) - times.idle - getattr(times, "iowait", 0.0)
 
 
 def rss_mb(pid: int, with_children: bool) -> float:
@@ -46,6 +75,7 @@ class MemorySampler:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
         self.t0 = time.monotonic()
+        self._cpu_marks: list[tuple[float, str, dict[str, tuple[int, float]], float]] = []
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -56,15 +86,39 @@ class MemorySampler:
                     self.samples.setdefault(name, []).append((round(now, 2), round(value, 1)))
             self._stop.wait(self.interval)
 
-    def mark(self) -> float:
-        """Seconds since sampling began: to tell phases apart on the RSS plot."""
-        return round(time.monotonic() - self.t0, 2)
+    def mark(self, label: str = "") -> float:
+        """Seconds since sampling began (to tell phases apart on the RSS plot); a new CPU phase."""
+        now = time.monotonic()
+        per_process = {name: (pid, cpu_s(pid, with_children=name in SERVICES))
+                       for name, pid in self.processes().items()}
+        self._cpu_marks.append((now, label, per_process, busy_s()))
+        return round(now - self.t0, 2)
+
+    def cpu_by_phase(self) -> list[dict[str, Any]]:
+        """Cores each process used in each phase (between marks), the machine's busy cores, and
+        the busy cores outside the stack. A process restarted within a phase is left out."""
+        out = []
+        for (t0, label, before, busy0), (t1, _, after, busy1) in zip(
+                self._cpu_marks, self._cpu_marks[1:], strict=False):
+            wall = t1 - t0
+            if wall <= 0:
+                continue
+            cores = {name: round((after[name][1] - cpu0) / wall, 3)
+                     for name, (pid, cpu0) in before.items()
+                     if name in after and after[name][0] == pid and cpu0 == cpu0}
+            busy = (busy1 - busy0) / wall
+            out.append({"phase": label, "seconds": round(wall, 1), "cores": cores,
+                        "machine_busy": round(busy, 3),
+                        "outside_stack": round(max(0.0, busy - sum(cores.values())), 3)})
+        return out
 
     def __enter__(self) -> MemorySampler:
         self._thread.start()
+        self.mark("start")
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.mark("end")
         self._stop.set()
         self._thread.join(5)
 

@@ -93,6 +93,27 @@ def _memory(store: str, mem: dict[str, Any]) -> list[str]:
         rows)]
 
 
+def _endurance(store: str, e: dict[str, Any]) -> list[str]:
+    rows = [[kind, e[kind]["ok"], e[kind]["errors"], e[kind]["qps"], e[kind]["p50_ms"],
+             e[kind]["p99_ms"]] for kind in ("writes", "searches")]
+    return [f"### Endurance ({store})", "",
+            f"{e['minutes']} minutes: creates at {e['write_rate_per_s']}/s (open loop) and distinct "
+            f"searches from {e['search_clients']} clients (closed loop), side by side; "
+            f"{e['documents_written']} documents written, {e['searches_served']} searches served. "
+            "Memory over the run: the table below and the RSS plot.", "",
+            *table(["load", "ok", "errors", "per second", "p50 ms", "p99 ms"], rows)]
+
+
+def _cpu(store: str, phases: list[dict[str, Any]]) -> list[str]:
+    names = sorted({name for phase in phases for name in phase["cores"]})
+    rows = [[p["phase"], p["seconds"], p["machine_busy"], p["outside_stack"],
+             *(p["cores"].get(name) for name in names)] for p in phases]
+    return [f"### CPU by phase ({store}), in cores of {os.cpu_count()}", "",
+            "Outside the stack: the bench process, its load generators and anything else the "
+            "machine ran.", "", *table(["phase", "seconds", "machine busy", "outside the stack",
+                                        *names], rows)]
+
+
 def markdown(run: Run, pictures: list[Path]) -> str:
     data = run.data
     meta = data.get("meta", {})
@@ -113,8 +134,12 @@ def markdown(run: Run, pictures: list[Path]) -> str:
             lines += _query(store, size, q)
         if "commands" in figures:
             lines += _commands(store, figures["commands"])
+        if "endurance" in figures:
+            lines += _endurance(store, figures["endurance"])
         if "memory" in figures:
             lines += _memory(store, figures["memory"])
+        if figures.get("cpu"):
+            lines += _cpu(store, figures["cpu"])
     lines += ["## Notes", "", *(f"- {n}" for n in data["notes"]), "", "## Plots", ""]
     lines += [f"![{p.stem}]({p.name})" for p in pictures]
     return "\n".join(lines) + "\n"

@@ -70,6 +70,10 @@ def meta(argv: list[str]) -> dict[str, Any]:
                               "process (its CPU share is reported per phase)"}
 
 
+FLAT_MB_PER_MIN = 1.0
+"""Most a process may grow per minute over a long run's second half and still count as flat."""
+
+
 def _check(what: str, value: float | None, target: str, passed: bool | None) -> dict[str, Any]:
     return {"what": what, "value": value, "target": target, "pass": passed}
 
@@ -92,6 +96,11 @@ def checks(data: dict[str, Any]) -> list[dict[str, Any]]:
             if mem.get("budget_mb"):
                 out.append(_check(f"{store}: {name} peak RSS (MB)", mem["peak_mb"],
                                   f"≤ {mem['budget_mb']}", mem["within_budget"]))
+            if mem.get("budget_mb") and "endurance" in figures:
+                growth = mem["growth_mb_per_min_2nd_half"]
+                out.append(_check(f"{store}: {name} RSS growth over the endurance run's second "
+                                  "half (MB/min)", growth, f"≤ {FLAT_MB_PER_MIN}",
+                                  growth <= FLAT_MB_PER_MIN))
     onnx = data.get("ceilings", {}).get("onnx", {})
     if "sts_spearman" in onnx:
         out.append(_check("ONNX int8 STS Benchmark Spearman", onnx["sts_spearman"], "≥ 0.81",

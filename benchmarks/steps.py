@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from benchmarks import bulkload, ceilings, commands, freshness, ingest, query, texts
+from benchmarks import bulkload, ceilings, commands, endurance, freshness, ingest, query, texts
 from benchmarks.memory import MemorySampler
 from benchmarks.results import Run
 from benchmarks.stack import BenchStack, Target, external
@@ -34,7 +34,7 @@ class Session:
 
     def mark(self, label: str) -> None:
         if self.sampler is not None:
-            self.run.marks.setdefault(self.target.store, []).append((self.sampler.mark(), label))
+            self.run.marks.setdefault(self.target.store, []).append((self.sampler.mark(label), label))
 
 
 def ceiling_sample(corpus: texts.Corpus, size: int) -> list[str]:
@@ -58,6 +58,7 @@ def session(args: argparse.Namespace, run: Run, corpus: texts.Corpus, store: str
             current = Session(args, run, corpus, target, stack, sampler)
             yield current
         current.figures["memory"] = sampler.summary()
+        current.figures["cpu"] = sampler.cpu_by_phase()
         run.rss[store] = sampler.samples
     finally:
         stack.stop()
@@ -102,6 +103,7 @@ def _load_to(s: Session, size: int) -> str:
         return "external stack: as found"
     if s.loaded >= size:
         return s.loaded_by
+    s.mark(f"bulk load to {size}")
     corpus = texts.build(max(s.args.query_sizes))
     all_texts = corpus.texts()
     encoder = ceilings.load_backend(s.args.encoder)
@@ -155,10 +157,19 @@ def step_commands(s: Session) -> None:
                                          naive=not s.args.no_naive)
 
 
+def step_endurance(s: Session) -> None:
+    s.mark("endurance")
+    rate = s.ceiling["documents_per_s"] * s.args.endurance_write_share
+    s.figures["endurance"] = endurance.run(s.target, s.args.minutes, rate, s.args.endurance_clients,
+                                           offset=len(s.corpus.documents) + 5000,
+                                           collect=s.run.collect)
+
+
 STEPS: dict[str, list[Callable[[Session], None]]] = {
     "ingest": [step_ingest],
     "freshness": [step_freshness],
     "query": [step_query],
     "commands": [step_commands],
     "all": [step_ingest, step_freshness, step_query, step_commands],
+    "endurance": [step_endurance],
 }

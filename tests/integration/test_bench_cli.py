@@ -40,8 +40,13 @@ def test_bench_all_writes_json_markdown_and_plots(tmp_path: Path, monkeypatch) -
     assert figures["commands"]["naive"]["create"][0]["ok"] > 0
     assert {"command-api", "relay", "worker", "query-api"} <= set(figures["memory"])
     assert data["ceilings"]["hashing"]["documents_per_s"] > 0 and data["checks"]
+    phases = {p["phase"]: p for p in figures["cpu"]}
+    assert {"ceiling", "ingest", "freshness", "query 60", "bulk load to 90", "commands"} <= set(phases)
+    assert phases["ingest"]["cores"]["worker"] > 0 and phases["ingest"]["machine_busy"] > 0
+    assert phases["ingest"]["outside_stack"] >= 0
     text = (out / "report.md").read_text()
     assert "## Checks" in text and "bulk-loaded" in text and "The store alone" in text
+    assert "CPU by phase" in text
     for picture in ("rss-pgvector.png", "ingest-pgvector.png", "freshness-pgvector.png",
                     "latency-pgvector-query-60.png", "latency-pgvector-commands.png",
                     "throughput-pgvector.png"):
@@ -59,3 +64,18 @@ def test_a_running_stack_is_measured_through_its_urls(tmp_path: Path) -> None:
     data = json.loads((out / "results.json").read_text())
     assert data["stores"]["pgvector"]["ingest"]["documents"] == 60
     assert "memory" not in data["stores"]["pgvector"]
+
+
+def test_bench_endurance_writes_and_searches_side_by_side_and_checks_memory(tmp_path: Path) -> None:
+    out = tmp_path / "endurance"
+    assert cli.main(["endurance", *TINY, "--minutes", "0.1", "--out", str(out)]) == 0
+    data = json.loads((out / "results.json").read_text())
+    run = data["stores"]["pgvector"]["endurance"]
+    assert run["documents_written"] > 0 and run["searches_served"] > 0
+    assert run["writes"]["errors"] == 0 and run["searches"]["errors"] == 0
+    flat = [c for c in data["checks"] if "endurance run" in c["what"]]
+    assert {c["what"].split(": ")[1].split(" ")[0] for c in flat} == {
+        "command-api", "relay", "worker", "query-api"}
+    with BenchStack("pgvector", encoder="hashing"):  # (nothing left running by the run above)
+        pass
+    assert "### Endurance (pgvector)" in (out / "report.md").read_text()
