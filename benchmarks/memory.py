@@ -27,21 +27,24 @@ SERVICES = ("postgres", "redis", "weaviate")
 MB = 1024 * 1024
 
 
-def cpu_s(pid: int, with_children: bool) -> float:
-    """User + system CPU seconds of ``pid`` (and its live children) so far; NaN if it is gone."""
+def _summed(pid: int, with_children: bool, read: Callable[[psutil.Process], float]) -> float:
+    """``read`` of ``pid`` plus (optionally) its live children; NaN if ``pid`` is gone."""
     try:
         process = psutil.Process(pid)
-        found = [process, *(process.children(recursive=True) if with_children else [])]
-        total = 0.0
-        for one in found:
+        total = read(process)
+        for child in process.children(recursive=True) if with_children else []:
             try:
-                times = one.cpu_times()
-                total += times.user + times.system
-            except psutil.Error:
+                total += read(child)
+            except psutil.Error:  # a child that ended meanwhile
                 pass
         return total
     except psutil.Error:
         return float("nan")
+
+
+def cpu_s(pid: int, with_children: bool) -> float:
+    """User + system CPU seconds of ``pid`` (and its live children) so far."""
+    return _summed(pid, with_children, lambda p: sum(p.cpu_times()[:2]))
 
 
 def busy_s() -> float:
@@ -51,18 +54,7 @@ def busy_s() -> float:
 
 
 def rss_mb(pid: int, with_children: bool) -> float:
-    try:
-        process = psutil.Process(pid)
-        total = process.memory_info().rss
-        if with_children:
-            for child in process.children(recursive=True):
-                try:
-                    total += child.memory_info().rss
-                except psutil.Error:
-                    pass
-        return total / MB
-    except psutil.Error:
-        return float("nan")
+    return _summed(pid, with_children, lambda p: p.memory_info().rss / MB)
 
 
 class MemorySampler:
