@@ -42,23 +42,25 @@ MAX_REQUEST_BYTES = 64 * 1024 * 1024
 RETRY_AFTER_SECONDS = "5"
 
 
-def get_settings(request: Request) -> CommandSettings:
+# Dependencies are coroutines: FastAPI runs a plain ``def`` dependency on its thread pool, one
+# thread hop per dependency per request.
+async def get_settings(request: Request) -> CommandSettings:
     return request.app.state.settings
 
 
-def get_engine(request: Request) -> Engine:
+async def get_engine(request: Request) -> Engine:
     return request.app.state.engine
 
 
-def check_api_key(
+async def check_api_key(
     request: Request, x_api_key: Annotated[str | None, Header()] = None
 ) -> None:
-    expected = get_settings(request).api_key
+    expected = request.app.state.settings.api_key
     if expected and x_api_key != expected:
         raise HTTPException(401, "missing or wrong X-API-Key header")
 
 
-def if_match(if_match: Annotated[str | None, Header()] = None) -> int | None:
+async def if_match(if_match: Annotated[str | None, Header()] = None) -> int | None:
     if if_match is None:
         return None
     found = re.fullmatch(r'\s*(?:W/)?"?(\d{1,9})"?\s*', if_match)
@@ -67,7 +69,7 @@ def if_match(if_match: Annotated[str | None, Header()] = None) -> int | None:
     return int(found.group(1))
 
 
-def idempotency_key(
+async def idempotency_key(
     idempotency_key: Annotated[str | None, Header(max_length=MAX_KEY_LENGTH)] = None,
 ) -> str | None:
     return idempotency_key

@@ -7,7 +7,8 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated
+from functools import partial
+from typing import Annotated, Any
 
 import numpy as np
 import sqlalchemy as sa
@@ -18,7 +19,7 @@ from pydantic import TypeAdapter
 
 from embeddings import load_encoder
 from query_side import readmodel
-from query_side.db import make_read_engine
+from query_side.db import make_read_engine, read_retrying
 from query_side.encoding import QueryEncoder
 from query_side.models import DocumentView, Freshness, Hit, SearchRequest, SearchResponse, snippet
 from query_side.results import ChangeListener, ChangeSignal, ResultCache
@@ -39,19 +40,22 @@ class ReadModelBehind(Exception):
         self.store, self.missing, self.waited = store, missing, waited
 
 
-def get_router(request: Request) -> StoreRouter:
+# Dependencies are coroutines: FastAPI runs a plain ``def`` dependency on its thread pool, one
+# thread hop per dependency per request (four per search: a fifth of the event loop's time under
+# distinct-query load, in a py-spy profile).
+async def get_router(request: Request) -> StoreRouter:
     return request.app.state.router
 
 
-def get_encoder(request: Request) -> QueryEncoder:
+async def get_encoder(request: Request) -> QueryEncoder:
     return request.app.state.encoder
 
 
-def get_results(request: Request) -> ResultCache:
+async def get_results(request: Request) -> ResultCache:
     return request.app.state.results
 
 
-def get_changes(request: Request) -> ChangeSignal:
+async def get_changes(request: Request) -> ChangeSignal:
     return request.app.state.changes
 
 
@@ -75,11 +79,9 @@ def serving_store(router: StoreRouter, token: str | None, wait_s: float,
     started = time.monotonic()
     while True:
         seen = changes.count if changes is not None else 0
-        with router.read_engine.connect() as conn:
-            for name in candidates:
-                missing = readmodel.reached(conn, name, written)
-                if not missing:
-                    return name
+        reached, missing = read_retrying(partial(_first_reached, router, candidates, written))
+        if reached is not None:
+            return reached
         waited = time.monotonic() - started
         if waited >= wait_s:
             raise ReadModelBehind(candidates[0], missing, waited)
@@ -87,6 +89,18 @@ def serving_store(router: StoreRouter, token: str | None, wait_s: float,
             changes.wait_past(seen, min(RECHECK_S, wait_s - waited))
         else:
             time.sleep(min(0.02, wait_s - waited))
+
+
+def _first_reached(router: StoreRouter, candidates: list[str], written: list[tuple[uuid.UUID, int]],
+                   ) -> tuple[str | None, list[tuple[uuid.UUID, int, int]]]:
+    """The first candidate store that holds every write in ``written``, or what the last lacks."""
+    missing: list[tuple[uuid.UUID, int, int]] = []
+    with router.read_engine.connect() as conn:
+        for name in candidates:
+            missing = readmodel.reached(conn, name, written)
+            if not missing:
+                return name, []
+    return None, missing
 
 
 def to_hit(hit: SearchHit) -> Hit:
@@ -157,10 +171,13 @@ def register_routes(app: FastAPI, settings: QuerySettings) -> None:
         if found is None:
             raise HTTPException(404, f"document {doc_id} is not in the read model ({name})")
         hit, _ = found
-        with router.read_engine.connect() as conn:
-            indexed_at = conn.execute(sa.text(
-                "SELECT applied_at FROM projection_state WHERE store = :s AND doc_id = :d"),
-                {"s": name, "d": doc_id}).scalar()
+        def applied_at() -> Any:
+            with router.read_engine.connect() as conn:
+                return conn.execute(sa.text(
+                    "SELECT applied_at FROM projection_state WHERE store = :s AND doc_id = :d"),
+                    {"s": name, "d": doc_id}).scalar()
+
+        indexed_at = read_retrying(applied_at)
         return DocumentView(id=hit.id, version=hit.version, title=hit.title, body=hit.body,
                             category=hit.category, tags=list(hit.tags), attributes=hit.attributes,
                             published_at=hit.published_at, indexed_at=indexed_at, store=name)
@@ -196,7 +213,8 @@ def register_routes(app: FastAPI, settings: QuerySettings) -> None:
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: QuerySettings = app.state.settings
-    read_engine = make_read_engine(settings.read_database_url, pool_size=16, autocommit=True)
+    read_engine = make_read_engine(settings.read_database_url, pool_size=16, autocommit=True,
+                                   pre_ping=False)
     names = ["pgvector"] + (["weaviate"] if settings.weaviate_url else [])
     stores = {name: open_store(name, settings, read_engine) for name in names}
     stores["pgvector"].ensure_schema()

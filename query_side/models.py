@@ -77,7 +77,12 @@ class DocumentView(BaseModel):
 
 
 def snippet(body: str, limit: int = SNIPPET_CHARS) -> str:
-    text = " ".join(body.split())
+    """The body's first ``limit`` characters, whitespace collapsed, cut at a word. Collapses a
+    prefix first (the same result: a collapsed prefix is a prefix of the collapsed whole), so a
+    long body costs no more than a short one."""
+    text = " ".join(body[:2 * limit].split())
+    if len(text) <= limit and len(body) > 2 * limit:
+        text = " ".join(body.split())
     if len(text) <= limit:
         return text
     cut = text.rfind(" ", 0, limit)

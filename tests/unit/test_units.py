@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import uuid
 from datetime import UTC, datetime
 
@@ -108,3 +109,19 @@ def test_snippet_cuts_at_a_word() -> None:
     cut = snippet(text, 50)
     assert cut.endswith("…") and len(cut) <= 51 and not cut[:-1].endswith(" ")
     assert snippet("short  text") == "short text"
+
+
+def test_snippet_of_a_prefix_is_the_snippet_of_the_whole() -> None:
+    def whole(body: str, limit: int) -> str:  # the definition: collapse everything, then cut
+        text = " ".join(body.split())
+        if len(text) <= limit:
+            return text
+        cut = text.rfind(" ", 0, limit)
+        return text[: cut if cut > limit // 2 else limit] + "…"
+
+    rng = random.Random(3)
+    pieces = ["a", "word", "longerword", " ", "  ", "\n\n", "\t", " " * 40, "x" * 70]
+    for _ in range(2000):
+        body = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 120)))
+        limit = rng.choice([10, 50, 240])
+        assert snippet(body, limit) == whole(body, limit), (body, limit)
