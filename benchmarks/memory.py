@@ -21,6 +21,12 @@ from typing import Any
 import psutil
 
 BUDGETS_MB = {"command-api": 150, "relay": 150, "worker": 1024, "query-api": 1024}
+
+
+def budget_mb(name: str) -> int | None:
+    """The budget of a process: ``query-api/2`` (a worker process of the query API) has the
+    query API's."""
+    return BUDGETS_MB.get(name.split("/")[0])
 """What each process may hold at its peak, with the model loaded where it has one."""
 
 SERVICES = ("postgres", "redis", "weaviate")
@@ -122,8 +128,8 @@ class MemorySampler:
             values = [v for _, v in series]
             half = series[len(series) // 2:]
             out[name] = {"peak_mb": max(values), "first_mb": values[0], "last_mb": values[-1],
-                         "budget_mb": BUDGETS_MB.get(name),
-                         "within_budget": max(values) <= BUDGETS_MB[name] if name in BUDGETS_MB else None,
+                         "budget_mb": (budget := budget_mb(name)),
+                         "within_budget": None if budget is None else max(values) <= budget,
                          "growth_mb_per_min_2nd_half": round(_slope(half) * 60, 1)}
         return out
 

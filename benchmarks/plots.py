@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import matplotlib
@@ -54,15 +54,15 @@ def throughput(path: Path, title: str, series: Mapping[str, Series], ylabel: str
 
 
 def rss(path: Path, title: str, samples: Mapping[str, Series], marks: Sequence[tuple[float, str]],
-        budgets: Mapping[str, int]) -> Path:
+        budgets: Callable[[str], int | None]) -> Path:
     """RSS of every process over the run, phase starts as vertical lines, budgets dashed."""
     fig, ax = plt.subplots(figsize=(9, 5))
     for name, points in samples.items():
         if points:
             xs, ys = zip(*points, strict=True)
             line = ax.plot(xs, ys, label=name)[0]
-            if name in budgets:
-                ax.axhline(budgets[name], color=line.get_color(), linestyle="--", linewidth=0.7)
+            if (budget := budgets(name)) is not None:
+                ax.axhline(budget, color=line.get_color(), linestyle="--", linewidth=0.7)
     for at, label in marks:
         ax.axvline(at, color="grey", linewidth=0.6)
         ax.text(at, ax.get_ylim()[1], f" {label}", rotation=90, va="top", fontsize=7)

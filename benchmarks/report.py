@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import plots
-from benchmarks.memory import BUDGETS_MB
+from benchmarks.memory import budget_mb
 from benchmarks.results import Run, checks
 
 
@@ -168,7 +168,7 @@ def draw(run: Run) -> list[Path]:
                                              loads, "successful requests per second"))
         if store in run.rss:
             pictures.append(plots.rss(out / f"rss-{store}.png", f"{store}: resident memory",
-                                      run.rss[store], run.marks.get(store, []), BUDGETS_MB))
+                                      run.rss[store], run.marks.get(store, []), budget_mb))
     return pictures
 
 

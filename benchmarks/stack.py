@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
+import psutil
+
 from semsearch.stack.local import LocalStack, StackConfig, answers, pick_ports
 from semsearch.stack.process import free_port, wait_until
 
@@ -87,6 +89,9 @@ class BenchStack:
     def processes(self) -> dict[str, int]:
         """Process ids to sample for memory: the four processes and each service's main process."""
         pids = {name: child.pid for name, child in self.local.children.items() if child.alive()}
+        if "query-api" in pids:  # its worker processes, when it runs several
+            for number, pid in enumerate(worker_processes(pids["query-api"]), 1):
+                pids[f"query-api/{number}"] = pid
         for name in ("postgres", "redis", "weaviate"):
             service = getattr(self.local, name, None)
             process = getattr(service, "process", None)
@@ -120,6 +125,22 @@ class BenchStack:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def worker_processes(pid: int) -> list[int]:
+    """The worker processes a uvicorn supervisor spawned (not multiprocessing's resource tracker)."""
+    try:
+        children = psutil.Process(pid).children()
+    except psutil.Error:
+        return []
+    out = []
+    for child in children:
+        try:
+            if any("spawn_main" in part for part in child.cmdline()):
+                out.append(child.pid)
+        except psutil.Error:
+            pass
+    return sorted(out)
 
 
 def external(store: str, command_url: str, query_url: str) -> Target:

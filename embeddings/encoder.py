@@ -109,14 +109,15 @@ class HashingEncoder:
 
 
 def load_encoder(kind: str = "sentence-transformers", device: str = "cpu",
-                 batch_size: int = DEFAULT_BATCH_SIZE) -> Encoder:
+                 batch_size: int = DEFAULT_BATCH_SIZE, threads: int = 0) -> Encoder:
+    """``threads``: the ONNX encoder's concurrent calls (0: one per CPU)."""
     match kind:
         case "sentence-transformers":
             return SentenceTransformerEncoder(device=device, batch_size=batch_size)
         case "onnx":
             from embeddings.onnx import OnnxEncoder
 
-            return OnnxEncoder()
+            return OnnxEncoder(parallel=threads or None)
         case "hashing":
             return HashingEncoder()
         case _:

@@ -218,7 +218,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     names = ["pgvector"] + (["weaviate"] if settings.weaviate_url else [])
     stores = {name: open_store(name, settings, read_engine) for name in names}
     stores["pgvector"].ensure_schema()
-    encoder = app.state.__dict__.get("encoder_override") or load_encoder(settings.encoder)
+    encoder = app.state.__dict__.get("encoder_override") or load_encoder(
+        settings.encoder, threads=settings.encoder_threads)
     app.state.encoder = QueryEncoder(encoder, settings.query_cache_size)
     app.state.encoder.encode("warm up")
     app.state.router = router = StoreRouter(stores, settings, read_engine)

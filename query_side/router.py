@@ -16,10 +16,14 @@ from query_side.stores.base import VectorStore
 
 PREFERENCE = ("weaviate", "pgvector")
 
-HEALTHY = Gauge("semsearch_store_healthy", "1 when the store answers", ["store"])
-BEHIND = Gauge("semsearch_store_behind", "Changes seen but not yet in the store", ["store"])
+# With several query API processes (prometheus_client's multiprocess mode) a gauge is read across
+# the live ones: a store is healthy if every process finds it so, behind by the most any finds.
+HEALTHY = Gauge("semsearch_store_healthy", "1 when the store answers", ["store"],
+                multiprocess_mode="livemin")
+BEHIND = Gauge("semsearch_store_behind", "Changes seen but not yet in the store", ["store"],
+               multiprocess_mode="livemax")
 LAG = Gauge("semsearch_store_lag_seconds", "Age of the oldest change not yet in the store",
-            ["store"])
+            ["store"], multiprocess_mode="livemax")
 log = logging.getLogger(__name__)
 
 SERVED = Counter("semsearch_searches_total", "Searches answered, by store", ["store"])

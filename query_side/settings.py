@@ -22,6 +22,9 @@ class StoreSettings(BaseSettings):
     encoder: Literal["sentence-transformers", "onnx", "hashing"] = "sentence-transformers"
     """``onnx``: the packaged model exported to ONNX and quantized to int8 (embeddings/onnx.py);
     ``hashing`` is a deterministic stand-in for tests only, never for real search."""
+    encoder_threads: int = Field(default=0, ge=0)
+    """ONNX encoder: concurrent single-threaded calls per process; 0: one per CPU (a query API
+    with several worker processes gives each its share of the CPUs)."""
 
 
 class QuerySettings(StoreSettings):
@@ -37,6 +40,10 @@ class QuerySettings(StoreSettings):
     result_cache_size: int = Field(default=4096, ge=0)
     """Token-less search results kept per store until that store changes (LRU); 0: off."""
     max_offset: int = 1000
+    query_api_workers: int = Field(default=0, ge=0, le=64)
+    """Worker processes of the query API, each with its own event loop, encoder and caches;
+    0: one per CPU. One process's Python (HTTP, validation, the database driver) holds one GIL:
+    two processes on 2 cores served ~1.3x the distinct queries of one (dev stack, measured)."""
 
     @field_validator("weaviate_url")
     @classmethod

@@ -85,11 +85,11 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return 0
 
 
-def serve(app_factory: str, port: int, host: str) -> int:
+def serve(app_factory: str, port: int, host: str, workers: int = 1) -> int:
     import uvicorn
 
     uvicorn.run(app_factory, factory=True, host=host, port=port, log_level="warning",
-                access_log=False)
+                access_log=False, workers=workers)
     return 0
 
 
@@ -98,7 +98,24 @@ def cmd_command_api(args: argparse.Namespace) -> int:
 
 
 def cmd_query_api(args: argparse.Namespace) -> int:
-    return serve("query_side.api:create_app", args.port, args.host)
+    """One process, or ``--workers`` (QUERY_API_WORKERS; default one per CPU) behind one port;
+    the ONNX encoder of each gets an equal share of the CPUs unless ENCODER_THREADS says."""
+    import os
+    import tempfile
+
+    from embeddings.onnx import default_parallel
+    from query_side.settings import QuerySettings
+
+    settings = QuerySettings()
+    cpus = default_parallel()
+    workers = args.workers or settings.query_api_workers or cpus
+    if workers == 1:
+        return serve("query_side.api:create_app", args.port, args.host)
+    if not settings.encoder_threads:  # read by each worker's QuerySettings
+        os.environ["ENCODER_THREADS"] = str(max(1, cpus // workers))
+    with tempfile.TemporaryDirectory(prefix="semsearch-query-metrics-") as metrics_dir:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir  # /metrics sums every worker
+        return serve("query_side.api:create_app", args.port, args.host, workers)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -166,6 +183,9 @@ def parser() -> argparse.ArgumentParser:
         p = add(name, handler, f"serve the {name.replace('-', ' ')}")
         p.add_argument("--port", type=int, default=port)
         p.add_argument("--host", default="127.0.0.1")
+        if name == "query-api":
+            p.add_argument("--workers", type=int, default=0,
+                           help="worker processes (default: QUERY_API_WORKERS, else one per CPU)")
     add("status", cmd_status, "health, backlog and lag of every store")
     dlq = add("dlq", lazy("dlq"), "list or replay dead-lettered documents")
     dlq.add_argument("action", choices=["list", "replay"])

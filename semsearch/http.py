@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.telemetry import TelemetryConfig
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
@@ -81,14 +90,24 @@ class LimitsAndMetrics:
             LATENCY.labels(name).observe(time.perf_counter() - started)
 
 
+def metrics_registry() -> CollectorRegistry:
+    """This process's metrics; with ``PROMETHEUS_MULTIPROC_DIR`` set (an API served by several
+    worker processes), every worker's, whichever of them answers the scrape."""
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return REGISTRY
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    return registry
+
+
 def install(app: FastAPI, max_body_bytes: int) -> None:
     """Validation messages a person can act on, a request size limit, and /metrics."""
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_middleware(LimitsAndMetrics, max_body_bytes=max_body_bytes)
 
     @app.get("/metrics", include_in_schema=False)
-    def metrics() -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    async def metrics() -> Response:
+        return Response(generate_latest(metrics_registry()), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

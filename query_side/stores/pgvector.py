@@ -82,7 +82,11 @@ class PgvectorStore:
         self._exact_below = exact_below
 
     def ensure_schema(self) -> None:
-        with self._engine.begin() as conn:
+        """Create the table and indexes if missing; processes starting together (the query API's
+        workers, the sync worker) take turns. In a real transaction even on an autocommit engine:
+        under autocommit the transaction lock would end with its own statement."""
+        with self._engine.connect() as conn, \
+                conn.execution_options(isolation_level="READ COMMITTED").begin():
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:t))"), {"t": self._table})
             for statement in ddl(self._table, self._dimensions):
                 conn.execute(sa.text(statement))

@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_up_serves_writes_and_searches_then_stops_cleanly(tmp_path: Path) -> None:
     command_port, query_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env["QUERY_API_WORKERS"] = "2"  # the query API as two processes behind one port
     proc = subprocess.Popen(
         [sys.executable, "-m", "semsearch.cli", "up", "--store", "pgvector",
          "--command-port", str(command_port), "--query-port", str(query_port),
@@ -39,6 +40,13 @@ def test_up_serves_writes_and_searches_then_stops_cleanly(tmp_path: Path) -> Non
             "query": "molten rock eruption", "token": written["token"], "wait_ms": 30_000}).json()
         assert found["hits"][0]["id"] == written["id"] and found["store"] == "pgvector"
 
+        api = next(p for p in tree if "query-api" in p.cmdline())
+        workers = [p for p in api.children() if any("spawn_main" in a for a in p.cmdline())]
+        assert len(workers) == 2
+        for n in range(20):  # whichever worker answers a scrape reports every worker's searches
+            httpx.post(f"http://127.0.0.1:{query_port}/v1/search", json={"query": f"lava {n}"})
+        assert searches_counted(query_port) == 21
+
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(60) == 0
         time.sleep(0.5)
@@ -49,3 +57,9 @@ def test_up_serves_writes_and_searches_then_stops_cleanly(tmp_path: Path) -> Non
             proc.kill()
         out = proc.stdout.read() if proc.stdout else ""
         print(out)
+
+
+def searches_counted(port: int) -> float:
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith("semsearch_searches_total{"))

@@ -10,6 +10,7 @@ import httpx
 
 from benchmarks import bulkload, cli, commands
 from benchmarks.stack import BenchStack, external
+from embeddings.onnx import default_parallel
 
 TINY = ["--store", "pgvector", "--documents", "60", "--encoder", "hashing", "--duration", "0.5",
         "--warmup", "0.2", "--concurrency", "2", "--command-concurrency", "2",
@@ -74,8 +75,10 @@ def test_bench_endurance_writes_and_searches_side_by_side_and_checks_memory(tmp_
     assert run["documents_written"] > 0 and run["searches_served"] > 0
     assert run["writes"]["errors"] == 0 and run["searches"]["errors"] == 0
     flat = [c for c in data["checks"] if "endurance run" in c["what"]]
+    workers = default_parallel()  # the query API's worker processes: one per CPU, each checked
     assert {c["what"].split(": ")[1].split(" ")[0] for c in flat} == {
-        "command-api", "relay", "worker", "query-api"}
+        "command-api", "relay", "worker", "query-api"} | (
+        {f"query-api/{n}" for n in range(1, workers + 1)} if workers > 1 else set())
     with BenchStack("pgvector", encoder="hashing"):  # (nothing left running by the run above)
         pass
     assert "### Endurance (pgvector)" in (out / "report.md").read_text()

@@ -1,7 +1,12 @@
-"""The query API's engine does not ping a connection each time it leaves the pool; a read that
-meets a connection the database dropped meanwhile (a restart) is tried once more, and succeeds."""
+"""The query API's engine: autocommit, and no ping each time a connection leaves the pool. A read
+that meets a connection the database dropped meanwhile (a restart) is tried once more, and
+succeeds; processes starting together on it still create the schema once."""
 
 from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 
 import numpy as np
 import psycopg
@@ -53,3 +58,24 @@ def test_reads_survive_connections_dropped_in_the_pool(services: Services) -> No
 def _count(engine: sa.Engine) -> int:
     with engine.connect() as conn:
         return int(conn.execute(sa.text("SELECT count(*) FROM stale")).scalar_one())
+
+
+def test_processes_starting_together_create_the_schema_once(services: Services) -> None:
+    """The query API's workers start at the same moment on an autocommit engine; each creates
+    the pgvector table if missing. They must take turns (a lost race fails a worker's start)."""
+    _, read_url = services.fresh_databases()
+    engines = [make_read_engine(read_url, pool_size=1, autocommit=True, pre_ping=False)
+               for _ in range(4)]
+    for round_ in range(8):
+        stores = [PgvectorStore(engine, f"race_{round_}") for engine in engines]
+        start = threading.Barrier(len(stores))
+        with ThreadPoolExecutor(len(stores)) as pool:  # list(): re-raises a thread's error
+            list(pool.map(partial(_create_together, start), stores))
+        assert stores[0].count() == 0
+    for engine in engines:
+        engine.dispose()
+
+
+def _create_together(start: threading.Barrier, store: PgvectorStore) -> None:
+    start.wait()
+    store.ensure_schema()
