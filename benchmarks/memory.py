@@ -84,12 +84,16 @@ class MemorySampler:
                     self.samples.setdefault(name, []).append((round(now, 2), round(value, 1)))
             self._stop.wait(self.interval)
 
-    def mark(self, label: str = "") -> float:
-        """Seconds since sampling began (to tell phases apart on the RSS plot); a new CPU phase."""
-        now = time.monotonic()
+    def snapshot(self) -> CpuSnapshot:
+        """Now, CPU seconds so far of each process (pid, seconds), and the machine's busy seconds."""
         per_process = {name: (pid, cpu_s(pid, with_children=name in SERVICES))
                        for name, pid in self.processes().items()}
-        self._cpu_marks.append((now, label, per_process, busy_s()))
+        return time.monotonic(), per_process, busy_s()
+
+    def mark(self, label: str = "") -> float:
+        """Seconds since sampling began (to tell phases apart on the RSS plot); a new CPU phase."""
+        now, per_process, busy = self.snapshot()
+        self._cpu_marks.append((now, label, per_process, busy))
         return round(now - self.t0, 2)
 
     def cpu_by_phase(self) -> list[dict[str, Any]]:
@@ -98,16 +102,8 @@ class MemorySampler:
         out = []
         for (t0, label, before, busy0), (t1, _, after, busy1) in zip(
                 self._cpu_marks, self._cpu_marks[1:], strict=False):
-            wall = t1 - t0
-            if wall <= 0:
-                continue
-            cores = {name: round((after[name][1] - cpu0) / wall, 3)
-                     for name, (pid, cpu0) in before.items()
-                     if name in after and after[name][0] == pid and cpu0 == cpu0}
-            busy = (busy1 - busy0) / wall
-            out.append({"phase": label, "seconds": round(wall, 1), "cores": cores,
-                        "machine_busy": round(busy, 3),
-                        "outside_stack": round(max(0.0, busy - sum(cores.values())), 3)})
+            if (used := cores_between((t0, before, busy0), (t1, after, busy1))) is not None:
+                out.append({"phase": label, **used})
         return out
 
     def __enter__(self) -> MemorySampler:
@@ -132,6 +128,24 @@ class MemorySampler:
                          "within_budget": None if budget is None else max(values) <= budget,
                          "growth_mb_per_min_2nd_half": round(_slope(half) * 60, 1)}
         return out
+
+
+CpuSnapshot = tuple[float, dict[str, tuple[int, float]], float]
+"""(monotonic time, {process: (pid, CPU seconds)}, machine busy seconds)"""
+
+
+def cores_between(before: CpuSnapshot, after: CpuSnapshot) -> dict[str, Any] | None:
+    """Cores each process used between two snapshots (a process restarted meanwhile is left
+    out), the machine's busy cores and the busy cores outside the stack; None for no time."""
+    (t0, first, busy0), (t1, last, busy1) = before, after
+    wall = t1 - t0
+    if wall <= 0:
+        return None
+    cores = {name: round((last[name][1] - cpu0) / wall, 3) for name, (pid, cpu0) in first.items()
+             if name in last and last[name][0] == pid and cpu0 == cpu0}
+    busy = (busy1 - busy0) / wall
+    return {"seconds": round(wall, 1), "cores": cores, "machine_busy": round(busy, 3),
+            "outside_stack": round(max(0.0, busy - sum(cores.values())), 3)}
 
 
 def _slope(series: list[tuple[float, float]]) -> float:

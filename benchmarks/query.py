@@ -18,6 +18,7 @@ from typing import Any
 
 from benchmarks import metrics, texts
 from benchmarks.load import LoadResult, Request, run_load
+from benchmarks.memory import CpuSnapshot, cores_between
 from benchmarks.stack import Target
 
 KINDS = ("distinct", "repeated", "filter_only", "filtered_semantic")
@@ -67,19 +68,32 @@ def requests_for(kind: str, pool: QueryPool, categories: list[str], count: int) 
     raise ValueError(f"unknown query workload {kind!r}")
 
 
-def _batch_mean(target: Target, phase: Callable[[], LoadResult]) -> tuple[LoadResult, dict[str, Any]]:
-    """Run a phase, reading the query API's mean micro-batch size and result-cache hits over it."""
+def _measured(target: Target, phase: Callable[[], LoadResult],
+              cpu: Callable[[], CpuSnapshot] | None) -> tuple[LoadResult, dict[str, Any]]:
+    """Run a phase, reading the query API's mean micro-batch size and result-cache hits over it
+    and, given ``cpu``, the CPU milliseconds each process spent per successful request (the
+    phase's cores over its QPS; the warm-up at the same load is in both)."""
     url = f"{target.query_url}/metrics"
-    before = metrics.scrape(url)
+    before, cpu0 = metrics.scrape(url), cpu() if cpu else None
     result = phase()
-    after = metrics.scrape(url)
-    return result, {"mean_embedding_batch": metrics.mean_of(before, after, metrics.BATCH_SIZE),
-                    "result_cache_hits": metrics.hit_share(before, after)}
+    after, cpu1 = metrics.scrape(url), cpu() if cpu else None
+    seen: dict[str, Any] = {"mean_embedding_batch": metrics.mean_of(before, after, metrics.BATCH_SIZE),
+                            "result_cache_hits": metrics.hit_share(before, after)}
+    qps = result.summary()["qps"]
+    if cpu0 and cpu1 and qps and (used := cores_between(cpu0, cpu1)):
+        per_query = {name: round(cores * 1e3 / qps, 3) for name, cores in used["cores"].items()
+                     if cores > 0.005}
+        seen["cpu_ms_per_query"] = per_query | {
+            "load generator": round(result.cpu_s / result.wall_s * 1e3 / qps, 3),
+            "machine": round(used["machine_busy"] * 1e3 / qps, 3)}
+    return result, seen
 
 
 def run(target: Target, pool: QueryPool, categories: list[str], levels: list[int], duration: float,
-        warmup: float, label: str, collect: Callable[[str, LoadResult], None]) -> dict[str, Any]:
-    """Every workload at every level, then distinct queries open-loop at half the best rate."""
+        warmup: float, label: str, collect: Callable[[str, LoadResult], None],
+        cpu: Callable[[], CpuSnapshot] | None = None) -> dict[str, Any]:
+    """Every workload at every level, then distinct queries open-loop at half the best rate;
+    ``cpu``: snapshots of the stack's CPU use, to report each process's CPU per query."""
     out: dict[str, Any] = {"levels": levels, "kinds": {}}
     supply = int((duration + warmup) * MAX_QPS)
     for kind in KINDS:
@@ -89,7 +103,7 @@ def run(target: Target, pool: QueryPool, categories: list[str], levels: list[int
             name = f"{label} {kind} c={level}"
             phase = partial(run_load, name, target.query_url, requests, duration, concurrency=level,
                             warmup=warmup)
-            result, seen = _batch_mean(target, phase)
+            result, seen = _measured(target, phase, cpu)
             collect(name, result)
             rows.append({"concurrency": level, **result.summary(), **seen,
                          "per_second": result.per_second()})
@@ -98,8 +112,8 @@ def run(target: Target, pool: QueryPool, categories: list[str], levels: list[int
     rate = max(1.0, best / 2)
     requests = requests_for("distinct", pool, categories, int((duration + warmup) * rate) + 10)
     name = f"{label} distinct at half load"
-    half, seen = _batch_mean(target, partial(run_load, name, target.query_url, requests, duration,
-                                             rate=rate, warmup=warmup))
+    half, seen = _measured(target, partial(run_load, name, target.query_url, requests, duration,
+                                           rate=rate, warmup=warmup), cpu)
     collect(name, half)
     out["half_load"] = {"rate_per_s": round(rate, 1), **half.summary(), **seen}
     out["best"] = {kind: max(out["kinds"][kind], key=lambda r: r["qps"]) for kind in KINDS}

@@ -53,17 +53,39 @@ def _freshness(store: str, fresh: dict[str, Any]) -> list[str]:
                   f"{hist.get('p50_ms')} / {hist.get('p95_ms')} / {hist.get('p99_ms')}"]])]
 
 
-def _query(store: str, size: str, q: dict[str, Any]) -> list[str]:
+def _query(store: str, size: str, q: dict[str, Any], ceiling: dict[str, Any]) -> list[str]:
     rows = [[kind, r["concurrency"], r["qps"], r["p50_ms"], r["p99_ms"], r["errors"],
-             r.get("mean_embedding_batch"), r.get("result_cache_hits"), r["loadgen_cpu_share"]]
+             r.get("mean_embedding_batch"), r.get("result_cache_hits"), r["loadgen_cpu_share"],
+             (r.get("cpu_ms_per_query") or {}).get("machine")]
             for kind, levels in q["kinds"].items() for r in levels]
     half = q["half_load"]
-    return [f"### Query ({store}, {size} documents; loaded by {q.get('loaded_by', '?')})", "", *table(
+    return [f"### Query ({store}, {size} documents; loaded by {q.get('loaded_by', '?')}; "
+            f"query API processes: {q.get('query_api_processes') or '?'})", "", *table(
         ["workload", "clients", "QPS", "p50 ms", "p99 ms", "errors", "mean embedding batch",
-         "result cache hits", "load generator CPU (cores)"], rows),
+         "result cache hits", "load generator CPU (cores)", "machine CPU ms per query"], rows),
         f"Distinct queries open-loop at {half['rate_per_s']}/s (half the best): p50 "
         f"{half['p50_ms']} ms, p99 {half['p99_ms']} ms, {half['errors']} errors. Best distinct QPS / "
-        f"raw batched encoding = {q.get('ratio_to_batched_encoder')}.", *_store_alone(q), ""]
+        f"raw batched encoding = {q.get('ratio_to_batched_encoder')}.",
+        *_distinct_cpu(q, ceiling), *_store_alone(q), ""]
+
+
+def _distinct_cpu(q: dict[str, Any], ceiling: dict[str, Any]) -> list[str]:
+    """Where a distinct query's CPU goes, next to what the raw encoder spends on one."""
+    best = q["best"]["distinct"]
+    spent = best.get("cpu_ms_per_query")
+    batched = ceiling.get("queries_per_s_batched")
+    if not spent or not batched:
+        return []
+    cpus = os.cpu_count() or 1
+    encoder_ms = round(cpus * 1e3 / batched, 2)
+    parts = ", ".join(f"{name} {ms}" for name, ms in sorted(spent.items(), key=lambda kv: -kv[1])
+                      if name != "machine")
+    return ["", f"CPU per distinct query at the best level (c={best['concurrency']}), in ms of one "
+                f"core: {parts}; the whole machine {spent['machine']}. The raw encoder spends "
+                f"{encoder_ms} ms per query ({cpus} cores / {batched} queries/s), so with "
+                f"everything else a distinct query costs, {cpus} cores serve at most "
+                f"{round(cpus * 1e3 / spent['machine'], 1)}/s = "
+                f"{round(encoder_ms / spent['machine'], 3)} of the raw batched rate."]
 
 
 def _store_alone(q: dict[str, Any]) -> list[str]:
@@ -131,7 +153,7 @@ def markdown(run: Run, pictures: list[Path]) -> str:
         if "freshness" in figures:
             lines += _freshness(store, figures["freshness"])
         for size, q in sorted(figures.get("query", {}).items(), key=lambda kv: int(kv[0])):
-            lines += _query(store, size, q)
+            lines += _query(store, size, q, figures.get("ceiling") or {})
         if "commands" in figures:
             lines += _commands(store, figures["commands"])
         if "endurance" in figures:

@@ -118,9 +118,11 @@ def _query_checks(where: str, q: dict[str, Any]) -> list[dict[str, Any]]:
     if half.get("p99_ms") is not None:
         out.append(_check(f"{where}: distinct p99 at half load (ms)", half["p99_ms"], "< 100",
                           half["p99_ms"] < 100))
+    processes = q.get("query_api_processes") or 1
     for kind in ("repeated", "filter_only"):
-        qps = best[kind]["qps"]
-        out.append(_check(f"{where}: {kind} QPS (one query-API process)", qps, "≥ 1000", qps >= 1000))
+        per = round(best[kind]["qps"] / processes, 1)
+        out.append(_check(f"{where}: {kind} QPS per query-API process ({best[kind]['qps']} over "
+                          f"{processes})", per, "≥ 1000", per >= 1000))
     return out
 
 

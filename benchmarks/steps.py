@@ -12,7 +12,7 @@ from typing import Any
 from benchmarks import bulkload, ceilings, commands, endurance, freshness, ingest, query, texts
 from benchmarks.memory import MemorySampler
 from benchmarks.results import Run
-from benchmarks.stack import BenchStack, Target, external
+from benchmarks.stack import BenchStack, Target, external, worker_processes
 
 
 @dataclass
@@ -137,8 +137,11 @@ def step_query(s: Session) -> None:
         s.mark(f"query {size}")
         alone = _store_alone(s)
         result = query.run(s.target, pool, s.corpus.categories, s.args.concurrency, s.args.duration,
-                           s.args.warmup, f"{s.target.store} {size}", s.run.collect)
+                           s.args.warmup, f"{s.target.store} {size}", s.run.collect,
+                           s.sampler.snapshot if s.sampler else None)
         result["loaded_by"] = loaded_by
+        result["query_api_processes"] = len(worker_processes(
+            s.stack.processes().get("query-api", -1))) or 1 if s.stack else None
         batched = s.ceiling.get("queries_per_s_batched")
         best = result["best"]["distinct"]["qps"]
         result["ratio_to_batched_encoder"] = round(best / batched, 3) if batched else None

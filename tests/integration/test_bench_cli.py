@@ -33,6 +33,14 @@ def test_bench_all_writes_json_markdown_and_plots(tmp_path: Path, monkeypatch) -
     assert set(figures["query"]["60"]["kinds"]) == {"distinct", "repeated", "filter_only",
                                                     "filtered_semantic"}
     assert figures["query"]["60"]["best"]["filter_only"]["errors"] == 0
+    workers = default_parallel()
+    assert figures["query"]["60"]["query_api_processes"] == workers
+    spent = figures["query"]["60"]["best"]["distinct"]["cpu_ms_per_query"]
+    assert spent["machine"] > 0 and spent["load generator"] > 0
+    assert sum(v for k, v in spent.items() if k.startswith("query-api")) > 0
+    per_process = "pgvector @ 60 docs: repeated QPS per query-API process ("
+    assert any(c["what"].startswith(per_process) and c["what"].endswith(f"over {workers})")
+               for c in data["checks"])
     alone = figures["query"]["90"]["store_alone"]
     assert alone["searches_per_s"] > 0 and alone["empty"] == 0
     assert 0 < alone["bound_with_encoder_per_s"] < alone["searches_per_s"]
@@ -47,7 +55,7 @@ def test_bench_all_writes_json_markdown_and_plots(tmp_path: Path, monkeypatch) -
     assert phases["ingest"]["outside_stack"] >= 0
     text = (out / "report.md").read_text()
     assert "## Checks" in text and "bulk-loaded" in text and "The store alone" in text
-    assert "CPU by phase" in text
+    assert "CPU by phase" in text and "CPU per distinct query at the best level" in text
     for picture in ("rss-pgvector.png", "ingest-pgvector.png", "freshness-pgvector.png",
                     "latency-pgvector-query-60.png", "latency-pgvector-commands.png",
                     "throughput-pgvector.png"):
