@@ -48,6 +48,8 @@ def query_rates(encoder: Encoder, queries: list[str], singles: int) -> dict[str,
     for i in range(0, len(queries), QUERY_BATCH):
         encoder.encode(queries[i:i + QUERY_BATCH])
     batched = len(queries) / (time.perf_counter() - started)
+    if not singles:
+        return {"queries_per_s_batched": round(batched, 1)}
     latencies = []
     for query in queries[:singles]:
         t = time.perf_counter()

@@ -32,12 +32,41 @@ def _ceilings(data: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _ingest(store: str, ingest: dict[str, Any]) -> list[str]:
+def _ingest(store: str, ingest: dict[str, Any], phases: list[dict[str, Any]]) -> list[str]:
     return [f"### Ingest ({store})", "", *table(
         ["documents", "seconds", "docs/s end to end", "raw encoder docs/s", "ratio", "write-only docs/s"],
         [[ingest["documents"], ingest["seconds"], ingest["documents_per_s"],
           ingest["encoder_documents_per_s"], ingest["ratio_to_encoder"],
-          ingest["write_documents_per_s"]]])]
+          ingest["write_documents_per_s"]]]), *_bracket(ingest, "documents"),
+            *_ingest_cpu(ingest, phases)]
+
+
+def _bracket(figures: dict[str, Any], unit: str) -> list[str]:
+    if not (bracket := figures.get("encoder_bracket")):
+        return []
+    return [f"The raw encoder was measured just before and just after this step: "
+            f"{bracket['before']} and {bracket['after']} {unit}/s; the ratio is to their mean, "
+            f"{bracket['mean']} (the machine is shared, its speed drifts within a run).", ""]
+
+
+def _ingest_cpu(ingest: dict[str, Any], phases: list[dict[str, Any]]) -> list[str]:
+    """Where a document's CPU goes during ingest, next to what the raw encoder spends on one."""
+    phase = next((p for p in phases if p["phase"] == "ingest"), None)
+    rate, encoder = ingest["documents_per_s"], ingest["encoder_documents_per_s"]
+    if phase is None or not rate or not encoder:
+        return []
+    cpus = os.cpu_count() or 1
+    per_doc = {name: round(cores * 1e3 / rate, 2) for name, cores in phase["cores"].items()
+               if cores > 0.005}
+    per_doc["outside the stack"] = round(phase["outside_stack"] * 1e3 / rate, 2)
+    machine = round(phase["machine_busy"] * 1e3 / rate, 2)
+    encoder_ms = round(cpus * 1e3 / encoder, 2)
+    parts = ", ".join(f"{name} {ms}" for name, ms in sorted(per_doc.items(), key=lambda kv: -kv[1]))
+    return [f"CPU per document during ingest, in ms of one core: {parts}; the whole machine "
+            f"{machine} ({phase['machine_busy']} of {cpus} cores busy). The raw encoder spends "
+            f"{encoder_ms} ms per document, so with everything else a document costs here, "
+            f"{cpus} cores fully busy would ingest at most {round(cpus * 1e3 / machine, 1)}/s = "
+            f"{round(encoder_ms / machine, 3)} of the raw encoder.", ""]
 
 
 def _freshness(store: str, fresh: dict[str, Any]) -> list[str]:
@@ -65,22 +94,22 @@ def _query(store: str, size: str, q: dict[str, Any], ceiling: dict[str, Any]) ->
          "result cache hits", "load generator CPU (cores)", "machine CPU ms per query"], rows),
         f"Distinct queries open-loop at {half['rate_per_s']}/s (half the best): p50 "
         f"{half['p50_ms']} ms, p99 {half['p99_ms']} ms, {half['errors']} errors. Best distinct QPS / "
-        f"raw batched encoding = {q.get('ratio_to_batched_encoder')}.",
-        *_distinct_cpu(q, ceiling), *_store_alone(q), ""]
+        f"raw batched encoding = {q.get('ratio_to_batched_encoder')}.", "",
+        *_bracket(q, "queries"), *_distinct_cpu(q, ceiling), *_store_alone(q), ""]
 
 
 def _distinct_cpu(q: dict[str, Any], ceiling: dict[str, Any]) -> list[str]:
     """Where a distinct query's CPU goes, next to what the raw encoder spends on one."""
     best = q["best"]["distinct"]
     spent = best.get("cpu_ms_per_query")
-    batched = ceiling.get("queries_per_s_batched")
+    batched = q.get("encoder_queries_per_s_batched") or ceiling.get("queries_per_s_batched")
     if not spent or not batched:
         return []
     cpus = os.cpu_count() or 1
     encoder_ms = round(cpus * 1e3 / batched, 2)
     parts = ", ".join(f"{name} {ms}" for name, ms in sorted(spent.items(), key=lambda kv: -kv[1])
                       if name != "machine")
-    return ["", f"CPU per distinct query at the best level (c={best['concurrency']}), in ms of one "
+    return [f"CPU per distinct query at the best level (c={best['concurrency']}), in ms of one "
                 f"core: {parts}; the whole machine {spent['machine']}. The raw encoder spends "
                 f"{encoder_ms} ms per query ({cpus} cores / {batched} queries/s), so with "
                 f"everything else a distinct query costs, {cpus} cores serve at most "
@@ -149,7 +178,7 @@ def markdown(run: Run, pictures: list[Path]) -> str:
     for store, figures in data["stores"].items():
         lines += [f"## {store}", ""]
         if "ingest" in figures:
-            lines += _ingest(store, figures["ingest"])
+            lines += _ingest(store, figures["ingest"], figures.get("cpu") or [])
         if "freshness" in figures:
             lines += _freshness(store, figures["freshness"])
         for size, q in sorted(figures.get("query", {}).items(), key=lambda kv: int(kv[0])):

@@ -78,10 +78,32 @@ def unseen(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{**d, "id": str(uuid.uuid4()), "title": f"{d['title']} [{run_id}]"} for d in docs]
 
 
+def ceiling_again(s: Session, key: str) -> float:
+    """The raw encoder's ``documents_per_s`` or ``queries_per_s_batched`` measured again now
+    (the machine is shared: its speed drifts within a run)."""
+    s.mark(f"ceiling again ({key})")
+    encoder = ceilings.load_backend(s.args.encoder)
+    if key == "documents_per_s":
+        return round(ceilings.document_rate(
+            encoder, ceiling_sample(s.corpus, s.args.ceiling_documents)), 2)
+    rates = ceilings.query_rates(encoder, texts.queries(s.args.ceiling_queries, seed=99), singles=0)
+    return rates["queries_per_s_batched"]
+
+
+def bracketed(before: float, after: float) -> dict[str, float]:
+    """A ceiling measured before and after a step: ratios are taken to the mean of the two."""
+    return {"before": before, "after": after, "mean": round((before + after) / 2, 2)}
+
+
 def step_ingest(s: Session) -> None:
     s.mark("ingest")
     docs = s.corpus.documents if s.stack is not None else unseen(s.corpus.documents)
-    s.figures["ingest"] = ingest.run(s.target, docs, s.ceiling.get("documents_per_s"))
+    result = ingest.run(s.target, docs, s.ceiling.get("documents_per_s"))
+    if s.ceiling:
+        encoder = bracketed(s.ceiling["documents_per_s"], ceiling_again(s, "documents_per_s"))
+        result |= {"encoder_documents_per_s": encoder["mean"], "encoder_bracket": encoder,
+                   "ratio_to_encoder": round(result["documents_per_s"] / encoder["mean"], 3)}
+    s.figures["ingest"] = result
     s.loaded, s.loaded_by = len(docs), "ingest through the pipeline"
 
 
@@ -143,6 +165,10 @@ def step_query(s: Session) -> None:
         result["query_api_processes"] = len(worker_processes(
             s.stack.processes().get("query-api", -1))) or 1 if s.stack else None
         batched = s.ceiling.get("queries_per_s_batched")
+        if batched:
+            encoder = bracketed(batched, ceiling_again(s, "queries_per_s_batched"))
+            batched = result["encoder_queries_per_s_batched"] = encoder["mean"]
+            result["encoder_bracket"] = encoder
         best = result["best"]["distinct"]["qps"]
         result["ratio_to_batched_encoder"] = round(best / batched, 3) if batched else None
         if alone and batched:

@@ -26,6 +26,10 @@ def test_bench_all_writes_json_markdown_and_plots(tmp_path: Path, monkeypatch) -
     data = json.loads((out / "results.json").read_text())
     figures = data["stores"]["pgvector"]
     assert figures["ingest"]["documents"] == 60 and figures["ingest"]["ratio_to_encoder"] > 0
+    for measured in (figures["ingest"], figures["query"]["60"]):  # the encoder before and after
+        bracket = measured["encoder_bracket"]
+        assert bracket["before"] > 0 and bracket["after"] > 0
+        assert bracket["mean"] == round((bracket["before"] + bracket["after"]) / 2, 2)
     assert figures["freshness"]["searchable"] == figures["freshness"]["documents"] >= 1
     assert set(figures["query"]) == {"60", "90"}
     assert "bulk load" in figures["query"]["90"]["loaded_by"]
@@ -56,6 +60,7 @@ def test_bench_all_writes_json_markdown_and_plots(tmp_path: Path, monkeypatch) -
     text = (out / "report.md").read_text()
     assert "## Checks" in text and "bulk-loaded" in text and "The store alone" in text
     assert "CPU by phase" in text and "CPU per distinct query at the best level" in text
+    assert "CPU per document during ingest" in text and "just before and just after" in text
     for picture in ("rss-pgvector.png", "ingest-pgvector.png", "freshness-pgvector.png",
                     "latency-pgvector-query-60.png", "latency-pgvector-commands.png",
                     "throughput-pgvector.png"):
