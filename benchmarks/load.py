@@ -26,6 +26,8 @@ class LoadResult:
     status: np.ndarray
     wall_s: float
     cpu_s: float
+    reconnects: int = 0
+    """Requests sent again because the server had closed the idle connection they met."""
 
     @property
     def ok(self) -> np.ndarray:
@@ -42,6 +44,7 @@ class LoadResult:
             "p50_ms": pct(50), "p95_ms": pct(95), "p99_ms": pct(99),
             "mean_ms": round(float(good.mean()), 2) if len(good) else None,
             "loadgen_cpu_share": round(self.cpu_s / self.wall_s, 3) if self.wall_s else None,
+            "reconnects": self.reconnects,
         }
 
     def per_second(self) -> list[int]:
@@ -75,4 +78,5 @@ def run_load(label: str, url: str, requests: list[Request], duration: float, *,
             raise RuntimeError(f"load generator failed ({child.returncode}) for {label}")
         out = json.loads(out_path.read_text())
     return LoadResult(label, np.asarray(out["started"]), np.asarray(out["latency"]),
-                      np.asarray(out["status"], dtype=int), float(out["wall_s"]), float(out["cpu_s"]))
+                      np.asarray(out["status"], dtype=int), float(out["wall_s"]), float(out["cpu_s"]),
+                      int(out.get("reconnects", 0)))

@@ -29,15 +29,24 @@ class HttpConnection:
         self.host, self.port = host, port
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
+        self.reconnects = 0
+        """Requests sent again after the server had closed the idle connection they met."""
 
     async def request(self, method: str, path: str, body: bytes) -> int:
-        if self.writer is None or self.writer.is_closing():
-            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
-        assert self.reader is not None
-        head = (f"{method} {path} HTTP/1.1\r\nHost: {self.host}\r\nContent-Type: application/json"
-                f"\r\nContent-Length: {len(body)}\r\n\r\n")
-        self.writer.write(head.encode() + body)
-        raw = await self.reader.readuntil(b"\r\n\r\n")
+        reused = self.writer is not None and not self.writer.is_closing()
+        try:
+            raw = await self._send(method, path, body)
+        except (ConnectionResetError, BrokenPipeError, asyncio.IncompleteReadError) as exc:
+            if not reused or (isinstance(exc, asyncio.IncompleteReadError) and exc.partial):
+                raise
+            # The server closed this keep-alive connection while it sat idle (uvicorn does after
+            # 5 s), so it never read the request: send it once more on a new connection, as
+            # HTTP clients do. Counted, and reported.
+            self.close()
+            self.writer = None
+            self.reconnects += 1
+            raw = await self._send(method, path, body)
+        assert self.reader is not None and self.writer is not None
         lines = raw.decode("latin-1").split("\r\n")
         status = int(lines[0].split(" ", 2)[1])
         headers = {k.strip().lower(): v.strip() for k, _, v in (x.partition(":") for x in lines[1:] if x)}
@@ -48,6 +57,16 @@ class HttpConnection:
         if headers.get("connection", "").lower() == "close":
             self.writer.close()
         return status
+
+    async def _send(self, method: str, path: str, body: bytes) -> bytes:
+        """Write the request (connecting first if need be); the response's head."""
+        if self.writer is None or self.writer.is_closing():
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        assert self.reader is not None
+        head = (f"{method} {path} HTTP/1.1\r\nHost: {self.host}\r\nContent-Type: application/json"
+                f"\r\nContent-Length: {len(body)}\r\n\r\n")
+        self.writer.write(head.encode() + body)
+        return await self.reader.readuntil(b"\r\n\r\n")
 
     async def _skip_chunks(self) -> None:
         assert self.reader is not None
@@ -75,6 +94,11 @@ class Load:
         self.seq = itertools.count()
         self.rows: list[tuple[float, float, int]] = []
         self.t0 = 0.0
+        self.connections: list[HttpConnection] = []
+
+    def connect(self) -> HttpConnection:
+        self.connections.append(HttpConnection(self.host, self.port))
+        return self.connections[-1]
 
     def next_request(self) -> tuple[str, str, bytes]:
         n = next(self.seq)
@@ -100,7 +124,7 @@ class Load:
         end = self.t0 + self.warmup + self.duration
 
         async def client() -> None:
-            conn = HttpConnection(self.host, self.port)
+            conn = self.connect()
             while (now := time.perf_counter()) < end:
                 await self.one(conn, now)
             conn.close()
@@ -114,7 +138,7 @@ class Load:
 
         async def fire(scheduled: float) -> None:
             async with gate:
-                conn = idle.pop() if idle else HttpConnection(self.host, self.port)
+                conn = idle.pop() if idle else self.connect()
                 await self.one(conn, scheduled)
                 idle.append(conn)
 
@@ -141,7 +165,8 @@ async def _main(spec: dict[str, Any]) -> dict[str, Any]:
     wall = time.perf_counter() - load.t0 - load.warmup
     return {"started": [r[0] for r in load.rows], "latency": [r[1] for r in load.rows],
             "status": [r[2] for r in load.rows], "wall_s": wall,
-            "cpu_s": time.process_time() - cpu0}
+            "cpu_s": time.process_time() - cpu0,
+            "reconnects": sum(conn.reconnects for conn in load.connections)}
 
 
 def main(argv: list[str]) -> int:

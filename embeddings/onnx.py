@@ -194,7 +194,7 @@ class OnnxEncoder:
                   for start in range(0, len(order), self._batch_size)]
         self.load()
         vectors: Iterable[np.ndarray]
-        if len(chunks) == 1 or self._pool is None:
+        if len(chunks) == 1 or self._pool is None or self._parallel == 1:
             vectors = map(self._forward_chunk(texts), chunks)
         else:
             vectors = self._pool.map(self._forward_chunk(texts), chunks)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 
 from benchmarks import cli, metrics, report, sts, texts
 from benchmarks.load import LoadResult
+from benchmarks.loadgen import HttpConnection
 from benchmarks.memory import MemorySampler, _slope
 from benchmarks.query import KINDS, QueryPool, requests_for
 from benchmarks.results import Run, checks
@@ -125,7 +127,11 @@ def test_checks_and_report_cover_every_figure(tmp_path: Path) -> None:
     run.data["stores"]["pgvector"] = _figures()
     found = {c["what"]: c["pass"] for c in checks(run.data)}
     assert found["pgvector: ingest / raw encoder"] is True
-    assert found["pgvector @ 100 docs: repeated QPS (one query-API process)"] is True
+    assert found["pgvector @ 100 docs: repeated QPS per query-API process (1200.0 over 1)"] is True
+    run.data["stores"]["pgvector"]["query"]["100"]["query_api_processes"] = 2  # 600 each: too few
+    again = {c["what"]: c for c in checks(run.data)}
+    halved = again["pgvector @ 100 docs: repeated QPS per query-API process (1200.0 over 2)"]
+    assert halved["value"] == 600.0 and halved["pass"] is False
     assert any("create/s" in what and passed is False for what, passed in found.items())
     path = report.write(run)
     text = path.read_text()
@@ -134,3 +140,40 @@ def test_checks_and_report_cover_every_figure(tmp_path: Path) -> None:
         assert heading in text
     saved = json.loads((tmp_path / "out" / "results.json").read_text())
     assert saved["checks"] and (tmp_path / "out" / "ingest-pgvector.png").exists()
+
+
+def test_load_generator_resends_only_what_a_closed_idle_connection_never_read() -> None:
+    """A server that closes each connection right after answering (as uvicorn closes idle
+    keep-alive connections): the next request on that connection is sent again on a new one and
+    counted. A server that drops a request it has read is an error, never a resend."""
+    served: list[bytes] = []
+
+    async def answer_then_close(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        served.append(await reader.readuntil(b"\r\n\r\n"))
+        writer.write(b"HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok")
+        await writer.drain()
+        writer.close()
+
+    async def read_then_drop(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.close()
+
+    async def scenario() -> tuple[list[int], int, type[BaseException] | None]:
+        server = await asyncio.start_server(answer_then_close, "127.0.0.1", 0)
+        conn = HttpConnection("127.0.0.1", server.sockets[0].getsockname()[1])
+        statuses = [await conn.request("POST", "/v1/documents", b"{}") for _ in range(3)]
+        await asyncio.sleep(0)
+        server.close()
+        dropping = await asyncio.start_server(read_then_drop, "127.0.0.1", 0)
+        fresh = HttpConnection("127.0.0.1", dropping.sockets[0].getsockname()[1])
+        failure: type[BaseException] | None = None
+        try:
+            await fresh.request("POST", "/v1/documents", b"{}")
+        except (OSError, asyncio.IncompleteReadError) as exc:
+            failure = type(exc)
+        dropping.close()
+        return statuses, conn.reconnects, failure
+
+    statuses, reconnects, failure = asyncio.run(scenario())
+    assert statuses == [201, 201, 201] and reconnects == 2 and len(served) == 3
+    assert failure is asyncio.IncompleteReadError
