@@ -113,8 +113,11 @@ class Faults(threading.Thread):
 
 def soak(cluster: Cluster, redis: EmbeddedRedis, weaviate: Any, commands: int, ids: int,
          faults: bool = True, fault_every: float = 5.0, seed: int = 0,
-         converge_timeout: float = 180.0, progress: bool = True, rate: float = 50.0) -> SoakResult:
-    """Drive ``commands`` random commands over ``ids`` documents; returns what converged."""
+         converge_timeout: float = 180.0, progress: bool = True, rate: float = 50.0,
+         min_faults: int = 0) -> SoakResult:
+    """Drive ``commands`` random commands over ``ids`` documents; returns what converged.
+    ``min_faults``: after the last command, let the faults go on until this many have been
+    injected (a slow machine restarts processes slowly, so fewer fit in the commands' time)."""
     rng = random.Random(seed)
     result = SoakResult(commands, ids)
     doc_ids = [uuid.UUID(int=rng.getrandbits(128), version=4) for _ in range(ids)]
@@ -132,6 +135,9 @@ def soak(cluster: Cluster, redis: EmbeddedRedis, weaviate: Any, commands: int, i
             result.kinds[f"{kind} {status}"] += 1
             exists[doc_id] = {"create": status in (201, 409), "delete": False}.get(
                 kind, status == 200) if status != 404 else False
+    deadline = time.monotonic() + fault_every * max(min_faults, 1) * 10
+    while faults and len(injector.log) < min_faults and time.monotonic() < deadline:
+        time.sleep(0.1)
     injector.done.set()
     if faults:
         injector.join()

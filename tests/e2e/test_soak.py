@@ -16,11 +16,12 @@ def test_short_soak_with_faults_ends_with_zero_differences(services: Services, w
                             services.postgres, weaviate)
     try:
         result = soak(cluster, services.redis, weaviate, commands=800, ids=80, fault_every=3,
-                      seed=7, converge_timeout=CONVERGE_SECONDS, progress=False, rate=40)
+                      seed=7, converge_timeout=CONVERGE_SECONDS, progress=False, rate=40,
+                      min_faults=5)
     finally:
         cluster.stop()
     print(result)
-    assert len(result.faults) >= 5, result.faults  # faults really happened while it ran
+    assert len(result.faults) >= 5, result.faults  # every kind of fault really happened
     assert sum(result.kinds.values()) == 800
     assert result.differences == {"pgvector": 0, "weaviate": 0}
     assert result.live_documents > 0
