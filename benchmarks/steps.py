@@ -12,7 +12,7 @@ from typing import Any
 from benchmarks import bulkload, ceilings, commands, endurance, freshness, ingest, query, texts
 from benchmarks.memory import MemorySampler
 from benchmarks.results import Run
-from benchmarks.stack import BenchStack, Target, external, worker_processes
+from benchmarks.stack import BenchStack, Target, external
 
 
 @dataclass
@@ -162,8 +162,7 @@ def step_query(s: Session) -> None:
                            s.args.warmup, f"{s.target.store} {size}", s.run.collect,
                            s.sampler.snapshot if s.sampler else None)
         result["loaded_by"] = loaded_by
-        result["query_api_processes"] = len(worker_processes(
-            s.stack.processes().get("query-api", -1))) or 1 if s.stack else None
+        result["query_api_processes"] = s.stack.query_api_processes() if s.stack else None
         batched = s.ceiling.get("queries_per_s_batched")
         if batched:
             encoder = bracketed(batched, ceiling_again(s, "queries_per_s_batched"))
