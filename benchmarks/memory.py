@@ -21,13 +21,14 @@ from typing import Any
 import psutil
 
 BUDGETS_MB = {"command-api": 150, "relay": 150, "worker": 1024, "query-api": 1024}
+"""What each process may hold at its peak, with the model loaded where it has one."""
 
 
 def budget_mb(name: str) -> int | None:
     """The budget of a process: ``query-api/2`` (a worker process of the query API) has the
     query API's."""
     return BUDGETS_MB.get(name.split("/")[0])
-"""What each process may hold at its peak, with the model loaded where it has one."""
+
 
 SERVICES = ("postgres", "redis", "weaviate")
 MB = 1024 * 1024

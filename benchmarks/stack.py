@@ -101,8 +101,8 @@ class BenchStack:
 
     def query_api_processes(self) -> int:
         """Processes serving queries: the query API's workers, or its one process."""
-        api = self.local.children.get("query-api")
-        return len(worker_processes(api.pid)) or 1 if api is not None and api.alive() else 0
+        names = self.processes()
+        return sum(name.startswith("query-api/") for name in names) or int("query-api" in names)
 
     def _signal_worker(self, sig: signal.Signals) -> None:
         worker = self.local.children["worker"]

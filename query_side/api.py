@@ -7,8 +7,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from functools import partial
-from typing import Annotated, Any
+from typing import Annotated
 
 import numpy as np
 import sqlalchemy as sa
@@ -79,7 +78,8 @@ def serving_store(router: StoreRouter, token: str | None, wait_s: float,
     started = time.monotonic()
     while True:
         seen = changes.count if changes is not None else 0
-        reached, missing = read_retrying(partial(_first_reached, router, candidates, written))
+        reached, missing = read_retrying(
+            router.read_engine, lambda conn: _first_reached(conn, candidates, written))
         if reached is not None:
             return reached
         waited = time.monotonic() - started
@@ -91,15 +91,14 @@ def serving_store(router: StoreRouter, token: str | None, wait_s: float,
             time.sleep(min(0.02, wait_s - waited))
 
 
-def _first_reached(router: StoreRouter, candidates: list[str], written: list[tuple[uuid.UUID, int]],
+def _first_reached(conn: sa.Connection, candidates: list[str], written: list[tuple[uuid.UUID, int]],
                    ) -> tuple[str | None, list[tuple[uuid.UUID, int, int]]]:
     """The first candidate store that holds every write in ``written``, or what the last lacks."""
     missing: list[tuple[uuid.UUID, int, int]] = []
-    with router.read_engine.connect() as conn:
-        for name in candidates:
-            missing = readmodel.reached(conn, name, written)
-            if not missing:
-                return name, []
+    for name in candidates:
+        missing = readmodel.reached(conn, name, written)
+        if not missing:
+            return name, []
     return None, missing
 
 
@@ -171,13 +170,9 @@ def register_routes(app: FastAPI, settings: QuerySettings) -> None:
         if found is None:
             raise HTTPException(404, f"document {doc_id} is not in the read model ({name})")
         hit, _ = found
-        def applied_at() -> Any:
-            with router.read_engine.connect() as conn:
-                return conn.execute(sa.text(
-                    "SELECT applied_at FROM projection_state WHERE store = :s AND doc_id = :d"),
-                    {"s": name, "d": doc_id}).scalar()
-
-        indexed_at = read_retrying(applied_at)
+        indexed_at = read_retrying(router.read_engine, lambda conn: conn.execute(sa.text(
+            "SELECT applied_at FROM projection_state WHERE store = :s AND doc_id = :d"),
+            {"s": name, "d": doc_id}).scalar())
         return DocumentView(id=hit.id, version=hit.version, title=hit.title, body=hit.body,
                             category=hit.category, tags=list(hit.tags), attributes=hit.attributes,
                             published_at=hit.published_at, indexed_at=indexed_at, store=name)

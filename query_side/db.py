@@ -57,13 +57,16 @@ def make_read_engine(url: str, pool_size: int = 8, autocommit: bool = False,
     return engine
 
 
-def read_retrying(read: Callable[[], T]) -> T:
-    """Run a read; once more if it failed on a pooled connection that had died meanwhile (the
-    database restarted). SQLAlchemy has then dropped every connection pooled before the failure,
-    so the second try gets a fresh one; a database still down fails it too."""
+def read_retrying(engine: Engine, read: Callable[[sa.Connection], T]) -> T:
+    """``read(conn)`` on a connection of ``engine``; once more if it failed on a pooled
+    connection that had died meanwhile (the database restarted). SQLAlchemy has then dropped every
+    connection pooled before the failure, so the second try gets a fresh one; a database still
+    down fails it too. Reads only: a write's outcome would be unknown."""
     try:
-        return read()
+        with engine.connect() as conn:
+            return read(conn)
     except DBAPIError as exc:
         if not exc.connection_invalidated:
             raise
-    return read()
+    with engine.connect() as conn:
+        return read(conn)

@@ -6,9 +6,11 @@ Filtered queries use iterative index scans (pgvector ≥ 0.8), so a selective fi
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -109,7 +111,7 @@ class PgvectorStore:
             """
         )
         params = [_params(record) for record in records]
-        self._run(lambda conn: conn.execute(statement, params), read=False)
+        self._write(lambda conn: conn.execute(statement, params))
 
     def delete(self, ids: list[tuple[uuid.UUID, int]]) -> None:
         if not ids:
@@ -119,7 +121,7 @@ class PgvectorStore:
             " AS t(id, v) WHERE d.id = t.id AND d.version <= t.v"
         )
         params = {"ids": [i for i, _ in ids], "versions": [v for _, v in ids]}
-        self._run(lambda conn: conn.execute(statement, params), read=False)
+        self._write(lambda conn: conn.execute(statement, params))
 
     def search(
         self,
@@ -159,7 +161,7 @@ class PgvectorStore:
                 conn.execute(sa.text(f"SET hnsw.ef_search = {MIN_EF_SEARCH}"))
             return hits
 
-        return self._run(run)
+        return self._read(run)
 
     def _expected_rows(self, conn: sa.Connection, where: str, params: dict[str, Any]) -> float:
         """The planner's estimate of the rows a filter matches (planning only, nothing read)."""
@@ -221,23 +223,23 @@ class PgvectorStore:
             ).mappings().first()
             return None if row is None else (_hit(row), as_array(row["embedding"]))
 
-        return self._run(run)
+        return self._read(run)
 
     def versions(self, after: uuid.UUID | None, limit: int) -> list[StoredVersion]:
         statement = sa.text(
             f"SELECT id, version, content_hash FROM {self._table} "
             "WHERE (CAST(:after AS uuid) IS NULL OR id > :after) ORDER BY id LIMIT :limit"
         )
-        rows = self._run(lambda conn: conn.execute(statement, {"after": after, "limit": limit}).all())
+        rows = self._read(lambda conn: conn.execute(statement, {"after": after, "limit": limit}).all())
         return [StoredVersion(r[0], r[1], r[2]) for r in rows]
 
     def count(self) -> int:
-        return int(self._run(
+        return int(self._read(
             lambda conn: conn.execute(sa.text(f"SELECT count(*) FROM {self._table}")).scalar()))
 
     def health(self) -> bool:
         try:
-            self._run(lambda conn: conn.execute(sa.text("SELECT 1")))
+            self._read(lambda conn: conn.execute(sa.text("SELECT 1")))
         except StoreUnavailable:
             return False
         return True
@@ -245,15 +247,20 @@ class PgvectorStore:
     def close(self) -> None:
         pass  # the engine belongs to whoever made it
 
-    def _run(self, work: Any, read: bool = True) -> Any:
-        """``work(conn)`` in a transaction; a read is tried once more on a connection that died
-        in the pool (``read_retrying``), a write is not (its outcome may be unknown)."""
-        def once() -> Any:
-            with self._engine.begin() as conn:
-                return work(conn)
+    def _read(self, work: Any) -> Any:
+        """``work(conn)``, tried once more on a connection that died in the pool."""
+        with self._unavailable():
+            return read_retrying(self._engine, work)
 
+    def _write(self, work: Any) -> None:
+        with self._unavailable(), self._engine.begin() as conn:
+            work(conn)
+
+    @contextlib.contextmanager
+    def _unavailable(self) -> Iterator[None]:
+        """A database that cannot be reached is the store being unavailable."""
         try:
-            return read_retrying(once) if read else once()
+            yield
         except DBAPIError as exc:
             if isinstance(exc, sa.exc.OperationalError) or exc.connection_invalidated:
                 raise StoreUnavailable(f"pgvector: {exc.orig}") from exc

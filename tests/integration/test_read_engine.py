@@ -51,13 +51,12 @@ def test_reads_survive_connections_dropped_in_the_pool(services: Services) -> No
     assert store.health()
 
     drop_connections(services, database)
-    assert read_retrying(lambda: _count(engine)) == 1
+    assert read_retrying(engine, _count) == 1
     engine.dispose()
 
 
-def _count(engine: sa.Engine) -> int:
-    with engine.connect() as conn:
-        return int(conn.execute(sa.text("SELECT count(*) FROM stale")).scalar_one())
+def _count(conn: sa.Connection) -> int:
+    return int(conn.execute(sa.text("SELECT count(*) FROM stale")).scalar_one())
 
 
 def test_processes_starting_together_create_the_schema_once(services: Services) -> None:
