@@ -6,9 +6,10 @@ The four semsearch processes are sampled alone (their RSS is what the budgets me
 they share once per process: an upper bound.
 
 CPU is read at each phase mark: per process (cores used over the phase), the whole machine's
-busy cores, and what was busy outside the stack (the bench process, its load generators and
-anything else on the machine): on a shared 2-core machine that tells a slow phase from a
-phase that was not given the cores.
+busy cores, what was busy outside the stack (the bench process, its load generators and
+anything else on the machine), and the time the host ran someone else while this machine's
+CPUs had work (steal): on a shared 2-core machine that tells a slow phase from a phase that
+was not given the cores.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import psutil
 
@@ -54,10 +55,20 @@ def cpu_s(pid: int, with_children: bool) -> float:
     return _summed(pid, with_children, lambda p: sum(p.cpu_times()[:2]))
 
 
-def busy_s() -> float:
-    """CPU seconds the whole machine has spent busy (all cores), so far."""
+class MachineTimes(NamedTuple):
+    busy: float
+    """CPU seconds this machine's cores ran its own work (all cores), so far"""
+    stolen: float
+    """CPU seconds its cores wanted to run but the host gave to another guest, so far"""
+
+
+def machine_s() -> MachineTimes:
     times = psutil.cpu_times()
-    return sum(times) - times.idle - getattr(times, "iowait", 0.0)
+    stolen = getattr(times, "steal", 0.0)
+    # Linux counts guest time inside user and nice already; steal is not this machine's work
+    not_own = (times.idle + getattr(times, "iowait", 0.0) + stolen + getattr(times, "guest", 0.0)
+               + getattr(times, "guest_nice", 0.0))
+    return MachineTimes(sum(times) - not_own, stolen)
 
 
 def rss_mb(pid: int, with_children: bool) -> float:
@@ -74,7 +85,7 @@ class MemorySampler:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
         self.t0 = time.monotonic()
-        self._cpu_marks: list[tuple[float, str, dict[str, tuple[int, float]], float]] = []
+        self._cpu_marks: list[tuple[float, str, dict[str, tuple[int, float]], MachineTimes]] = []
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -86,10 +97,10 @@ class MemorySampler:
             self._stop.wait(self.interval)
 
     def snapshot(self) -> CpuSnapshot:
-        """Now, CPU seconds so far of each process (pid, seconds), and the machine's busy seconds."""
+        """Now, CPU seconds so far of each process (pid, seconds), and the machine's."""
         per_process = {name: (pid, cpu_s(pid, with_children=name in SERVICES))
                        for name, pid in self.processes().items()}
-        return time.monotonic(), per_process, busy_s()
+        return time.monotonic(), per_process, machine_s()
 
     def mark(self, label: str = "") -> float:
         """Seconds since sampling began (to tell phases apart on the RSS plot); a new CPU phase."""
@@ -131,22 +142,24 @@ class MemorySampler:
         return out
 
 
-CpuSnapshot = tuple[float, dict[str, tuple[int, float]], float]
-"""(monotonic time, {process: (pid, CPU seconds)}, machine busy seconds)"""
+CpuSnapshot = tuple[float, dict[str, tuple[int, float]], MachineTimes]
+"""(monotonic time, {process: (pid, CPU seconds)}, the machine's busy and stolen seconds)"""
 
 
 def cores_between(before: CpuSnapshot, after: CpuSnapshot) -> dict[str, Any] | None:
     """Cores each process used between two snapshots (a process restarted meanwhile is left
-    out), the machine's busy cores and the busy cores outside the stack; None for no time."""
-    (t0, first, busy0), (t1, last, busy1) = before, after
+    out), the machine's busy cores, the busy cores outside the stack and the cores the host
+    stole; None for no time."""
+    (t0, first, machine0), (t1, last, machine1) = before, after
     wall = t1 - t0
     if wall <= 0:
         return None
     cores = {name: round((last[name][1] - cpu0) / wall, 3) for name, (pid, cpu0) in first.items()
              if name in last and last[name][0] == pid and cpu0 == cpu0}
-    busy = (busy1 - busy0) / wall
+    busy = (machine1.busy - machine0.busy) / wall
     return {"seconds": round(wall, 1), "cores": cores, "machine_busy": round(busy, 3),
-            "outside_stack": round(max(0.0, busy - sum(cores.values())), 3)}
+            "outside_stack": round(max(0.0, busy - sum(cores.values())), 3),
+            "stolen": round((machine1.stolen - machine0.stolen) / wall, 3)}
 
 
 def _slope(series: list[tuple[float, float]]) -> float:

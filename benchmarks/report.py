@@ -124,8 +124,9 @@ def _store_alone(q: dict[str, Any]) -> list[str]:
     return ["", f"The store alone (no HTTP, no encoder, {alone['threads']} threads, ready-made query "
                 f"vectors): {alone['searches_per_s']} searches/s. Encoder and store share the same "
                 f"cores, so a distinct query cannot be served faster than both in turn: at best "
-                f"{alone['bound_with_encoder_per_s']}/s (1 / (1/encoder + 1/store)); the best distinct "
-                f"QPS is {alone['ratio_to_bound']} of that bound."]
+                f"{alone['bound_with_encoder_per_s']}/s (1 / (1/encoder + 1/store)) = "
+                f"{alone.get('bound_to_batched_encoder', '?')} of the raw batched rate, before any "
+                f"HTTP work; the best distinct QPS is {alone['ratio_to_bound']} of that bound."]
 
 
 def _commands(store: str, c: dict[str, Any]) -> list[str]:
@@ -157,12 +158,14 @@ def _endurance(store: str, e: dict[str, Any]) -> list[str]:
 
 def _cpu(store: str, phases: list[dict[str, Any]]) -> list[str]:
     names = sorted({name for phase in phases for name in phase["cores"]})
-    rows = [[p["phase"], p["seconds"], p["machine_busy"], p["outside_stack"],
+    rows = [[p["phase"], p["seconds"], p["machine_busy"], p["outside_stack"], p.get("stolen"),
              *(p["cores"].get(name) for name in names)] for p in phases]
     return [f"### CPU by phase ({store}), in cores of {os.cpu_count()}", "",
             "Outside the stack: the bench process, its load generators and anything else the "
-            "machine ran.", "", *table(["phase", "seconds", "machine busy", "outside the stack",
-                                        *names], rows)]
+            "machine ran. Stolen: time the host gave this machine's cores to another guest while "
+            "they had work (not counted as busy).", "",
+            *table(["phase", "seconds", "machine busy", "outside the stack", "stolen", *names],
+                   rows)]
 
 
 def markdown(run: Run, pictures: list[Path]) -> str:

@@ -174,6 +174,7 @@ def step_query(s: Session) -> None:
             # encoder and store take turns on the same cores: neither can have them all
             bound = 1 / (1 / batched + 1 / alone["searches_per_s"])
             result["store_alone"] = alone | {"bound_with_encoder_per_s": round(bound, 1),
+                                             "bound_to_batched_encoder": round(bound / batched, 3),
                                              "ratio_to_bound": round(best / bound, 3)}
         s.figures.setdefault("query", {})[str(size)] = result
 

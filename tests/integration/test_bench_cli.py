@@ -48,6 +48,7 @@ def test_bench_all_writes_json_markdown_and_plots(tmp_path: Path, monkeypatch) -
     alone = figures["query"]["90"]["store_alone"]
     assert alone["searches_per_s"] > 0 and alone["empty"] == 0
     assert 0 < alone["bound_with_encoder_per_s"] < alone["searches_per_s"]
+    assert 0 < alone["bound_to_batched_encoder"] < 1
     assert set(figures["commands"]) >= {"running", "paused", "naive"}
     assert figures["commands"]["paused"]["create"][0]["ok"] > 0
     assert figures["commands"]["naive"]["create"][0]["ok"] > 0
@@ -56,7 +57,7 @@ def test_bench_all_writes_json_markdown_and_plots(tmp_path: Path, monkeypatch) -
     phases = {p["phase"]: p for p in figures["cpu"]}
     assert {"ceiling", "ingest", "freshness", "query 60", "bulk load to 90", "commands"} <= set(phases)
     assert phases["ingest"]["cores"]["worker"] > 0 and phases["ingest"]["machine_busy"] > 0
-    assert phases["ingest"]["outside_stack"] >= 0
+    assert phases["ingest"]["outside_stack"] >= 0 and phases["ingest"]["stolen"] >= 0
     text = (out / "report.md").read_text()
     assert "## Checks" in text and "bulk-loaded" in text and "The store alone" in text
     assert "CPU by phase" in text and "CPU per distinct query at the best level" in text

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import json
 from pathlib import Path
 
 import numpy as np
+import psutil
 import pytest
 
 from benchmarks import cli, metrics, report, sts, texts
 from benchmarks.load import LoadResult
 from benchmarks.loadgen import HttpConnection
-from benchmarks.memory import MemorySampler, _slope
+from benchmarks.memory import MachineTimes, MemorySampler, _slope, cores_between, machine_s
 from benchmarks.query import KINDS, QueryPool, requests_for
 from benchmarks.results import Run, checks
 from embeddings.onnx import mean_pool
@@ -177,3 +179,23 @@ def test_load_generator_resends_only_what_a_closed_idle_connection_never_read() 
     statuses, reconnects, failure = asyncio.run(scenario())
     assert statuses == [201, 201, 201] and reconnects == 2 and len(served) == 3
     assert failure is asyncio.IncompleteReadError
+
+
+def test_cpu_between_snapshots_leaves_out_restarted_processes_and_stolen_time() -> None:
+    before = (10.0, {"worker": (1, 5.0), "relay": (2, 1.0)}, MachineTimes(busy=100.0, stolen=3.0))
+    after = (12.0, {"worker": (1, 8.0), "relay": (9, 0.2)}, MachineTimes(busy=104.0, stolen=4.0))
+    used = cores_between(before, after)
+    assert used is not None
+    assert used["cores"] == {"worker": 1.5}  # the relay restarted: its seconds are not comparable
+    assert used["machine_busy"] == 2.0 and used["outside_stack"] == 0.5
+    assert used["stolen"] == 0.5  # not part of busy
+    assert cores_between(after, after) is None
+
+
+def test_machine_busy_time_leaves_out_idle_iowait_steal_and_guest(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    Times = collections.namedtuple("Times", ["user", "nice", "system", "idle", "iowait", "irq",
+                                             "softirq", "steal", "guest", "guest_nice"])
+    # guest time is inside user and nice already on Linux
+    monkeypatch.setattr(psutil, "cpu_times", lambda: Times(50, 5, 20, 900, 7, 1, 2, 30, 4, 1))
+    assert machine_s() == MachineTimes(busy=50 + 5 + 20 + 1 + 2, stolen=30)
