@@ -40,6 +40,10 @@ def test_up_serves_writes_and_searches_then_stops_cleanly(tmp_path: Path) -> Non
             "query": "molten rock eruption", "token": written["token"], "wait_ms": 30_000}).json()
         assert found["hits"][0]["id"] == written["id"] and found["store"] == "pgvector"
 
+        worker = next(p for p in tree if "worker" in p.cmdline())
+        assert set(thread_nice(worker.pid)) == {10}  # every thread, the encoder's included
+        assert next(p for p in tree if "command-api" in p.cmdline()).nice() == 0
+
         api = next(p for p in tree if "query-api" in p.cmdline())
         workers = [p for p in api.children() if any("spawn_main" in a for a in p.cmdline())]
         assert len(workers) == 2
@@ -63,3 +67,12 @@ def searches_counted(port: int) -> float:
     text = httpx.get(f"http://127.0.0.1:{port}/metrics").text
     return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
                if line.startswith("semsearch_searches_total{"))
+
+
+def thread_nice(pid: int) -> list[int]:
+    """The nice value of each thread of ``pid`` (Linux keeps one per thread)."""
+    out = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        stat = (task / "stat").read_text()
+        out.append(int(stat[stat.rindex(")") + 2:].split()[16]))  # field 19: nice
+    return out
