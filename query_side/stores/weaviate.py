@@ -101,8 +101,10 @@ def schema_properties() -> list[Property]:
     """Every property, declared (no auto-schema); ``attr_num__*`` ones are added as they appear."""
     return [
         Property(name="version", data_type=DataType.INT),
-        Property(name="title", data_type=DataType.TEXT),
-        Property(name="body", data_type=DataType.TEXT),
+        # Title and body are searched (BM25), never filtered on: no filterable (bitmap) index,
+        # which would cost an inverted-list write per distinct word at every ingest.
+        Property(name="title", data_type=DataType.TEXT, index_filterable=False),
+        Property(name="body", data_type=DataType.TEXT, index_filterable=False),
         _exact("category", DataType.TEXT),
         _exact("tags", DataType.TEXT_ARRAY),
         Property(name="published_at", data_type=DataType.DATE, index_range_filters=True),
