@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import defaultdict
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -35,24 +36,36 @@ SERVICES = ("postgres", "redis", "weaviate")
 MB = 1024 * 1024
 
 
-def _summed(pid: int, with_children: bool, read: Callable[[psutil.Process], float]) -> float:
-    """``read`` of ``pid`` plus (optionally) its live children; NaN if ``pid`` is gone."""
+def children_map() -> dict[int, list[int]]:
+    """Each process's direct children, from one scan of the process table (psutil's
+    ``children()`` scans it again for every call: four times per sample, a few % of a core)."""
+    out: dict[int, list[int]] = defaultdict(list)
+    for process in psutil.process_iter(["ppid"]):
+        out[process.info["ppid"]].append(process.pid)
+    return out
+
+
+def _summed(pid: int, children: dict[int, list[int]] | None,
+            read: Callable[[psutil.Process], float]) -> float:
+    """``read`` of ``pid`` plus (given ``children``) its descendants; NaN if ``pid`` is gone."""
     try:
-        process = psutil.Process(pid)
-        total = read(process)
-        for child in process.children(recursive=True) if with_children else []:
-            try:
-                total += read(child)
-            except psutil.Error:  # a child that ended meanwhile
-                pass
-        return total
+        total = read(psutil.Process(pid))
     except psutil.Error:
         return float("nan")
+    below = list(children.get(pid, [])) if children else []
+    while below:
+        child = below.pop()
+        below.extend(children.get(child, []) if children else [])
+        try:
+            total += read(psutil.Process(child))
+        except psutil.Error:  # a child that ended meanwhile
+            pass
+    return total
 
 
-def cpu_s(pid: int, with_children: bool) -> float:
-    """User + system CPU seconds of ``pid`` (and its live children) so far."""
-    return _summed(pid, with_children, lambda p: sum(p.cpu_times()[:2]))
+def cpu_s(pid: int, children: dict[int, list[int]] | None = None) -> float:
+    """User + system CPU seconds of ``pid`` (and, given ``children``, its descendants) so far."""
+    return _summed(pid, children, lambda p: sum(p.cpu_times()[:2]))
 
 
 class MachineTimes(NamedTuple):
@@ -71,8 +84,8 @@ def machine_s() -> MachineTimes:
     return MachineTimes(sum(times) - not_own, stolen)
 
 
-def rss_mb(pid: int, with_children: bool) -> float:
-    return _summed(pid, with_children, lambda p: p.memory_info().rss / MB)
+def rss_mb(pid: int, children: dict[int, list[int]] | None = None) -> float:
+    return _summed(pid, children, lambda p: p.memory_info().rss / MB)
 
 
 class MemorySampler:
@@ -90,16 +103,18 @@ class MemorySampler:
     def _run(self) -> None:
         while not self._stop.is_set():
             now = time.monotonic() - self.t0
-            for name, pid in self.processes().items():
-                value = rss_mb(pid, with_children=name in SERVICES)
+            processes, children = self.processes(), children_map()
+            for name, pid in processes.items():
+                value = rss_mb(pid, children if name in SERVICES else None)
                 if value == value:  # not NaN: the process was there
                     self.samples.setdefault(name, []).append((round(now, 2), round(value, 1)))
             self._stop.wait(self.interval)
 
     def snapshot(self) -> CpuSnapshot:
         """Now, CPU seconds so far of each process (pid, seconds), and the machine's."""
-        per_process = {name: (pid, cpu_s(pid, with_children=name in SERVICES))
-                       for name, pid in self.processes().items()}
+        processes, children = self.processes(), children_map()
+        per_process = {name: (pid, cpu_s(pid, children if name in SERVICES else None))
+                       for name, pid in processes.items()}
         return time.monotonic(), per_process, machine_s()
 
     def mark(self, label: str = "") -> float:

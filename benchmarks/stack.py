@@ -49,6 +49,8 @@ class BenchStack:
         self.local = LocalStack(pick_ports(config))
         self.ports = {"relay": free_port(), "worker": free_port()}
         self.paused = False
+        self._query_workers: tuple[int, list[int]] = (0, [])
+        """(query API pid, its worker pids), looked up again only when one is gone"""
 
     def start(self) -> Target:
         try:
@@ -90,7 +92,10 @@ class BenchStack:
         """Process ids to sample for memory: the four processes and each service's main process."""
         pids = {name: child.pid for name, child in self.local.children.items() if child.alive()}
         if "query-api" in pids:  # its worker processes, when it runs several
-            for number, pid in enumerate(worker_processes(pids["query-api"]), 1):
+            api, workers = self._query_workers
+            if api != pids["query-api"] or not workers or not all(map(psutil.pid_exists, workers)):
+                self._query_workers = api, workers = pids["query-api"], worker_processes(pids["query-api"])
+            for number, pid in enumerate(workers, 1):
                 pids[f"query-api/{number}"] = pid
         for name in ("postgres", "redis", "weaviate"):
             service = getattr(self.local, name, None)
