@@ -52,10 +52,11 @@ def _summed(pid: int, children: dict[int, list[int]] | None,
         total = read(psutil.Process(pid))
     except psutil.Error:
         return float("nan")
-    below = list(children.get(pid, [])) if children else []
+    family = children or {}
+    below = list(family.get(pid, []))
     while below:
         child = below.pop()
-        below.extend(children.get(child, []) if children else [])
+        below.extend(family.get(child, []))
         try:
             total += read(psutil.Process(child))
         except psutil.Error:  # a child that ended meanwhile

@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import collections
 import json
+import math
+import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +17,15 @@ import pytest
 from benchmarks import cli, metrics, report, sts, texts
 from benchmarks.load import LoadResult
 from benchmarks.loadgen import HttpConnection
-from benchmarks.memory import MachineTimes, MemorySampler, _slope, cores_between, machine_s
+from benchmarks.memory import (
+    MachineTimes,
+    MemorySampler,
+    _slope,
+    children_map,
+    cores_between,
+    machine_s,
+    rss_mb,
+)
 from benchmarks.query import KINDS, QueryPool, requests_for
 from benchmarks.results import Run, checks
 from embeddings.onnx import mean_pool
@@ -199,3 +210,21 @@ def test_machine_busy_time_leaves_out_idle_iowait_steal_and_guest(
     # guest time is inside user and nice already on Linux
     monkeypatch.setattr(psutil, "cpu_times", lambda: Times(50, 5, 20, 900, 7, 1, 2, 30, 4, 1))
     assert machine_s() == MachineTimes(busy=50 + 5 + 20 + 1 + 2, stolen=30)
+
+
+def test_a_service_is_counted_with_its_children_and_grandchildren() -> None:
+    parent = subprocess.Popen(["bash", "-c", "bash -c 'sleep 30; true' & sleep 30; true"])
+    try:
+        deadline = time.monotonic() + 20
+        while len(below := psutil.Process(parent.pid).children(recursive=True)) < 3:
+            assert time.monotonic() < deadline, below
+            time.sleep(0.05)
+        assert any(p.ppid() != parent.pid for p in below)  # a grandchild is there
+        expected = rss_mb(parent.pid) + sum(rss_mb(p.pid) for p in below)
+        assert rss_mb(parent.pid, children_map()) == pytest.approx(expected, rel=0.05)
+        assert math.isnan(rss_mb(2**30))  # beyond Linux's largest pid: not there
+    finally:
+        for process in psutil.Process(parent.pid).children(recursive=True):
+            process.kill()
+        parent.kill()
+        parent.wait()
