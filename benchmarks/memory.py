@@ -65,8 +65,15 @@ def _summed(pid: int, children: dict[int, list[int]] | None,
 
 
 def cpu_s(pid: int, children: dict[int, list[int]] | None = None) -> float:
-    """User + system CPU seconds of ``pid`` (and, given ``children``, its descendants) so far."""
-    return _summed(pid, children, lambda p: sum(p.cpu_times()[:2]))
+    """User + system CPU seconds of ``pid`` (and, given ``children``, its descendants) so far,
+    with those of the children it has reaped: a PostgreSQL backend that ends between two
+    readings would otherwise take its seconds with it (a phase read negative that way)."""
+    return _summed(pid, children, _own_and_reaped_s)
+
+
+def _own_and_reaped_s(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return times.user + times.system + times.children_user + times.children_system
 
 
 class MachineTimes(NamedTuple):

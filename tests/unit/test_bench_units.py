@@ -23,6 +23,7 @@ from benchmarks.memory import (
     _slope,
     children_map,
     cores_between,
+    cpu_s,
     machine_s,
     rss_mb,
 )
@@ -223,6 +224,22 @@ def test_a_service_is_counted_with_its_children_and_grandchildren() -> None:
         expected = rss_mb(parent.pid) + sum(rss_mb(p.pid) for p in below)
         assert rss_mb(parent.pid, children_map()) == pytest.approx(expected, rel=0.05)
         assert math.isnan(rss_mb(2**30))  # beyond Linux's largest pid: not there
+    finally:
+        for process in psutil.Process(parent.pid).children(recursive=True):
+            process.kill()
+        parent.kill()
+        parent.wait()
+
+
+def test_the_cpu_of_a_child_that_ended_stays_with_its_parent() -> None:
+    busy = "import time\nt = time.process_time() + 0.3\nwhile time.process_time() < t: pass"
+    parent = subprocess.Popen(["bash", "-c", f"python3 -c '{busy}'; sleep 30; true"])
+    try:
+        deadline = time.monotonic() + 30
+        while not any(p.name() == "sleep" for p in psutil.Process(parent.pid).children()):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert cpu_s(parent.pid, children_map()) >= 0.3  # the busy child is gone by now
     finally:
         for process in psutil.Process(parent.pid).children(recursive=True):
             process.kill()
