@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -57,10 +58,25 @@ def test_up_serves_writes_and_searches_then_stops_cleanly(tmp_path: Path) -> Non
         alive = [p for p in tree if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
         assert alive == []
     finally:
-        if proc.poll() is None:
-            proc.kill()
+        if proc.poll() is None:  # an assertion failed: stop the whole stack, not `up` alone
+            stop_tree(proc)
         out = proc.stdout.read() if proc.stdout else ""
         print(out)
+
+
+def stop_tree(proc: subprocess.Popen[str]) -> None:
+    """SIGTERM first (``up`` stops what it started), then SIGKILL whatever is left: a bare kill
+    of ``up`` once left its relay, worker and APIs running for the rest of the session."""
+    left = psutil.Process(proc.pid).children(recursive=True)
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+    for process in left:
+        with contextlib.suppress(psutil.Error):
+            process.kill()
 
 
 def searches_counted(port: int) -> float:
