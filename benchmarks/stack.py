@@ -92,9 +92,11 @@ class BenchStack:
         """Process ids to sample for memory: the four processes and each service's main process."""
         pids = {name: child.pid for name, child in self.local.children.items() if child.alive()}
         if "query-api" in pids:  # its worker processes, when it runs several
-            api, workers = self._query_workers
-            if api != pids["query-api"] or not workers or not all(map(psutil.pid_exists, workers)):
-                self._query_workers = api, workers = pids["query-api"], worker_processes(pids["query-api"])
+            api = pids["query-api"]
+            known, workers = self._query_workers
+            if known != api or not workers or not all(map(psutil.pid_exists, workers)):
+                workers = worker_processes(api)
+                self._query_workers = (api, workers)
             for number, pid in enumerate(workers, 1):
                 pids[f"query-api/{number}"] = pid
         for name in ("postgres", "redis", "weaviate"):
