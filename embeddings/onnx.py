@@ -96,19 +96,25 @@ def quantize(source: Path, target: Path) -> None:
     quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8)
 
 
+def _folder(model_dir: Path | None, cache_dir: Path) -> tuple[Path, Path]:
+    """The packaged model's folder and its cache folder (named by a digest of its weights)."""
+    model_dir = model_dir or Path(packaged_model_path())
+    return model_dir, cache_dir / weights_digest(model_dir)
+
+
 def cached_model(model_dir: Path | None = None, cache_dir: Path = DEFAULT_CACHE_DIR) -> Path | None:
     """The int8 ONNX file for the packaged model if it was exported already, else None."""
-    int8 = cache_dir / weights_digest(model_dir or Path(packaged_model_path())) / "model-int8.onnx"
+    int8 = _folder(model_dir, cache_dir)[1] / "model-int8.onnx"
     return int8 if int8.exists() else None
 
 
 def exported_model(model_dir: Path | None = None, cache_dir: Path = DEFAULT_CACHE_DIR) -> Path:
-    """The int8 ONNX file for the packaged model, exporting and quantizing it the first time."""
-    if (ready := cached_model(model_dir, cache_dir)) is not None:
-        return ready
-    model_dir = model_dir or Path(packaged_model_path())
-    folder = cache_dir / weights_digest(model_dir)
+    """The int8 ONNX file for the packaged model, exporting and quantizing it the first time
+    (the weights are hashed once: they are 90 MB)."""
+    model_dir, folder = _folder(model_dir, cache_dir)
     int8 = folder / "model-int8.onnx"
+    if int8.exists():
+        return int8
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
