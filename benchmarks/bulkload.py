@@ -22,11 +22,12 @@ import numpy as np
 from tqdm import tqdm
 
 from benchmarks.stack import Target
-from embeddings import Encoder, content_hash
+from embeddings import Encoder
+from embeddings.passages import PassageSettings, document_hash
 from query_side import readmodel
 from query_side.db import make_read_engine
 from query_side.settings import StoreSettings
-from query_side.stores.base import Filters, ReadDocument
+from query_side.stores.base import Filters, Passage, ReadDocument
 from query_side.stores.factory import open_store
 
 VECTOR_CACHE = Path.home() / ".cache" / "semsearch" / "bench" / "vectors"
@@ -56,7 +57,9 @@ def _record(doc: dict[str, Any], text: str, vector: np.ndarray, model_id: str) -
         id=uuid.UUID(doc["id"]), version=1, title=doc["title"], body=doc["body"],
         category=doc.get("category"), tags=tuple(doc.get("tags", ())),
         attributes=dict(doc.get("attributes", {})), published_at=datetime(2024, 1, 1, tzinfo=UTC),
-        content_hash=content_hash(text, model_id), vector=vector,
+        # one passage over the whole body (paragraphs): vectors come from the cache file
+        content_hash=document_hash(doc["title"], doc["body"], model_id, PassageSettings()),
+        passages=(Passage(0, len(doc["body"]), vector),),
     )
 
 

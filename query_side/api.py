@@ -20,7 +20,15 @@ from embeddings import load_encoder
 from query_side import readmodel
 from query_side.db import make_read_engine, read_retrying
 from query_side.encoding import QueryEncoder
-from query_side.models import DocumentView, Freshness, Hit, SearchRequest, SearchResponse, snippet
+from query_side.models import (
+    DocumentView,
+    Freshness,
+    Hit,
+    PassageView,
+    SearchRequest,
+    SearchResponse,
+    snippet,
+)
 from query_side.results import ChangeListener, ChangeSignal, ResultCache
 from query_side.router import SERVED, StoreRouter, StoreStatus
 from query_side.settings import QuerySettings
@@ -104,9 +112,12 @@ def _first_reached(conn: sa.Connection, candidates: list[str], written: list[tup
 
 
 def to_hit(hit: SearchHit) -> Hit:
-    return Hit(id=hit.id, score=round(hit.score, 6), title=hit.title, snippet=snippet(hit.body),
+    best = hit.passages[0].text if hit.passages else hit.lead
+    return Hit(id=hit.id, score=round(hit.score, 6), title=hit.title, snippet=snippet(best),
                category=hit.category, tags=list(hit.tags), attributes=hit.attributes,
-               published_at=hit.published_at, version=hit.version)
+               published_at=hit.published_at, version=hit.version,
+               passages=[PassageView(text=p.text, start=p.start, end=p.end, score=round(p.score, 6))
+                         for p in hit.passages])
 
 
 HITS = TypeAdapter(list[Hit])
@@ -174,7 +185,7 @@ def register_routes(app: FastAPI, settings: QuerySettings) -> None:
         indexed_at = read_retrying(router.read_engine, lambda conn: conn.execute(sa.text(
             "SELECT applied_at FROM projection_state WHERE store = :s AND doc_id = :d"),
             {"s": name, "d": doc_id}).scalar())
-        return DocumentView(id=hit.id, version=hit.version, title=hit.title, body=hit.body,
+        return DocumentView(id=hit.id, version=hit.version, title=hit.title, body=hit.body or "",
                             category=hit.category, tags=list(hit.tags), attributes=hit.attributes,
                             published_at=hit.published_at, indexed_at=indexed_at, store=name)
 
@@ -186,6 +197,7 @@ def register_routes(app: FastAPI, settings: QuerySettings) -> None:
         found = router.stores[name].get(doc_id)
         if found is None:
             raise HTTPException(404, f"document {doc_id} is not in the read model ({name})")
+        # the document's vector is the mean of its passages'; every passage of the others counts
         hits = router.stores[name].search(found[1], Filters(), limit + 1)
         status = router.status(name)
         return SearchResponse(

@@ -37,16 +37,29 @@ class SearchRequest(BaseModel):
         return self
 
 
+class PassageView(BaseModel):
+    text: str
+    start: int = Field(description="character offset of the passage in the body")
+    end: int = Field(description="character offset just past the passage: body[start:end]")
+    score: float
+
+
 class Hit(BaseModel):
     id: uuid.UUID
-    score: float
+    score: float = Field(description="the document's best passage: cosine similarity (semantic), "
+                         "BM25 squashed to [0, 1) (keyword) or relative-score fusion in [0, 1] "
+                         "(hybrid)")
     title: str
-    snippet: str
+    snippet: str = Field(description="the best passage (the body's start for a listing), "
+                         "whitespace collapsed, cut at a word")
     category: str | None
     tags: list[str]
     attributes: dict[str, Any]
     published_at: datetime | None
     version: int
+    passages: list[PassageView] = Field(
+        default_factory=list, description="the document's best passages for this search, best "
+        "first, with character offsets into the body for highlighting (none for a listing)")
 
 
 class Freshness(BaseModel):

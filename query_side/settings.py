@@ -5,6 +5,8 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from embeddings.passages import DEFAULT_OVERLAP, DEFAULT_TOKENS, MODEL_WINDOW, PassageSettings
+
 DEFAULT_READ_DATABASE_URL = "postgresql+psycopg://semsearch@127.0.0.1:5432/semsearch_read"
 
 
@@ -22,9 +24,21 @@ class StoreSettings(BaseSettings):
     encoder: Literal["sentence-transformers", "onnx", "hashing"] = "sentence-transformers"
     """``onnx``: the packaged model exported to ONNX and quantized to int8 (embeddings/onnx.py);
     ``hashing`` is a deterministic stand-in for tests only, never for real search."""
+    passage_tokens: int = Field(default=DEFAULT_TOKENS, ge=32, le=MODEL_WINDOW - 2)
+    """Largest passage in model tokens (the title counts against it too)."""
+    passage_overlap: int = Field(default=DEFAULT_OVERLAP, ge=0, le=5)
+    """Sentences repeated at the start of the next passage."""
+    passage_title: bool = True
+    """Embed the title with every passage (measured: `semsearch bench relevance --no-title`)."""
+    passages: bool = True
+    """False: one vector per document, its text cut at the model's window (the old read model)."""
     encoder_threads: int = Field(default=0, ge=0)
     """ONNX encoder: concurrent single-threaded calls per process; 0: one per CPU (a query API
     with several worker processes gives each its share of the CPUs)."""
+
+    def passage_settings(self) -> PassageSettings:
+        return PassageSettings(tokens=self.passage_tokens, overlap=self.passage_overlap,
+                               title=self.passage_title, enabled=self.passages)
 
 
 class QuerySettings(StoreSettings):

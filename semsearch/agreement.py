@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from embeddings import SentenceTransformerEncoder, content_hash, embedded_text
 from query_side.db import make_read_engine
-from query_side.stores.base import Filters, ReadDocument, VectorStore
+from query_side.stores.base import Filters, Passage, ReadDocument, VectorStore
 from query_side.stores.pgvector import PgvectorStore
 from semsearch import corpus
 from semsearch.stack.postgres import EmbeddedPostgres
@@ -59,7 +59,8 @@ def measure(stores: dict[str, VectorStore], docs: int, queries: int, k: int = 10
     vectors = _embed(encoder, texts, progress)
     records = [ReadDocument(id=p.id, version=1, title=p.document()["title"], body=p.text,
                             category=p.article, tags=(), attributes={}, published_at=None,
-                            content_hash=content_hash(t, encoder.model_id), vector=v)
+                            content_hash=content_hash(t, encoder.model_id),
+                            passages=(Passage(0, len(p.text), v),))
                for p, t, v in zip(indexed, texts, vectors, strict=True)]
     for store in stores.values():
         for start in range(0, len(records), 500):

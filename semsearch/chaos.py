@@ -75,7 +75,7 @@ class Cluster:
 
     def differences(self) -> dict[str, Differences]:
         rt = self.runtime()
-        return {name: compare(rt.write_engine, rt.store(name), rt.encoder.model_id)
+        return {name: compare(rt.write_engine, rt.store(name), rt.encoder.model_id, rt.passages)
                 for name in rt.settings.sync_stores}
 
     def wait_converged(self, timeout: float) -> dict[str, Differences]:

@@ -41,7 +41,8 @@ def _one_by_one(rt: Runtime, store: VectorStore, changes: list[Change]) -> Outco
     for doc_id in sorted({c[0] for c in changes}):
         mine = [c for c in changes if c[0] == doc_id]
         try:
-            outcome = project(store, mine, rt.write_engine, rt.read_engine, rt.encoder)
+            outcome = project(store, mine, rt.write_engine, rt.read_engine, rt.encoder,
+                              passages=rt.passages)
         except Exception as exc:
             if _store_away(exc):
                 raise
@@ -76,7 +77,7 @@ def _project_changes(rt: Runtime, store_name: str, changes: list[list[object]]) 
     parsed = [(uuid.UUID(str(c[0])), int(str(c[1])), int(str(c[2]))) for c in changes]
     try:
         outcome = project(store, parsed, rt.write_engine, rt.read_engine, rt.encoder,
-                          rt.settings.failpoints, rt.settings.sync_stores)
+                          rt.settings.failpoints, rt.settings.sync_stores, passages=rt.passages)
     except Exception as exc:
         if _store_away(exc):
             raise

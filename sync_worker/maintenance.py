@@ -36,14 +36,17 @@ def _reproject(rt: Runtime, store_name: str, ids: list[uuid.UUID], bar: tqdm | N
     for start in range(0, len(ids), PAGE):
         page = ids[start:start + PAGE]
         project(store, [(doc_id, 0, 0) for doc_id in page], rt.write_engine, rt.read_engine,
-                rt.encoder)
+                rt.encoder, passages=rt.passages)
         if bar is not None:
             bar.update(len(page))
 
 
 def repair(rt: Runtime, diff: Differences, progress: bool = True) -> None:
-    """Delete orphans and stale copies, then project the missing and stale documents again."""
+    """Delete orphans, stray passages and stale copies, then project the missing and stale
+    documents again."""
     store = rt.store(diff.store)
+    if diff.stray_passages:
+        store.prune()
     store.delete([(doc_id, GONE) for doc_id, _ in diff.orphaned])
     store.delete([(doc_id, GONE) for doc_id in diff.stale])
     _forget_projection(rt, diff.store, [d for d, _ in diff.orphaned] + diff.stale + diff.missing)
@@ -57,11 +60,11 @@ def reconcile(rt: Runtime, store_name: str, apply: bool, progress: bool = True) 
     Differences, Differences | None
 ]:
     """(differences found, differences left after repairing) — the second only with ``apply``."""
-    found = compare(rt.write_engine, rt.store(store_name), rt.encoder.model_id)
+    found = compare(rt.write_engine, rt.store(store_name), rt.encoder.model_id, rt.passages)
     if not apply or found.total == 0:
         return found, None
     repair(rt, found, progress)
-    return found, compare(rt.write_engine, rt.store(store_name), rt.encoder.model_id)
+    return found, compare(rt.write_engine, rt.store(store_name), rt.encoder.model_id, rt.passages)
 
 
 def _live_ids(rt: Runtime) -> Iterator[list[uuid.UUID]]:
@@ -90,4 +93,6 @@ def reindex(rt: Runtime, store_name: str, progress: bool = True) -> Differences:
         for ids in _live_ids(rt):
             _reproject(rt, store_name, ids, bar)
     left, _ = reconcile(rt, store_name, apply=True, progress=progress)
-    return compare(rt.write_engine, rt.store(store_name), rt.encoder.model_id) if left.total else left
+    if not left.total:
+        return left
+    return compare(rt.write_engine, rt.store(store_name), rt.encoder.model_id, rt.passages)

@@ -20,9 +20,11 @@ from sqlalchemy.engine import Engine
 
 from command_side.outbox import acknowledge
 from command_side.schema import documents
-from embeddings import Encoder, content_hash, embedded_text
+from embeddings import Encoder, content_hash
+from embeddings.passages import PassageSettings, Span, document_hash, passage_text
+from embeddings.passages import passages as split_passages
 from query_side import readmodel
-from query_side.stores.base import ReadDocument, VectorStore
+from query_side.stores.base import Passage, ReadDocument, VectorStore
 from semsearch.failpoints import crash_if
 
 log = logging.getLogger("semsearch.worker")
@@ -72,12 +74,43 @@ def vectors_for(read_engine: Engine, encoder: Encoder, texts: dict[str, str]) ->
     return found, len(missing)
 
 
-def _record(row: Any, digest: str, vector: np.ndarray) -> ReadDocument:
+@dataclass(frozen=True)
+class Prepared:
+    """A row cut into passages: each passage's span, embedded text and cache key."""
+
+    spans: list[Span]
+    texts: list[str]
+    hashes: list[str]
+
+
+def prepare(row: Any, model_id: str, settings: PassageSettings) -> Prepared:
+    spans = split_passages(row.title, row.body, settings)
+    texts = [passage_text(row.title, row.body[s.start:s.end], settings) for s in spans]
+    return Prepared(spans, texts, [content_hash(t, model_id) for t in texts])
+
+
+def _record(row: Any, prepared: Prepared, vectors: dict[str, np.ndarray], model_id: str,
+            settings: PassageSettings) -> ReadDocument:
     return ReadDocument(
         id=row.id, version=row.version, title=row.title, body=row.body, category=row.category,
         tags=tuple(row.tags or ()), attributes=dict(row.attributes or {}),
-        published_at=row.published_at, content_hash=digest, vector=vector,
+        published_at=row.published_at,
+        content_hash=document_hash(row.title, row.body, model_id, settings),
+        passages=tuple(Passage(s.start, s.end, vectors[h])
+                       for s, h in zip(prepared.spans, prepared.hashes, strict=True)),
     )
+
+
+def build_records(rows: list[Any], encoder: Encoder,
+                  settings: PassageSettings | None = None) -> list[ReadDocument]:
+    """The worker's records for ``rows`` (anything with the document columns as attributes),
+    every passage embedded in one call, no cache: for benchmarks."""
+    settings = settings or PassageSettings()
+    prepared = [prepare(row, encoder.model_id, settings) for row in rows]
+    texts = {h: t for p in prepared for h, t in zip(p.hashes, p.texts, strict=True)}
+    vectors = dict(zip(texts, encoder.encode(list(texts.values())), strict=True))
+    return [_record(row, p, vectors, encoder.model_id, settings)
+            for row, p in zip(rows, prepared, strict=True)]
 
 
 def _plan(ids: list[uuid.UUID], rows: dict[uuid.UUID, Any],
@@ -96,9 +129,8 @@ def _plan(ids: list[uuid.UUID], rows: dict[uuid.UUID, Any],
     return live, dead, skipped
 
 
-def _texts(rows: list[Any], model_id: str) -> dict[str, str]:
-    texts = (embedded_text(r.title, r.body) for r in rows)
-    return {content_hash(text, model_id): text for text in texts}
+def _texts(prepared: list[Prepared]) -> dict[str, str]:
+    return {h: t for p in prepared for h, t in zip(p.hashes, p.texts, strict=True)}
 
 
 WRITE_GROUP = 64
@@ -116,6 +148,7 @@ def project(
     failpoints: list[str] | None = None,
     peers: list[str] | None = None,
     group: int = WRITE_GROUP,
+    passages: PassageSettings | None = None,
 ) -> Outcome:
     """Bring ``store`` up to the current rows of the changed documents, then ack the outbox.
 
@@ -124,8 +157,11 @@ def project(
     stores: the newest versions are noted for them too, so a store whose jobs have not run yet
     already shows as behind to the query router. The outbox rows are acknowledged once every
     group is written: a worker that dies half way leaves them to be resent, and the groups it
-    wrote are skipped then (their versions are held).
+    wrote are skipped then (their versions are held). Each body is cut into passages
+    (``passages`` settings); the embedding cache works per passage, so an edit re-embeds only
+    the passages whose text changed.
     """
+    settings = passages or PassageSettings()
     ids = sorted({doc_id for doc_id, _, _ in changes})
     rows = read_rows(write_engine, ids)
     targets = [(row.id, row.version, row.updated_at) for row in rows.values()]
@@ -134,18 +170,21 @@ def project(
             readmodel.note_targets(conn, name, targets)
         todo, _, _ = _plan(ids, rows, readmodel.projected(conn, store.name, ids))
     todo_ids = {row.id for row in todo}
+    prepared = {row.id: prepare(row, encoder.model_id, settings) for row in todo}
     groups = [ids[start:start + group] for start in range(0, len(ids), group)]
     outcome = Outcome()
 
     def embed(part: list[uuid.UUID]) -> dict[str, np.ndarray]:
         members = set(part) & todo_ids
         wanted = [row for row in todo if row.id in members]
-        vectors, embedded = vectors_for(read_engine, encoder, _texts(wanted, encoder.model_id))
+        vectors, embedded = vectors_for(read_engine, encoder,
+                                        _texts([prepared[row.id] for row in wanted]))
         outcome.embedded += embedded
         return vectors
 
     def write(part: list[uuid.UUID], vectors: dict[str, np.ndarray]) -> Outcome:
-        return _write_group(store, part, rows, vectors, read_engine, encoder, failpoints or [])
+        return _write_group(store, part, rows, vectors, read_engine, encoder, failpoints or [],
+                            settings, prepared)
 
     if len(groups) == 1:
         outcome.add(write(groups[0], embed(groups[0])))
@@ -166,16 +205,20 @@ def project(
 
 def _write_group(store: VectorStore, ids: list[uuid.UUID], rows: dict[uuid.UUID, Any],
                  vectors: dict[str, np.ndarray], read_engine: Engine, encoder: Encoder,
-                 failpoints: list[str]) -> Outcome:
+                 failpoints: list[str], settings: PassageSettings,
+                 prepared: dict[uuid.UUID, Prepared]) -> Outcome:
     """Lock ``ids``, plan again (another writer may have got there first), write, record."""
     with read_engine.begin() as conn:
         readmodel.lock_documents(conn, store.name, ids)
         live, dead, skipped = _plan(ids, rows, readmodel.projected(conn, store.name, ids))
+        for row in live:
+            if row.id not in prepared:  # planned away before the lock, live again now
+                prepared[row.id] = prepare(row, encoder.model_id, settings)
         late, embedded = vectors_for(read_engine, encoder, {
-            h: t for h, t in _texts(live, encoder.model_id).items() if h not in vectors})
+            h: t for h, t in _texts([prepared[r.id] for r in live]).items() if h not in vectors})
         vectors = vectors | late
-        records = [_record(row, h, vectors[h]) for row in live
-                   for h in [content_hash(embedded_text(row.title, row.body), encoder.model_id)]]
+        records = [_record(row, prepared[row.id], vectors, encoder.model_id, settings)
+                   for row in live]
         store.upsert(records)
         store.delete(dead)
         crash_if("worker-mid-batch", failpoints)

@@ -1,7 +1,9 @@
 """Compare a store with PostgreSQL: what is missing, stale or orphaned, and (optionally) repair.
 
 Walks the live documents and the store's (id, version, content hash) listing side by side, in id
-order, a page at a time, so memory stays flat however many documents there are.
+order, a page at a time, so memory stays flat however many documents there are. Passages are
+checked too: a document whose passages are not exactly its own, at its version, is stale, and
+passages the store holds beyond those of its documents are strays (``prune`` removes them).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from command_side.schema import documents
-from embeddings import content_hash, embedded_text
+from embeddings.passages import PassageSettings, document_hash
 from query_side.stores.base import StoredVersion, VectorStore
 
 PAGE = 1000
@@ -27,13 +29,17 @@ class Differences:
     missing: list[uuid.UUID] = field(default_factory=list)
     stale: list[uuid.UUID] = field(default_factory=list)
     orphaned: list[tuple[uuid.UUID, int]] = field(default_factory=list)
+    stray_passages: int = 0
+    """Passages held beyond those of the store's documents."""
 
     @property
     def total(self) -> int:
-        return len(self.missing) + len(self.stale) + len(self.orphaned)
+        return len(self.missing) + len(self.stale) + len(self.orphaned) + self.stray_passages
 
 
-def live_documents(engine: Engine, model_id: str) -> Iterator[StoredVersion]:
+def live_documents(engine: Engine, model_id: str,
+                   settings: PassageSettings | None = None) -> Iterator[StoredVersion]:
+    settings = settings or PassageSettings()
     after = None
     while True:
         query = sa.select(documents.c.id, documents.c.version, documents.c.title,
@@ -46,7 +52,7 @@ def live_documents(engine: Engine, model_id: str) -> Iterator[StoredVersion]:
             return
         for row in rows:
             yield StoredVersion(row.id, row.version,
-                                content_hash(embedded_text(row.title, row.body), model_id))
+                                document_hash(row.title, row.body, model_id, settings))
         after = rows[-1].id
 
 
@@ -57,9 +63,12 @@ def stored(store: VectorStore) -> Iterator[StoredVersion]:
         after = page[-1].id
 
 
-def compare(engine: Engine, store: VectorStore, model_id: str) -> Differences:
+def compare(engine: Engine, store: VectorStore, model_id: str,
+            settings: PassageSettings | None = None) -> Differences:
     found = Differences(store.name)
-    truth, held = live_documents(engine, model_id), stored(store)
+    passages_before = store.passage_count()
+    truth, held = live_documents(engine, model_id, settings), stored(store)
+    listed = 0
     want, have = next(truth, None), next(held, None)
     while want is not None or have is not None:
         if have is None or (want is not None and want.id < have.id):
@@ -67,10 +76,15 @@ def compare(engine: Engine, store: VectorStore, model_id: str) -> Differences:
             want = next(truth, None)
         elif want is None or have.id < want.id:
             found.orphaned.append((have.id, have.version))
+            listed += have.passages
             have = next(held, None)
         else:
             found.checked += 1
-            if (want.version, want.content_hash) != (have.version, have.content_hash):
+            listed += have.passages
+            if (want.version, want.content_hash) != (have.version, have.content_hash) \
+                    or not have.complete:
                 found.stale.append(want.id)
             want, have = next(truth, None), next(held, None)
+    if passages_before > listed:  # counted on both sides of the walk: writes in between
+        found.stray_passages = max(0, min(passages_before, store.passage_count()) - listed)
     return found

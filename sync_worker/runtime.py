@@ -13,6 +13,7 @@ from prometheus_client import Counter, Histogram
 from sqlalchemy.engine import Engine
 
 from embeddings import Encoder, load_encoder
+from embeddings.passages import PassageSettings
 from query_side.db import make_read_engine
 from query_side.stores.base import VectorStore
 from query_side.stores.factory import open_store
@@ -38,6 +39,10 @@ class Runtime:
     read_engine: Engine
     encoder: Encoder
     stores: dict[str, VectorStore] = field(default_factory=dict)
+
+    @property
+    def passages(self) -> PassageSettings:
+        return self.settings.passage_settings()
 
     def store(self, name: str) -> VectorStore:
         if name not in self.stores:

@@ -1,8 +1,11 @@
 """The store boundary: records in, hits out.
 
 A store holds the read model of each live document at one version and never lets an older
-version replace a newer one (``upsert`` and ``delete`` are version-guarded). Scores are cosine
-similarities in [-1, 1] on every store, so results and ``min_score`` mean the same everywhere.
+version replace a newer one (``upsert`` and ``delete`` are version-guarded). A document is held
+as its passages (embedding/passages.py), each with its own vector and keyword terms; a search
+scores a document by its best passage and returns each document once, with its best passages.
+Scores mean the same on every store: semantic is cosine similarity in [-1, 1], keyword is BM25
+squashed to [0, 1), hybrid is one fusion of the two in [0, 1] (query_side/stores/ranking.py).
 """
 
 from __future__ import annotations
@@ -21,6 +24,15 @@ class StoreUnavailable(Exception):
 
 
 @dataclass(frozen=True)
+class Passage:
+    """A span of the body, ``body[start:end]``, and the vector of what was embedded for it."""
+
+    start: int
+    end: int
+    vector: np.ndarray = field(repr=False, compare=False)
+
+
+@dataclass(frozen=True)
 class ReadDocument:
     id: uuid.UUID
     version: int
@@ -31,7 +43,22 @@ class ReadDocument:
     attributes: dict[str, Any]
     published_at: datetime | None
     content_hash: str
-    vector: np.ndarray = field(repr=False, compare=False)
+    passages: tuple[Passage, ...] = field(repr=False, compare=False)
+
+    def passage_texts(self) -> list[str]:
+        return [self.body[p.start:p.end] for p in self.passages]
+
+
+@dataclass(frozen=True)
+class PassageHit:
+    text: str
+    start: int
+    end: int
+    score: float
+
+
+LEAD_CHARS = 480
+"""The start of the body a hit carries (the snippet of a filters-only listing)."""
 
 
 @dataclass(frozen=True)
@@ -40,11 +67,16 @@ class SearchHit:
     score: float
     version: int
     title: str
-    body: str
     category: str | None
     tags: tuple[str, ...]
     attributes: dict[str, Any]
     published_at: datetime | None
+    lead: str = ""
+    """``body[:LEAD_CHARS]``."""
+    passages: tuple[PassageHit, ...] = ()
+    """The document's best passages for this search, best first (none for a listing)."""
+    body: str | None = None
+    """The whole body: only from ``get``."""
 
 
 @dataclass(frozen=True)
@@ -52,6 +84,10 @@ class StoredVersion:
     id: uuid.UUID
     version: int
     content_hash: str
+    passages: int = 1
+    """How many passages the document has."""
+    complete: bool = True
+    """The store holds exactly those passages, at the document's version (reconcile)."""
 
 
 Scalar = StrictBool | StrictInt | StrictFloat | str
@@ -108,13 +144,24 @@ class VectorStore(Protocol):
         text: str | None = None,
     ) -> list[SearchHit]: ...
 
-    def get(self, doc_id: uuid.UUID) -> tuple[SearchHit, np.ndarray] | None: ...
+    def get(self, doc_id: uuid.UUID) -> tuple[SearchHit, np.ndarray] | None:
+        """The document (``body`` included) and its vector: the normalized mean of its
+        passages' vectors."""
+        ...
 
     def versions(self, after: uuid.UUID | None, limit: int) -> list[StoredVersion]:
-        """Every (id, version, content hash) in id order, a page at a time (reconcile)."""
+        """Every (id, version, content hash, passages) in id order, a page at a time."""
         ...
 
     def count(self) -> int: ...
+
+    def passage_count(self) -> int:
+        """Every passage held, whether or not its document is (reconcile: strays)."""
+        ...
+
+    def prune(self) -> int:
+        """Delete passages whose document the store does not hold; returns how many."""
+        ...
 
     def health(self) -> bool: ...
 

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import threading
 import uuid
+from collections import Counter
 from dataclasses import replace
 
 import numpy as np
 
+from query_side.stores import ranking, terms
 from query_side.stores.base import (
+    LEAD_CHARS,
     Filters,
     Mode,
     Range,
@@ -57,6 +60,7 @@ class MemoryStore:
 
     def __init__(self) -> None:
         self._records: dict[uuid.UUID, ReadDocument] = {}
+        self._terms: dict[uuid.UUID, list[Counter[str]]] = {}
         self._lock = threading.Lock()
         self.up = True
 
@@ -73,7 +77,10 @@ class MemoryStore:
             for record in records:
                 held = self._records.get(record.id)
                 if held is None or held.version < record.version:
-                    self._records[record.id] = replace(record, vector=np.asarray(record.vector))
+                    self._records[record.id] = record
+                    self._terms[record.id] = [
+                        Counter(terms.indexed_terms(record.title, text).split())
+                        for text in record.passage_texts()]
 
     def delete(self, ids: list[tuple[uuid.UUID, int]]) -> None:
         self._check()
@@ -82,39 +89,83 @@ class MemoryStore:
                 held = self._records.get(doc_id)
                 if held is not None and held.version <= version:
                     del self._records[doc_id]
+                    del self._terms[doc_id]
 
     def search(self, vector: np.ndarray | None, filters: Filters, limit: int, offset: int = 0,
                min_score: float | None = None, mode: Mode = "semantic",
                text: str | None = None) -> list[SearchHit]:
         self._check()
-        candidates = [r for r in self._records.values() if matches(r, filters)]
-        if mode == "keyword" or vector is None:
-            words = set((text or "").lower().split())
-            scored = [(len(words & set(f"{r.title} {r.body}".lower().split())) / (len(words) or 1),
-                       r) for r in candidates]
-            if mode == "keyword":
-                scored = [(s, r) for s, r in scored if s > 0]
+        return ranking.search(self, vector, filters, limit, offset, min_score, mode, text)
+
+    def passages(self, kind: ranking.Kind, vector: np.ndarray | None, query: list[str],
+                 filters: Filters, k: int) -> list[ranking.PassageMatch]:
+        with self._lock:
+            records = list(self._records.values())
+            counted = dict(self._terms)
+        found: list[ranking.PassageMatch] = []
+        if kind == "semantic":
+            assert vector is not None
+            for r in records:
+                if matches(r, filters):
+                    found += [ranking.PassageMatch(r.id, p.start, p.end, float(np.dot(p.vector, vector)))
+                              for p in r.passages]
         else:
-            scored = [(float(np.dot(r.vector, vector)), r) for r in candidates]
-        if min_score is not None and mode == "semantic":
-            scored = [(s, r) for s, r in scored if s >= min_score]
-        scored.sort(key=lambda pair: (-pair[0], str(pair[1].id)))
-        return [_hit(r, s) for s, r in scored[offset: offset + limit]]
+            every = [c for r in records for c in counted[r.id]]
+            lengths = [sum(c.values()) for c in every]
+            average = sum(lengths) / (len(lengths) or 1)
+            frequencies = {t: sum(1 for c in every if c.get(t)) for t in query}
+            for r in records:
+                if not matches(r, filters):
+                    continue
+                for p, c in zip(r.passages, counted[r.id], strict=True):
+                    if any(c.get(t) for t in query):
+                        score = terms.bm25(query, c, sum(c.values()), len(every), average,
+                                           frequencies)
+                        found.append(ranking.PassageMatch(r.id, p.start, p.end, score))
+        found.sort(key=lambda m: (-m.score, m.doc_id, m.start))
+        return found[:k]
+
+    def hits(self, docs: list[ranking.DocMatch]) -> list[SearchHit]:
+        out = []
+        for doc in docs:
+            record = self._records.get(doc.doc_id)
+            if record is not None:
+                out.append(ranking.with_passages(_hit(record, doc.score), doc, [
+                    record.body[p.start:p.end] for p in doc.passages]))
+        return out
+
+    def browse(self, filters: Filters, limit: int, offset: int) -> list[SearchHit]:
+        listed = sorted((r for r in self._records.values() if matches(r, filters)),
+                        key=lambda r: (r.published_at is None,
+                                       -(r.published_at.timestamp() if r.published_at else 0),
+                                       r.id))
+        return [_hit(r, 0.0) for r in listed[offset:offset + limit]]
 
     def get(self, doc_id: uuid.UUID) -> tuple[SearchHit, np.ndarray] | None:
         self._check()
         record = self._records.get(doc_id)
-        return None if record is None else (_hit(record, 1.0), record.vector)
+        if record is None:
+            return None
+        vectors = np.stack([p.vector for p in record.passages])
+        return replace(_hit(record, 1.0), body=record.body), ranking.centroid(vectors)
 
     def versions(self, after: uuid.UUID | None, limit: int) -> list[StoredVersion]:
         self._check()
         ids = sorted(i for i in self._records if after is None or i > after)[:limit]
-        return [StoredVersion(i, self._records[i].version, self._records[i].content_hash)
-                for i in ids]
+        return [StoredVersion(i, self._records[i].version, self._records[i].content_hash,
+                              len(self._records[i].passages)) for i in ids]
 
     def count(self) -> int:
         self._check()
         return len(self._records)
+
+    def passage_count(self) -> int:
+        self._check()
+        return sum(len(r.passages) for r in self._records.values())
+
+    def prune(self) -> int:
+        self._check()
+        return 0  # passages live inside their document here: none can stray
 
     def health(self) -> bool:
         return self.up
@@ -125,5 +176,5 @@ class MemoryStore:
 
 def _hit(record: ReadDocument, score: float) -> SearchHit:
     return SearchHit(id=record.id, score=score, version=record.version, title=record.title,
-                     body=record.body, category=record.category, tags=record.tags,
-                     attributes=record.attributes, published_at=record.published_at)
+                     category=record.category, tags=record.tags, attributes=record.attributes,
+                     published_at=record.published_at, lead=record.body[:LEAD_CHARS])

@@ -1,14 +1,29 @@
-"""pgvector store: a complete read model in the read database, HNSW cosine index.
+"""pgvector store: documents and their passages in the read database, HNSW cosine index.
+
+Two tables: ``{table}`` holds each document (body, metadata, content hash, passage count) and
+``{table}_passages`` one row per passage (its span of the body, vector, keyword terms, and the
+document's filter fields copied, so a filtered scan needs no join). A document and its passages
+are written in one transaction, and passages go with their document (``ON DELETE CASCADE``), so
+no fault can leave a stray passage here.
 
 Filtered queries use iterative index scans (pgvector ≥ 0.8), so a selective filter still fills
-``limit``; on PostgreSQL 17+ the relaxed scan is re-sorted in an outer query (``distance + 0``).
+``k``; the relaxed scan is re-sorted in an outer query (``distance + 0``). Keyword search is BM25
+over a ``simple`` tsvector of the analyzed terms (query_side/stores/terms.py), in SQL: any query
+term may match (an OR tsquery through the GIN index), idf from the passages holding each term.
+
+A read model made by a release before passages (a ``{table}`` with an ``embedding`` column) is
+dropped by ``ensure_schema``, with a warning: it is derived, and ``semsearch reindex`` rebuilds it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import json
+import logging
 import re
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -19,7 +34,10 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
 from query_side.db import EF_SEARCH, as_array, read_retrying
+from query_side.stores import ranking
+from query_side.stores import terms as analysis
 from query_side.stores.base import (
+    LEAD_CHARS,
     Filters,
     Mode,
     ReadDocument,
@@ -29,20 +47,26 @@ from query_side.stores.base import (
 )
 from query_side.stores.sql_filters import where_clause
 
+log = logging.getLogger("semsearch.pgvector")
+
 HNSW_M = 16
 HNSW_EF_CONSTRUCTION = 64
 MIN_EF_SEARCH = EF_SEARCH
 EXACT_BELOW = 5000
-"""A filtered semantic search the planner expects to match at most this many rows scores them
-all exactly instead of walking the HNSW graph (at 100k documents and a 3% filter: ~5 ms instead
+"""A filtered semantic search the planner expects to match at most this many passages scores
+them all exactly instead of walking the HNSW graph (at 100k rows and a 3% filter: ~5 ms instead
 of ~20–70 ms, measured on 2 cores)."""
-RRF_K = 60
-"""Reciprocal-rank-fusion constant for hybrid search."""
+STATS_SECONDS = 10.0
+"""How long the passage count and mean length BM25 needs are reused (a write here resets them)."""
+MAX_POSITIONS = 256
+"""PostgreSQL keeps at most 256 positions of one lexeme in a tsvector."""
 
-COLUMNS = "id, version, title, body, category, tags, attributes, published_at"
+DOCUMENT = "id, version, title, category, tags, attributes, published_at"
+FILTERED = "category, tags, attributes, published_at"
 
 
 def ddl(table: str, dimensions: int) -> list[str]:
+    passages = f"{table}_passages"
     return [
         f"""
         CREATE TABLE IF NOT EXISTS {table} (
@@ -55,22 +79,58 @@ def ddl(table: str, dimensions: int) -> list[str]:
             attributes jsonb NOT NULL DEFAULT '{{}}',
             published_at timestamptz,
             content_hash text NOT NULL,
-            embedding vector({dimensions}) NOT NULL,
-            indexed_at timestamptz NOT NULL DEFAULT now(),
-            search_text tsvector GENERATED ALWAYS AS (
-                setweight(to_tsvector('english', title), 'A') ||
-                setweight(to_tsvector('english', body), 'B')) STORED
+            passage_count integer NOT NULL,
+            indexed_at timestamptz NOT NULL DEFAULT now()
         )""",
-        # vectors stay in the row (a table made before this setting keeps older rows TOASTed)
-        f"ALTER TABLE {table} ALTER COLUMN embedding SET STORAGE MAIN",
-        f"CREATE INDEX IF NOT EXISTS {table}_embedding ON {table} USING hnsw "
-        f"(embedding vector_cosine_ops) WITH (m = {HNSW_M}, ef_construction = {HNSW_EF_CONSTRUCTION})",
-        f"CREATE INDEX IF NOT EXISTS {table}_category ON {table} (category)",
         f"CREATE INDEX IF NOT EXISTS {table}_published ON {table} (published_at)",
-        f"CREATE INDEX IF NOT EXISTS {table}_tags ON {table} USING gin (tags)",
-        f"CREATE INDEX IF NOT EXISTS {table}_attributes ON {table} USING gin (attributes jsonb_path_ops)",
-        f"CREATE INDEX IF NOT EXISTS {table}_text ON {table} USING gin (search_text)",
+        f"CREATE INDEX IF NOT EXISTS {table}_category ON {table} (category)",
+        f"""
+        CREATE TABLE IF NOT EXISTS {passages} (
+            doc_id uuid NOT NULL REFERENCES {table} (id) ON DELETE CASCADE,
+            ordinal integer NOT NULL,
+            version integer NOT NULL,
+            span_start integer NOT NULL,
+            span_end integer NOT NULL,
+            category text,
+            tags text[] NOT NULL DEFAULT '{{}}',
+            attributes jsonb NOT NULL DEFAULT '{{}}',
+            published_at timestamptz,
+            embedding vector({dimensions}) NOT NULL,
+            terms tsvector NOT NULL,
+            terms_len integer NOT NULL,
+            PRIMARY KEY (doc_id, ordinal)
+        )""",
+        # vectors stay in the row, not TOASTed
+        f"ALTER TABLE {passages} ALTER COLUMN embedding SET STORAGE MAIN",
+        f"CREATE INDEX IF NOT EXISTS {passages}_embedding ON {passages} USING hnsw "
+        f"(embedding vector_cosine_ops) WITH (m = {HNSW_M}, ef_construction = {HNSW_EF_CONSTRUCTION})",
+        f"CREATE INDEX IF NOT EXISTS {passages}_category ON {passages} (category)",
+        f"CREATE INDEX IF NOT EXISTS {passages}_published ON {passages} (published_at)",
+        f"CREATE INDEX IF NOT EXISTS {passages}_tags ON {passages} USING gin (tags)",
+        f"CREATE INDEX IF NOT EXISTS {passages}_attributes ON {passages} "
+        "USING gin (attributes jsonb_path_ops)",
+        f"CREATE INDEX IF NOT EXISTS {passages}_terms ON {passages} USING gin (terms)",
     ]
+
+
+def tsvector(terms: list[str]) -> str:
+    """The terms as tsvector input, positions 1…n: no parser between the analyzer and the
+    index, so pgvector indexes exactly the terms Weaviate does."""
+    positions: dict[str, list[int]] = {}
+    for n, term in enumerate(terms, start=1):
+        held = positions.setdefault(term, [])
+        if len(held) < MAX_POSITIONS:
+            held.append(min(n, 16383))
+    return " ".join(f"{_quoted(t)}:{','.join(map(str, p))}" for t, p in positions.items())
+
+
+def tsquery(terms: list[str]) -> str:
+    """Any of the terms."""
+    return " | ".join(_quoted(t) for t in terms)
+
+
+def _quoted(term: str) -> str:
+    return "'" + term.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
 class PgvectorStore:
@@ -80,38 +140,77 @@ class PgvectorStore:
                  exact_below: int = EXACT_BELOW):
         self._engine = engine
         self._table = table
+        self._passages = f"{table}_passages"
         self._dimensions = dimensions
         self._exact_below = exact_below
+        self._stats: tuple[float, int, float] | None = None
+        self._stats_lock = threading.Lock()
 
     def ensure_schema(self) -> None:
-        """Create the table and indexes if missing; processes starting together (the query API's
+        """Create the tables and indexes if missing; processes starting together (the query API's
         workers, the sync worker) take turns. In a real transaction even on an autocommit engine:
         under autocommit the transaction lock would end with its own statement."""
         with self._engine.connect() as conn, \
                 conn.execution_options(isolation_level="READ COMMITTED").begin():
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:t))"), {"t": self._table})
+            legacy = conn.execute(sa.text(
+                "SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() "
+                "AND table_name = :t AND column_name = 'embedding'"), {"t": self._table}).first()
+            if legacy:
+                log.warning("pgvector: %s is a read model from before passages; dropped. Run "
+                            "`semsearch reindex --store pgvector` to rebuild it.", self._table)
+                conn.execute(sa.text(f"DROP TABLE {self._table} CASCADE"))
+                conn.execute(sa.text("DELETE FROM projection_state WHERE store = :s"),
+                             {"s": self.name})
             for statement in ddl(self._table, self._dimensions):
                 conn.execute(sa.text(statement))
 
     def upsert(self, records: list[ReadDocument]) -> None:
-        if not records:
+        newest: dict[uuid.UUID, ReadDocument] = {}
+        for record in records:
+            if record.id not in newest or newest[record.id].version < record.version:
+                newest[record.id] = record
+        if not newest:
             return
-        statement = sa.text(
+        documents = sa.text(
             f"""
             INSERT INTO {self._table} AS d (id, version, title, body, category, tags, attributes,
-                published_at, content_hash, embedding)
+                published_at, content_hash, passage_count)
             VALUES (:id, :version, :title, :body, :category, :tags, CAST(:attributes AS jsonb),
-                :published_at, :content_hash, :embedding)
+                :published_at, :content_hash, :passage_count)
             ON CONFLICT (id) DO UPDATE SET version = excluded.version, title = excluded.title,
                 body = excluded.body, category = excluded.category, tags = excluded.tags,
                 attributes = excluded.attributes, published_at = excluded.published_at,
-                content_hash = excluded.content_hash, embedding = excluded.embedding,
+                content_hash = excluded.content_hash, passage_count = excluded.passage_count,
                 indexed_at = now()
             WHERE d.version < excluded.version
             """
         )
-        params = [_params(record) for record in records]
-        self._write(lambda conn: conn.execute(statement, params))
+        passages = sa.text(
+            f"""
+            INSERT INTO {self._passages} (doc_id, ordinal, version, span_start, span_end, category,
+                tags, attributes, published_at, embedding, terms, terms_len)
+            VALUES (:doc_id, :ordinal, :version, :span_start, :span_end, :category, :tags,
+                CAST(:attributes AS jsonb), :published_at, :embedding, CAST(:terms AS tsvector),
+                :terms_len)
+            """
+        )
+
+        def write(conn: sa.Connection) -> None:
+            conn.execute(documents, [_params(r) for r in newest.values()])
+            # the row locks taken above are held: only a record that is now the stored version
+            # writes its passages (a concurrent newer writer may have won the row)
+            held = conn.execute(sa.text(
+                f"SELECT id, version FROM {self._table} WHERE id = ANY(:ids) FOR UPDATE"),
+                {"ids": list(newest)}).all()
+            won = [newest[i] for i, v in held if newest[i].version == v]
+            if not won:
+                return
+            conn.execute(sa.text(f"DELETE FROM {self._passages} WHERE doc_id = ANY(:ids)"),
+                         {"ids": [r.id for r in won]})
+            conn.execute(passages, [row for r in won for row in _passage_params(r)])
+
+        self._write(write)
 
     def delete(self, ids: list[tuple[uuid.UUID, int]]) -> None:
         if not ids:
@@ -133,109 +232,170 @@ class PgvectorStore:
         mode: Mode = "semantic",
         text: str | None = None,
     ) -> list[SearchHit]:
-        where, params = where_clause(filters)
-        params |= {"limit": limit, "offset": offset, "k": limit + offset}
-        match mode:
-            case "semantic" if vector is not None:
-                sql, extra = self._semantic_sql(where, vector, min_score)
-            case "keyword":
-                sql, extra = self._keyword_sql(where, text or "")
-            case "hybrid" if vector is not None:
-                sql, extra = self._hybrid_sql(where, vector, text or "")
-            case _:
-                sql, extra = f"SELECT {COLUMNS}, 0.0 AS score FROM {self._table} WHERE {where} " \
-                    "ORDER BY published_at DESC NULLS LAST, id LIMIT :limit OFFSET :offset", {}
-        params |= extra
+        return ranking.search(self, vector, filters, limit, offset, min_score, mode, text)
 
-        def run(conn: sa.Connection) -> list[SearchHit]:
+    def passages(self, kind: ranking.Kind, vector: np.ndarray | None, terms: list[str],
+                 filters: Filters, k: int) -> list[ranking.PassageMatch]:
+        where, params = where_clause(filters)
+        params["k"] = k
+        if kind == "keyword":
+            if not terms:
+                return []
+            n, average = self._bm25_stats()
+            sql = self._keyword_sql(where)
+            params |= {"terms": terms, "tsq": tsquery(terms), "n": n, "avgdl": average or 1.0}
+        else:
+            sql = self._semantic_sql(where, exact=False)
+            params["q"] = vector
+
+        def run(conn: sa.Connection) -> list[ranking.PassageMatch]:
             nonlocal sql
-            if mode == "semantic" and vector is not None and not filters.is_empty() \
+            if kind == "semantic" and not filters.is_empty() \
                     and self._expected_rows(conn, where, params) <= self._exact_below:
-                sql, _ = self._semantic_sql(where, vector, min_score, exact=True)
+                sql = self._semantic_sql(where, exact=True)
             # iterative scan and ef_search 40 are set per connection (query_side.db.SESSION)
-            ef = min(1000, max(MIN_EF_SEARCH, limit + offset))
-            if ef != MIN_EF_SEARCH:
+            ef = min(1000, max(MIN_EF_SEARCH, k))
+            if kind == "semantic" and ef != MIN_EF_SEARCH:
                 conn.execute(sa.text(f"SET hnsw.ef_search = {ef}"))
-            hits = [_hit(row) for row in conn.exec_driver_sql(driver_sql(sql), params).mappings()]
-            if ef != MIN_EF_SEARCH:
-                conn.execute(sa.text(f"SET hnsw.ef_search = {MIN_EF_SEARCH}"))
-            return hits
+            try:
+                rows = conn.exec_driver_sql(driver_sql(sql), params).all()
+            finally:
+                if kind == "semantic" and ef != MIN_EF_SEARCH:
+                    conn.execute(sa.text(f"SET hnsw.ef_search = {MIN_EF_SEARCH}"))
+            return [ranking.PassageMatch(r[0], r[1], r[2], float(r[3])) for r in rows]
 
         return self._read(run)
 
     def _expected_rows(self, conn: sa.Connection, where: str, params: dict[str, Any]) -> float:
-        """The planner's estimate of the rows a filter matches (planning only, nothing read)."""
-        plan: Any = conn.execute(sa.text(f"EXPLAIN (FORMAT JSON) SELECT 1 FROM {self._table} "
+        """The planner's estimate of the passages a filter matches (planning only)."""
+        plan: Any = conn.execute(sa.text(f"EXPLAIN (FORMAT JSON) SELECT 1 FROM {self._passages} "
                                          f"WHERE {where}"), params).scalar()
         return float(plan[0]["Plan"]["Plan Rows"])
 
-    def _semantic_sql(self, where: str, vector: np.ndarray, min_score: float | None,
-                      exact: bool = False) -> tuple[str, dict[str, Any]]:
-        """``exact``: score every row the filter matches (``+ 0`` keeps the HNSW index out),
-        for filters the planner expects to match few rows: faster than an HNSW scan that skips
-        most of what it visits, and exact."""
-        score_filter = "" if min_score is None else "WHERE 1 - distance >= :min_score"
+    def _semantic_sql(self, where: str, exact: bool) -> str:
+        """``exact``: score every passage the filter matches (``+ 0`` keeps the HNSW index
+        out), for filters the planner expects to match few rows: faster than an HNSW scan that
+        skips most of what it visits, and exact."""
         order = "(embedding <=> :q) + 0" if exact else "embedding <=> :q"
-        sql = f"""
-            SELECT {COLUMNS}, 1 - distance AS score FROM (
-                SELECT {COLUMNS}, embedding <=> :q AS distance FROM {self._table}
-                WHERE {where} ORDER BY {order} LIMIT :k
-            ) hits {score_filter}
-            ORDER BY distance + 0, id LIMIT :limit OFFSET :offset"""
-        return sql, {"q": vector, "min_score": min_score}
+        return f"""
+            SELECT doc_id, span_start, span_end, 1 - distance AS score FROM (
+                SELECT doc_id, span_start, span_end, embedding <=> :q AS distance
+                FROM {self._passages} WHERE {where} ORDER BY {order} LIMIT :k
+            ) hits ORDER BY distance + 0, doc_id, span_start"""
 
-    def _keyword_sql(self, where: str, text: str) -> tuple[str, dict[str, Any]]:
-        sql = f"""
-            SELECT {COLUMNS}, ts_rank_cd(search_text, query, 32) AS score
-            FROM {self._table}, websearch_to_tsquery('english', :text) query
-            WHERE {where} AND search_text @@ query
-            ORDER BY score DESC, id LIMIT :limit OFFSET :offset"""
-        return sql, {"text": text}
+    def _keyword_sql(self, where: str) -> str:
+        k1, b = analysis.K1, analysis.B
+        return f"""
+            WITH frequency AS (
+                SELECT term, (SELECT count(*) FROM {self._passages}
+                              WHERE terms @@ CAST(quote_literal(term) AS tsquery)) AS df
+                FROM unnest(CAST(:terms AS text[])) AS term),
+            weight AS (
+                SELECT term, ln(1 + (:n - df + 0.5) / (df + 0.5)) AS idf FROM frequency),
+            matched AS (
+                SELECT doc_id, span_start, span_end, terms, terms_len FROM {self._passages}
+                WHERE terms @@ CAST(:tsq AS tsquery) AND {where})
+            SELECT m.doc_id, m.span_start, m.span_end,
+                sum(w.idf * u.tf * {k1 + 1} / (u.tf + {k1} * (1 - {b} + {b} * m.terms_len / :avgdl)))
+                    AS score
+            FROM matched m
+            CROSS JOIN LATERAL (SELECT lexeme, cardinality(positions) AS tf FROM unnest(m.terms)) u
+            JOIN weight w ON w.term = u.lexeme
+            GROUP BY m.doc_id, m.span_start, m.span_end
+            ORDER BY score DESC, m.doc_id, m.span_start LIMIT :k"""
 
-    def _hybrid_sql(self, where: str, vector: np.ndarray, text: str) -> tuple[str, dict[str, Any]]:
-        pool = "GREATEST(:k * 4, 40)"
-        sql = f"""
-            WITH semantic AS (
-                SELECT id, row_number() OVER (ORDER BY distance + 0) AS rank FROM (
-                    SELECT id, embedding <=> :q AS distance FROM {self._table}
-                    WHERE {where} ORDER BY embedding <=> :q LIMIT {pool}) s),
-            keyword AS (
-                SELECT id, row_number() OVER (ORDER BY ts_rank_cd(search_text, query, 32) DESC)
-                    AS rank
-                FROM {self._table}, websearch_to_tsquery('english', :text) query
-                WHERE {where} AND search_text @@ query
-                ORDER BY rank LIMIT {pool}),
-            fused AS (
-                SELECT id, sum(1.0 / ({RRF_K} + rank)) AS score
-                FROM (SELECT * FROM semantic UNION ALL SELECT * FROM keyword) ranks GROUP BY id)
-            SELECT {", ".join("d." + c.strip() for c in COLUMNS.split(","))},
-                fused.score * {RRF_K + 1} / 2.0 AS score
-            FROM fused JOIN {self._table} d USING (id)
-            ORDER BY score DESC, id LIMIT :limit OFFSET :offset"""
-        return sql, {"q": vector, "text": text}
+    def _bm25_stats(self) -> tuple[int, float]:
+        """(passages, their mean number of terms), reused for ``STATS_SECONDS``."""
+        with self._stats_lock:
+            if self._stats is not None and time.monotonic() - self._stats[0] < STATS_SECONDS:
+                return self._stats[1], self._stats[2]
+        row = self._read(lambda conn: conn.execute(sa.text(
+            f"SELECT count(*), coalesce(avg(terms_len), 0) FROM {self._passages}")).one())
+        with self._stats_lock:
+            self._stats = (time.monotonic(), int(row[0]), float(row[1]))
+        return int(row[0]), float(row[1])
+
+    def hits(self, docs: list[ranking.DocMatch]) -> list[SearchHit]:
+        if not docs:
+            return []
+        spans = [(d.doc_id, p.start, p.end) for d in docs for p in d.passages]
+
+        def run(conn: sa.Connection) -> tuple[list[Any], list[Any]]:
+            rows = conn.execute(sa.text(
+                f"SELECT {DOCUMENT}, left(body, {LEAD_CHARS}) AS lead FROM {self._table} "
+                "WHERE id = ANY(:ids)"), {"ids": [d.doc_id for d in docs]}).mappings().all()
+            texts = conn.execute(sa.text(
+                f"SELECT s.n, substr(d.body, s.a + 1, s.b - s.a) FROM unnest(CAST(:ids AS uuid[]), "
+                "CAST(:starts AS int[]), CAST(:ends AS int[])) WITH ORDINALITY AS s(id, a, b, n) "
+                f"JOIN {self._table} d ON d.id = s.id"),
+                {"ids": [s[0] for s in spans], "starts": [s[1] for s in spans],
+                 "ends": [s[2] for s in spans]}).all() if spans else []
+            return list(rows), list(texts)
+
+        rows, texts = self._read(run)
+        by_id = {row["id"]: _hit(row, 0.0) for row in rows}
+        text_of = {(spans[n - 1][0], spans[n - 1][1], spans[n - 1][2]): t for n, t in texts}
+        return [ranking.with_passages(by_id[d.doc_id], d, [text_of.get((d.doc_id, p.start, p.end),
+                                                                      "") for p in d.passages])
+                for d in docs if d.doc_id in by_id]
+
+    def browse(self, filters: Filters, limit: int, offset: int) -> list[SearchHit]:
+        where, params = where_clause(filters)
+        sql = (f"SELECT {DOCUMENT}, left(body, {LEAD_CHARS}) AS lead FROM {self._table} "
+               f"WHERE {where} ORDER BY published_at DESC NULLS LAST, id LIMIT :limit OFFSET :offset")
+        params |= {"limit": limit, "offset": offset}
+        rows = self._read(lambda conn: conn.exec_driver_sql(driver_sql(sql), params).mappings().all())
+        return [_hit(row, 0.0) for row in rows]
 
     def get(self, doc_id: uuid.UUID) -> tuple[SearchHit, np.ndarray] | None:
         def run(conn: sa.Connection) -> tuple[SearchHit, np.ndarray] | None:
             row = conn.execute(
-                sa.text(f"SELECT {COLUMNS}, 1.0 AS score, embedding, indexed_at "
+                sa.text(f"SELECT {DOCUMENT}, body, left(body, {LEAD_CHARS}) AS lead, indexed_at "
                         f"FROM {self._table} WHERE id = :id"),
                 {"id": doc_id},
             ).mappings().first()
-            return None if row is None else (_hit(row), as_array(row["embedding"]))
+            if row is None:
+                return None
+            vectors = [as_array(v) for v in conn.execute(sa.text(
+                f"SELECT embedding FROM {self._passages} WHERE doc_id = :id ORDER BY ordinal"),
+                {"id": doc_id}).scalars()]
+            hit = _hit(row, 1.0)
+            from dataclasses import replace
+
+            vector = ranking.centroid(np.stack(vectors)) if vectors else np.zeros(
+                self._dimensions, dtype=np.float32)
+            return replace(hit, body=row["body"]), vector
 
         return self._read(run)
 
     def versions(self, after: uuid.UUID | None, limit: int) -> list[StoredVersion]:
         statement = sa.text(
-            f"SELECT id, version, content_hash FROM {self._table} "
-            "WHERE (CAST(:after AS uuid) IS NULL OR id > :after) ORDER BY id LIMIT :limit"
+            f"""
+            SELECT d.id, d.version, d.content_hash, d.passage_count,
+                (SELECT count(*) = d.passage_count AND coalesce(bool_and(
+                    p.version = d.version AND p.ordinal < d.passage_count), TRUE)
+                 FROM {self._passages} p WHERE p.doc_id = d.id) AS complete
+            FROM {self._table} d WHERE (CAST(:after AS uuid) IS NULL OR d.id > :after)
+            ORDER BY d.id LIMIT :limit"""
         )
         rows = self._read(lambda conn: conn.execute(statement, {"after": after, "limit": limit}).all())
-        return [StoredVersion(r[0], r[1], r[2]) for r in rows]
+        return [StoredVersion(r[0], r[1], r[2], r[3], bool(r[4])) for r in rows]
 
     def count(self) -> int:
         return int(self._read(
             lambda conn: conn.execute(sa.text(f"SELECT count(*) FROM {self._table}")).scalar()))
+
+    def passage_count(self) -> int:
+        return int(self._read(
+            lambda conn: conn.execute(sa.text(f"SELECT count(*) FROM {self._passages}")).scalar()))
+
+    def prune(self) -> int:
+        """Nothing to do while the foreign key holds; kept for the contract."""
+        deleted: list[int] = []
+        self._write(lambda conn: deleted.append(conn.execute(sa.text(
+            f"DELETE FROM {self._passages} p WHERE NOT EXISTS (SELECT 1 FROM {self._table} d "
+            "WHERE d.id = p.doc_id)")).rowcount))
+        return deleted[0]
 
     def health(self) -> bool:
         try:
@@ -255,6 +415,8 @@ class PgvectorStore:
     def _write(self, work: Any) -> None:
         with self._unavailable(), self._engine.begin() as conn:
             work(conn)
+        with self._stats_lock:
+            self._stats = None
 
     @contextlib.contextmanager
     def _unavailable(self) -> Iterator[None]:
@@ -276,8 +438,6 @@ def driver_sql(sql: str) -> str:
 
 
 def _params(record: ReadDocument) -> dict[str, Any]:
-    import json
-
     return {
         "id": record.id,
         "version": record.version,
@@ -288,19 +448,34 @@ def _params(record: ReadDocument) -> dict[str, Any]:
         "attributes": json.dumps(record.attributes),
         "published_at": record.published_at,
         "content_hash": record.content_hash,
-        "embedding": np.asarray(record.vector, dtype=np.float32),
+        "passage_count": len(record.passages),
     }
 
 
-def _hit(row: Any) -> SearchHit:
+def _passage_params(record: ReadDocument) -> list[dict[str, Any]]:
+    shared = {"doc_id": record.id, "version": record.version, "category": record.category,
+              "tags": list(record.tags), "attributes": json.dumps(record.attributes),
+              "published_at": record.published_at}
+    out = []
+    for ordinal, (passage, text) in enumerate(zip(record.passages, record.passage_texts(),
+                                                  strict=True)):
+        terms = analysis.indexed_terms(record.title, text).split()
+        out.append(shared | {"ordinal": ordinal, "span_start": passage.start,
+                             "span_end": passage.end, "terms": tsvector(terms),
+                             "terms_len": len(terms),
+                             "embedding": np.asarray(passage.vector, dtype=np.float32)})
+    return out
+
+
+def _hit(row: Any, score: float) -> SearchHit:
     return SearchHit(
         id=row["id"],
-        score=float(row["score"]),
+        score=score,
         version=row["version"],
         title=row["title"],
-        body=row["body"],
         category=row["category"],
         tags=tuple(row["tags"] or ()),
         attributes=dict(row["attributes"] or {}),
         published_at=row["published_at"],
+        lead=row["lead"] or "",
     )

@@ -9,7 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from query_side.stores.base import Filters, ReadDocument, VectorStore
+from query_side.stores.base import Filters, Passage, ReadDocument, VectorStore
+from query_side.stores.memory import MemoryStore
 
 DIM = 384
 rng = np.random.default_rng(7)
@@ -19,13 +20,29 @@ def unit(vector: np.ndarray) -> np.ndarray:
     return (vector / np.linalg.norm(vector)).astype(np.float32)
 
 
-def doc(version: int = 1, vector: np.ndarray | None = None, **fields: Any) -> ReadDocument:
+def doc(version: int = 1, vector: np.ndarray | None = None,
+        passages: list[tuple[str, np.ndarray]] | None = None, **fields: Any) -> ReadDocument:
+    """One passage over the whole body, or ``passages`` (text, vector) joined into the body."""
+    body = fields.pop("body", "body text")
+    if passages is None:
+        spans = (Passage(0, len(body), unit(rng.standard_normal(DIM)) if vector is None else vector),)
+    else:
+        body, found, at = "", [], 0
+        for text, v in passages:
+            body += ("\n\n" if body else "") + text
+            at = len(body) - len(text)
+            found.append(Passage(at, len(body), v))
+        spans = tuple(found)
     base: dict[str, Any] = dict(
-        id=uuid.uuid4(), version=version, title="title", body="body text", category="common",
+        id=uuid.uuid4(), version=version, title="title", body=body, category="common",
         tags=("t1",), attributes={"n": 1, "flag": False, "lang": "en"},
         published_at=datetime(2024, 1, 1, tzinfo=UTC), content_hash=f"h{version}",
-        vector=unit(rng.standard_normal(DIM)) if vector is None else vector)
+        passages=spans)
     return ReadDocument(**(base | fields))
+
+
+def vector_of(d: ReadDocument) -> np.ndarray:
+    return d.passages[0].vector
 
 
 def near(target: np.ndarray, noise: float) -> np.ndarray:
@@ -40,7 +57,7 @@ def test_upsert_then_get_round_trips(store: VectorStore) -> None:
     assert (hit.version, hit.title, hit.body, hit.category) == (1, "Moon", "The Moon", "common")
     assert set(hit.tags) == {"a", "b"} and hit.attributes == {"n": 2, "s": "x", "ok": True}
     assert hit.published_at == d.published_at
-    assert np.allclose(vector, d.vector, atol=1e-5)
+    assert np.allclose(vector, vector_of(d), atol=1e-5)
     assert store.get(uuid.uuid4()) is None
 
 
@@ -77,7 +94,7 @@ def test_scores_are_cosine_similarities_in_order(store: VectorStore) -> None:
     hits = store.search(query, Filters(), limit=5)
     assert [h.id for h in hits] == [d.id for d in docs]
     for hit, d in zip(hits, docs, strict=True):
-        assert abs(hit.score - float(np.dot(query, d.vector))) < 1e-3
+        assert abs(hit.score - float(np.dot(query, vector_of(d)))) < 1e-3
     best = hits[0].score
     assert [h.id for h in store.search(query, Filters(), 5, min_score=best - 1e-4)] == [docs[0].id]
 
@@ -161,3 +178,121 @@ def test_versions_pages_cover_every_document_once(store: VectorStore) -> None:
     assert sorted(v.id for v in seen) == sorted(d.id for d in docs)
     assert {v.id: v.version for v in seen} == {d.id: d.version for d in docs}
     assert store.count() == 25 and store.health()
+
+
+def test_a_document_scores_by_its_best_passage_and_comes_once(store: VectorStore) -> None:
+    query = unit(rng.standard_normal(DIM))
+    far = [unit(rng.standard_normal(DIM)) for _ in range(3)]
+    long = doc(passages=[("First part.", far[0]), ("Second part.", far[1]),
+                         ("The answer is here.", near(query, 0.05)), ("Fourth.", near(query, 0.3))])
+    middling = doc(vector=near(query, 0.15))
+    store.upsert([long, middling, doc(vector=far[2])])
+    hits = store.search(query, Filters(), limit=10)
+    assert [h.id for h in hits][:2] == [long.id, middling.id]
+    assert len(hits) == len({h.id for h in hits}) == 3
+    top = hits[0]
+    assert abs(top.score - float(np.dot(query, long.passages[2].vector))) < 1e-3
+    best = top.passages[0]
+    assert (best.text, best.start, best.end) == ("The answer is here.", long.passages[2].start,
+                                                  long.passages[2].end)
+    assert long.body[best.start:best.end] == best.text
+    assert abs(best.score - top.score) < 1e-6
+    assert [p.score for p in top.passages] == sorted((p.score for p in top.passages), reverse=True)
+
+
+def test_pagination_over_passages_never_repeats_or_skips(store: VectorStore) -> None:
+    query = unit(rng.standard_normal(DIM))
+    docs = [doc(passages=[(f"passage {n}.{k}.", near(query, 0.02 * n + 0.05 + 0.3 * k))
+                          for k in range(3)]) for n in range(25)]
+    store.upsert(docs)
+    everything = [h.id for h in store.search(query, Filters(), limit=25)]
+    pages = [h.id for offset in range(0, 25, 4)
+             for h in store.search(query, Filters(), limit=4, offset=offset)]
+    assert pages == everything and set(pages) == {d.id for d in docs}
+
+
+def test_a_shorter_replace_and_a_delete_leave_no_passages_behind(store: VectorStore) -> None:
+    v = [unit(rng.standard_normal(DIM)) for _ in range(4)]
+    d = doc(passages=[("one.", v[0]), ("two.", v[1]), ("three.", v[2])])
+    other = doc()
+    store.upsert([d, other])
+    assert store.passage_count() == 4
+    shorter = doc(version=2, passages=[("only.", v[3])], id=d.id, content_hash="h2")
+    store.upsert([shorter])
+    assert store.passage_count() == 2
+    held = {s.id: s for s in store.versions(None, 10)}
+    assert (held[d.id].version, held[d.id].passages, held[d.id].complete) == (2, 1, True)
+    hit, vector = store.get(d.id)  # type: ignore[misc]
+    assert hit.body == "only." and np.allclose(vector, v[3], atol=1e-5)
+    assert {h.id for h in store.search(v[0], Filters(), limit=10)} == {d.id, other.id}
+    store.delete([(d.id, 2)])
+    assert store.passage_count() == 1 and store.prune() == 0
+    assert [s.id for s in store.versions(None, 10)] == [other.id]
+
+
+def test_get_gives_the_mean_of_the_passage_vectors(store: VectorStore) -> None:
+    a, b = unit(rng.standard_normal(DIM)), unit(rng.standard_normal(DIM))
+    d = doc(passages=[("a.", a), ("b.", b)])
+    store.upsert([d])
+    _, vector = store.get(d.id)  # type: ignore[misc]
+    assert np.allclose(vector, unit(a + b), atol=1e-5)
+
+
+OCTOPUS = doc(title="Cephalopods", body="Octopuses have three hearts and blue blood.")
+KEYWORD_DOCS = [
+    OCTOPUS,
+    doc(title="Heart surgery", body="A surgeon repairs the hearts of patients."),
+    doc(title="Tides", body="The Moon pulls the oceans, and the tides follow it."),
+    doc(title="Oceans", body="Many animals live in the deep ocean far from any light."),
+]
+
+
+def test_keyword_search_is_a_bag_of_terms(store: VectorStore) -> None:
+    """Any term may match; stems and stop words are the same everywhere; more and rarer
+    matches rank higher."""
+    store.upsert(KEYWORD_DOCS)
+    hits = store.search(None, Filters(), 10, mode="keyword",
+                        text="how many hearts does an octopus have")
+    assert hits[0].id == OCTOPUS.id
+    assert {h.id for h in hits} == {KEYWORD_DOCS[0].id, KEYWORD_DOCS[1].id, KEYWORD_DOCS[3].id}
+    assert all(0 < h.score < 1 for h in hits)
+    assert hits[0].passages[0].text == OCTOPUS.body
+    assert store.search(None, Filters(), 10, mode="keyword", text="the of and") == []
+    ocean = store.search(None, Filters(), 10, mode="keyword", text="ocean")
+    assert [h.id for h in ocean] == [KEYWORD_DOCS[3].id, KEYWORD_DOCS[2].id]  # title counts more
+
+
+def test_keyword_scores_are_the_same_bm25_on_every_store(store: VectorStore) -> None:
+    reference = MemoryStore()
+    for target in (store, reference):
+        target.upsert(KEYWORD_DOCS)
+    for text in ("how many hearts does an octopus have", "moon tides ocean", "blue light"):
+        want = [(h.id, round(h.score, 3)) for h in reference.search(None, Filters(), 10,
+                                                                     mode="keyword", text=text)]
+        got = [(h.id, round(h.score, 3)) for h in store.search(None, Filters(), 10,
+                                                                mode="keyword", text=text)]
+        assert got == want, text
+
+
+def test_hybrid_scores_are_fused_in_zero_one(store: VectorStore) -> None:
+    query = unit(rng.standard_normal(DIM))
+    both = doc(title="Octopus", body="An octopus has three hearts.", vector=near(query, 0.1))
+    meaning = doc(title="Squid", body="A squid swims.", vector=near(query, 0.05))
+    words = doc(title="Hearts", body="Hearts pump blood.", vector=unit(rng.standard_normal(DIM)))
+    store.upsert([both, meaning, words, doc()])
+    hits = store.search(query, Filters(), 10, mode="hybrid", text="octopus hearts")
+    assert hits[0].id == both.id and all(0 <= h.score <= 1 for h in hits)
+    assert {h.id for h in hits} >= {both.id, meaning.id, words.id}
+    # no keyword hit at all: the semantic scores stand alone
+    alone = store.search(query, Filters(), 10, mode="hybrid", text="zebra")
+    semantic = store.search(query, Filters(), 10)
+    assert [(h.id, round(h.score, 4)) for h in alone] == [
+        (h.id, round(max(0.0, h.score), 4)) for h in semantic]
+
+
+def test_versions_report_passages(store: VectorStore) -> None:
+    d = doc(passages=[("a.", unit(rng.standard_normal(DIM))), ("b.", unit(rng.standard_normal(DIM)))])
+    store.upsert([d, doc()])
+    held = {s.id: s for s in store.versions(None, 10)}
+    assert (held[d.id].passages, held[d.id].complete) == (2, True)
+    assert store.passage_count() == 3

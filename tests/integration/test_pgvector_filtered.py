@@ -39,16 +39,16 @@ def test_one_percent_filter_on_hnsw_path_fills_the_limit(services: Services) -> 
     with engine.begin() as conn:  # the same query without iterative scan loses hits
         conn.execute(sa.text("SET LOCAL hnsw.iterative_scan = off"))
         plain = conn.execute(sa.text(
-            "SELECT id FROM filtered WHERE (attributes ->> 'n')::float8 >= 50 "
+            "SELECT doc_id FROM filtered_passages WHERE (attributes ->> 'n')::float8 >= 50 "
             "ORDER BY embedding <=> :q LIMIT 10"), {"q": query}).all()
         plan = "\n".join(r[0] for r in conn.execute(sa.text(
-            "EXPLAIN SELECT id FROM filtered WHERE (attributes ->> 'n')::float8 >= 50 "
+            "EXPLAIN SELECT doc_id FROM filtered_passages WHERE (attributes ->> 'n')::float8 >= 50 "
             "ORDER BY embedding <=> :q LIMIT 10"), {"q": query}))
-    assert "filtered_embedding" in plan  # really the HNSW index
+    assert "filtered_passages_embedding" in plan  # really the HNSW index
     assert len(plain) < 10
 
     exact = PgvectorStore(engine, "filtered")  # a filter expected to match few rows: all scored
-    best = sorted(rare, key=lambda r: -float(np.dot(r.vector, query)))[:10]
+    best = sorted(rare, key=lambda r: -float(np.dot(r.passages[0].vector, query)))[:10]
     found = exact.search(query, Filters(attributes={"n": {"gte": 50}}), limit=10)
     assert [h.id for h in found] == [r.id for r in best]
     engine.dispose()

@@ -14,14 +14,15 @@ from command_side.models import DocumentCreate, DocumentPatch
 from command_side.settings import CommandSettings
 from embeddings import HashingEncoder, content_hash, embedded_text
 from query_side.models import SearchRequest, snippet
-from query_side.stores.base import Filters, ReadDocument
+from query_side.stores.base import Filters, Passage, ReadDocument
 from query_side.stores.memory import MemoryStore, matches
 from semsearch import consistency
 
 
 def record(version: int = 1, **fields: object) -> ReadDocument:
     base = dict(id=uuid.uuid4(), version=version, title="t", body="b", category=None, tags=(),
-                attributes={}, published_at=None, content_hash="h", vector=np.ones(4) / 2)
+                attributes={}, published_at=None, content_hash="h",
+                passages=(Passage(0, 1, np.ones(4) / 2),))
     return ReadDocument(**(base | fields))  # type: ignore[arg-type]
 
 

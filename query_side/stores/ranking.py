@@ -1,0 +1,173 @@
+"""One search, every store: passages → documents → a page, and the hybrid fusion.
+
+A store answers two questions (its best passages for a vector or for keyword terms, and the
+documents behind a list of ids); everything else is here, so every store ranks the same way:
+
+- A document's score is its best passage's (``max``; ``aggregate`` leaves room for another rule).
+  Passages come back best first, so the documents in order of their first passage are the
+  documents ranked by best passage; the pool grows until it holds ``offset + limit`` documents or
+  the store has no more, so a page never repeats or skips a document.
+- Keyword scores are BM25 over the query's distinct terms, squashed to [0, 1).
+- Hybrid fuses the two rankings with relative scores: each side's top ``HYBRID_WINDOW`` documents,
+  scores min-max scaled over that window (the best is 1, the window's last 0), then
+  ``alpha * semantic + (1 - alpha) * keyword``. The window is fixed, so the fused score of a
+  document does not depend on the page asked for (pages past the window's documents are empty).
+  When one side has no hits the other's own scores stand alone (cosine clipped at 0, or BM25).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Literal, Protocol
+
+import numpy as np
+
+from query_side.stores import terms as analysis
+from query_side.stores.base import Filters, Mode, PassageHit, SearchHit
+
+HYBRID_ALPHA = 0.5
+"""Weight of the semantic side in hybrid search (0: keyword only, 1: semantic only)."""
+HYBRID_WINDOW = 100
+"""Documents taken from each side for hybrid fusion."""
+PASSAGES_PER_HIT = 3
+FIRST_POOL = 32
+MAX_POOL = 16_384
+
+
+@dataclass(frozen=True)
+class PassageMatch:
+    doc_id: uuid.UUID
+    start: int
+    end: int
+    score: float
+    text: str | None = None
+    """Filled in by stores that hold passage text; the others hydrate it from the body."""
+
+
+@dataclass
+class DocMatch:
+    doc_id: uuid.UUID
+    score: float
+    passages: list[PassageMatch] = field(default_factory=list)
+
+
+Kind = Literal["semantic", "keyword"]
+
+
+class Retrieval(Protocol):
+    def passages(self, kind: Kind, vector: np.ndarray | None, terms: list[str], filters: Filters,
+                 k: int) -> list[PassageMatch]:
+        """The ``k`` best passages matching ``filters``, best first: by cosine similarity to
+        ``vector``, or by BM25 over ``terms`` (only passages with at least one term)."""
+        ...
+
+    def hits(self, docs: list[DocMatch]) -> list[SearchHit]:
+        """The documents behind ``docs``, in that order, each with its passages' text; a
+        document the store no longer holds is left out."""
+        ...
+
+    def browse(self, filters: Filters, limit: int, offset: int) -> list[SearchHit]:
+        """Filters only: newest first, undated last, then by id."""
+        ...
+
+
+def aggregate(passages: Sequence[PassageMatch]) -> float:
+    """A document's score from its matching passages (best first): the best one."""
+    return passages[0].score
+
+
+def top_documents(fetch: Callable[[int], list[PassageMatch]], wanted: int,
+                  floor: float | None = None) -> list[DocMatch]:
+    """The ``wanted`` best documents by their passages, best first, ties by id. ``floor``: stop
+    once passages score below it (``min_score``)."""
+    k = max(FIRST_POOL, 3 * wanted)
+    while True:
+        matches = fetch(k)
+        docs: dict[uuid.UUID, list[PassageMatch]] = {}
+        for match in matches:
+            if floor is not None and match.score < floor:
+                break
+            docs.setdefault(match.doc_id, []).append(match)
+        exhausted = len(matches) < k or k >= MAX_POOL or (
+            floor is not None and bool(matches) and matches[-1].score < floor)
+        if len(docs) > wanted or exhausted:
+            break
+        k = min(MAX_POOL, k * 4)
+    ranked = [DocMatch(doc_id, aggregate(found), found[:PASSAGES_PER_HIT])
+              for doc_id, found in docs.items()]
+    ranked.sort(key=lambda d: (-d.score, d.doc_id))
+    if len(docs) > wanted and not exhausted:
+        # the last document may have tied with one outside the pool: keep only those surely in
+        ranked = ranked[:wanted]
+    return ranked
+
+
+def _scaled(docs: list[DocMatch]) -> dict[uuid.UUID, float]:
+    if not docs:
+        return {}
+    top, bottom = docs[0].score, docs[-1].score
+    spread = top - bottom
+    return {d.doc_id: 1.0 if spread <= 0 else (d.score - bottom) / spread for d in docs}
+
+
+def fuse(semantic: list[DocMatch], keyword: list[DocMatch],
+         alpha: float = HYBRID_ALPHA) -> list[DocMatch]:
+    """Relative-score fusion of two rankings (see the module docstring)."""
+    if not keyword:
+        return [replace(d, score=max(0.0, d.score)) for d in semantic]
+    if not semantic:
+        return list(keyword)
+    sem, key = _scaled(semantic), _scaled(keyword)
+    passages: dict[uuid.UUID, list[PassageMatch]] = {}
+    for doc in semantic + keyword:
+        held = passages.setdefault(doc.doc_id, [])
+        seen = {(p.start, p.end) for p in held}
+        held += [p for p in doc.passages if (p.start, p.end) not in seen]
+    fused = [DocMatch(doc_id, alpha * sem.get(doc_id, 0.0) + (1 - alpha) * key.get(doc_id, 0.0),
+                      found[:PASSAGES_PER_HIT]) for doc_id, found in passages.items()]
+    fused.sort(key=lambda d: (-d.score, d.doc_id))
+    return fused
+
+
+def search(store: Retrieval, vector: np.ndarray | None, filters: Filters, limit: int,
+           offset: int = 0, min_score: float | None = None, mode: Mode = "semantic",
+           text: str | None = None, alpha: float = HYBRID_ALPHA) -> list[SearchHit]:
+    if limit <= 0:
+        return []
+    wanted = offset + limit
+    query_terms = analysis.query_terms(text or "")
+
+    def semantic(k: int) -> list[PassageMatch]:
+        return store.passages("semantic", vector, [], filters, k)
+
+    def keyword(k: int) -> list[PassageMatch]:
+        found = store.passages("keyword", None, query_terms, filters, k)
+        return [replace(m, score=analysis.squash(m.score)) for m in found]
+
+    match mode:
+        case "semantic" if vector is not None:
+            docs = top_documents(semantic, wanted, min_score)
+        case "keyword":
+            docs = top_documents(keyword, wanted) if query_terms else []
+        case "hybrid" if vector is not None:
+            docs = fuse(top_documents(semantic, HYBRID_WINDOW),
+                        top_documents(keyword, HYBRID_WINDOW) if query_terms else [], alpha)
+        case _:
+            return store.browse(filters, limit, offset)
+    return store.hits(docs[offset:wanted])
+
+
+def with_passages(hit: SearchHit, doc: DocMatch, texts: Sequence[str]) -> SearchHit:
+    """``hit`` carrying ``doc``'s score and passages, their text given in order."""
+    return replace(hit, score=doc.score, passages=tuple(
+        PassageHit(text=text, start=p.start, end=p.end, score=p.score)
+        for p, text in zip(doc.passages, texts, strict=True)))
+
+
+def centroid(vectors: np.ndarray) -> np.ndarray:
+    """A document's vector: the normalized mean of its passages' vectors."""
+    mean = np.asarray(vectors, dtype=np.float32).reshape(-1, vectors.shape[-1]).mean(axis=0)
+    norm = float(np.linalg.norm(mean))
+    return mean / norm if norm else mean
