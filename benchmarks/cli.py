@@ -1,7 +1,8 @@
 """``semsearch bench``: every figure side by side with the hardware's ceilings, in one run.
 
 Subcommands: ``ingest``, ``freshness``, ``query``, ``commands``, ``all`` (the four in turn on one
-stack per store) and ``ceilings`` (the raw encoders and their STS Benchmark scores only). Each
+stack per store), ``ceilings`` (the raw encoders and their STS Benchmark scores only) and
+``relevance`` (ranking quality on labelled sets, flags of its own: benchmarks/relevance_run.py). Each
 starts a fresh local stack per store (or measures one given by ``--command-url/--query-url``),
 shows progress bars, and writes ``results.json``, ``report.md`` and PNG plots into ``--out``
 (default ``bench-results/<timestamp>/``).
@@ -14,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks import ceilings, report, texts
+from benchmarks import ceilings, relevance_run, report, texts
 from benchmarks.results import Run, meta
 from benchmarks.steps import STEPS, measure_ceiling, session
 
@@ -80,6 +81,9 @@ def parser() -> argparse.ArgumentParser:
     sub = root.add_subparsers(dest="subcommand", required=True)
     for name, help in SUBCOMMANDS.items():
         sub.add_parser(name, parents=[common()], help=help, description=help)
+    relevance_run.arguments(sub.add_parser("relevance", help=relevance_run.HELP,
+                                           description=relevance_run.__doc__,
+                                           formatter_class=argparse.RawDescriptionHelpFormatter))
     return root
 
 
@@ -99,6 +103,8 @@ def compare_encoders(args: argparse.Namespace, run: Run, corpus: texts.Corpus) -
 def main(argv: list[str] | None = None) -> int:
     argv = list(argv or [])
     args = parser().parse_args(argv)
+    if args.subcommand == "relevance":
+        return relevance_run.main(args, argv)
     args.query_sizes = args.query_sizes or [args.documents]
     out = args.out or Path("bench-results") / time.strftime("%Y%m%d-%H%M%S")
     run = Run(out)

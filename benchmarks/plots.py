@@ -84,3 +84,20 @@ def freshness(path: Path, title: str, latencies_ms: Sequence[float]) -> Path:
     right.set_ylabel("writes")
     fig.suptitle(title)
     return _save(fig, path)
+
+
+def bars(path: Path, title: str, groups: Sequence[str], series: Mapping[str, Sequence[float]],
+         ylabel: str) -> Path:
+    """Grouped bars: one group per label in ``groups``, one bar per series in each (NaN: none)."""
+    fig, ax = plt.subplots(figsize=(max(8.0, 0.5 * len(groups) * max(1, len(series))), 4.8))
+    width = 0.8 / max(1, len(series))
+    xs = np.arange(len(groups))
+    for n, (label, values) in enumerate(series.items()):
+        ax.bar(xs + (n - (len(series) - 1) / 2) * width, values, width, label=label)
+    ax.set_xticks(xs, groups, fontsize=8)
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(axis="y", linewidth=0.4, alpha=0.6)
+    ax.legend(fontsize=7, ncols=2)
+    return _save(fig, path)

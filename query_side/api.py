@@ -225,7 +225,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                                    pre_ping=False)
     names = ["pgvector"] + (["weaviate"] if settings.weaviate_url else [])
     stores = {name: open_store(name, settings, read_engine) for name in names}
-    stores["pgvector"].ensure_schema()
+    readmodel.ensure_store(read_engine, stores["pgvector"])
     encoder = app.state.__dict__.get("encoder_override") or load_encoder(
         settings.encoder, threads=settings.encoder_threads)
     app.state.encoder = QueryEncoder(encoder, settings.query_cache_size)

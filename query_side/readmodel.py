@@ -8,6 +8,7 @@ read-your-writes are answered from the read database alone. ``embedding_cache`` 
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -15,7 +16,11 @@ from datetime import datetime
 
 import numpy as np
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
+
+from query_side.stores.base import VectorStore
+
+log = logging.getLogger("semsearch.readmodel")
 
 DDL = [
     "CREATE EXTENSION IF NOT EXISTS vector",
@@ -52,6 +57,26 @@ def ensure_schema(conn: Connection) -> None:
     conn.execute(sa.text("SELECT pg_advisory_xact_lock(8675309)"))  # concurrent first starts
     for statement in DDL:
         conn.execute(sa.text(statement))
+
+
+def reset_store(conn: Connection, store: str) -> None:
+    """``store`` was replaced by an empty read model of a newer shape: it holds nothing now, so
+    every live document shows as behind (the router serves from another store while it can) until
+    ``semsearch reindex`` rebuilds it."""
+    conn.execute(sa.text("DELETE FROM projection_state WHERE store = :s AND deleted"), {"s": store})
+    conn.execute(sa.text("UPDATE projection_state SET version = 0, content_hash = NULL, "
+                         "applied_at = NULL WHERE store = :s"), {"s": store})
+    announce(conn, store)
+
+
+def ensure_store(engine: Engine, store: VectorStore) -> None:
+    """The store's schema; a read model of an older shape it replaced is reset and logged."""
+    if store.ensure_schema():
+        log.warning("%s: its read model was made by a release before passages and has been "
+                    "replaced by an empty one; rebuild it with `semsearch reindex --store %s`",
+                    store.name, store.name)
+        with engine.begin() as conn:
+            reset_store(conn, store.name)
 
 
 @dataclass(frozen=True)

@@ -41,12 +41,22 @@ def _reproject(rt: Runtime, store_name: str, ids: list[uuid.UUID], bar: tqdm | N
             bar.update(len(page))
 
 
+def _delete_strays(rt: Runtime, store_name: str, ids: list[uuid.UUID]) -> None:
+    """Passages of documents the store does not hold; under the worker's per-document lock, so
+    a document whose passages are being written right now (before its own object) is left be."""
+    store = rt.store(store_name)
+    for doc_id in ids:
+        with rt.read_engine.begin() as conn:
+            readmodel.lock_documents(conn, store_name, [doc_id])
+            if store.get(doc_id) is None:
+                store.delete([(doc_id, GONE)])
+
+
 def repair(rt: Runtime, diff: Differences, progress: bool = True) -> None:
     """Delete orphans, stray passages and stale copies, then project the missing and stale
     documents again."""
     store = rt.store(diff.store)
-    if diff.stray_passages:
-        store.prune()
+    _delete_strays(rt, diff.store, diff.strays)
     store.delete([(doc_id, GONE) for doc_id, _ in diff.orphaned])
     store.delete([(doc_id, GONE) for doc_id in diff.stale])
     _forget_projection(rt, diff.store, [d for d, _ in diff.orphaned] + diff.stale + diff.missing)

@@ -3,7 +3,7 @@
 Walks the live documents and the store's (id, version, content hash) listing side by side, in id
 order, a page at a time, so memory stays flat however many documents there are. Passages are
 checked too: a document whose passages are not exactly its own, at its version, is stale, and
-passages the store holds beyond those of its documents are strays (``prune`` removes them).
+passages the store holds of documents it does not hold are strays (``delete`` removes them).
 """
 
 from __future__ import annotations
@@ -29,12 +29,12 @@ class Differences:
     missing: list[uuid.UUID] = field(default_factory=list)
     stale: list[uuid.UUID] = field(default_factory=list)
     orphaned: list[tuple[uuid.UUID, int]] = field(default_factory=list)
-    stray_passages: int = 0
-    """Passages held beyond those of the store's documents."""
+    strays: list[uuid.UUID] = field(default_factory=list)
+    """Documents the store does not hold but holds passages of."""
 
     @property
     def total(self) -> int:
-        return len(self.missing) + len(self.stale) + len(self.orphaned) + self.stray_passages
+        return len(self.missing) + len(self.stale) + len(self.orphaned) + len(self.strays)
 
 
 def live_documents(engine: Engine, model_id: str,
@@ -85,6 +85,6 @@ def compare(engine: Engine, store: VectorStore, model_id: str,
                     or not have.complete:
                 found.stale.append(want.id)
             want, have = next(truth, None), next(held, None)
-    if passages_before > listed:  # counted on both sides of the walk: writes in between
-        found.stray_passages = max(0, min(passages_before, store.passage_count()) - listed)
+    if min(passages_before, store.passage_count()) > listed:  # before and after the walk
+        found.strays = store.strays()
     return found

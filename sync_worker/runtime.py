@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 
 from embeddings import Encoder, load_encoder
 from embeddings.passages import PassageSettings
+from query_side import readmodel
 from query_side.db import make_read_engine
 from query_side.stores.base import VectorStore
 from query_side.stores.factory import open_store
@@ -48,7 +49,7 @@ class Runtime:
         if name not in self.stores:
             store = open_store(name, self.settings, self.read_engine)
             try:
-                store.ensure_schema()
+                readmodel.ensure_store(self.read_engine, store)
             except Exception:
                 store.close()
                 raise

@@ -123,7 +123,11 @@ Mode = Literal["semantic", "keyword", "hybrid"]
 class VectorStore(Protocol):
     name: str
 
-    def ensure_schema(self) -> None: ...
+    def ensure_schema(self) -> bool:
+        """Create what the store needs if missing. True when it found a read model of an older
+        shape and replaced it with an empty one (the caller marks the store behind; a reindex
+        rebuilds it)."""
+        ...
 
     def upsert(self, records: list[ReadDocument]) -> None:
         """Write each record unless the store already holds that id at a newer version."""
@@ -159,8 +163,9 @@ class VectorStore(Protocol):
         """Every passage held, whether or not its document is (reconcile: strays)."""
         ...
 
-    def prune(self) -> int:
-        """Delete passages whose document the store does not hold; returns how many."""
+    def strays(self) -> list[uuid.UUID]:
+        """Ids of documents the store does not hold but still holds passages of (a crash
+        between the two deletes of a store without transactions); ``delete`` removes them."""
         ...
 
     def health(self) -> bool: ...

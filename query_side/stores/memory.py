@@ -68,8 +68,9 @@ class MemoryStore:
         if not self.up:
             raise StoreUnavailable("memory store is switched off")
 
-    def ensure_schema(self) -> None:
+    def ensure_schema(self) -> bool:
         self._check()
+        return False
 
     def upsert(self, records: list[ReadDocument]) -> None:
         self._check()
@@ -163,9 +164,9 @@ class MemoryStore:
         self._check()
         return sum(len(r.passages) for r in self._records.values())
 
-    def prune(self) -> int:
+    def strays(self) -> list[uuid.UUID]:
         self._check()
-        return 0  # passages live inside their document here: none can stray
+        return []  # passages live inside their document here: none can stray
 
     def health(self) -> bool:
         return self.up

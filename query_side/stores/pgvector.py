@@ -12,7 +12,7 @@ over a ``simple`` tsvector of the analyzed terms (query_side/stores/terms.py), i
 term may match (an OR tsquery through the GIN index), idf from the passages holding each term.
 
 A read model made by a release before passages (a ``{table}`` with an ``embedding`` column) is
-dropped by ``ensure_schema``, with a warning: it is derived, and ``semsearch reindex`` rebuilds it.
+dropped by ``ensure_schema``: it is derived, and ``semsearch reindex`` rebuilds it.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
-import logging
 import re
 import threading
 import time
@@ -46,8 +45,6 @@ from query_side.stores.base import (
     StoreUnavailable,
 )
 from query_side.stores.sql_filters import where_clause
-
-log = logging.getLogger("semsearch.pgvector")
 
 HNSW_M = 16
 HNSW_EF_CONSTRUCTION = 64
@@ -146,10 +143,11 @@ class PgvectorStore:
         self._stats: tuple[float, int, float] | None = None
         self._stats_lock = threading.Lock()
 
-    def ensure_schema(self) -> None:
+    def ensure_schema(self) -> bool:
         """Create the tables and indexes if missing; processes starting together (the query API's
         workers, the sync worker) take turns. In a real transaction even on an autocommit engine:
-        under autocommit the transaction lock would end with its own statement."""
+        under autocommit the transaction lock would end with its own statement. A table made
+        before passages (one ``embedding`` per document) is dropped first: True then."""
         with self._engine.connect() as conn, \
                 conn.execution_options(isolation_level="READ COMMITTED").begin():
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:t))"), {"t": self._table})
@@ -157,13 +155,10 @@ class PgvectorStore:
                 "SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() "
                 "AND table_name = :t AND column_name = 'embedding'"), {"t": self._table}).first()
             if legacy:
-                log.warning("pgvector: %s is a read model from before passages; dropped. Run "
-                            "`semsearch reindex --store pgvector` to rebuild it.", self._table)
                 conn.execute(sa.text(f"DROP TABLE {self._table} CASCADE"))
-                conn.execute(sa.text("DELETE FROM projection_state WHERE store = :s"),
-                             {"s": self.name})
             for statement in ddl(self._table, self._dimensions):
                 conn.execute(sa.text(statement))
+        return legacy is not None
 
     def upsert(self, records: list[ReadDocument]) -> None:
         newest: dict[uuid.UUID, ReadDocument] = {}
@@ -296,7 +291,7 @@ class PgvectorStore:
                 SELECT doc_id, span_start, span_end, terms, terms_len FROM {self._passages}
                 WHERE terms @@ CAST(:tsq AS tsquery) AND {where})
             SELECT m.doc_id, m.span_start, m.span_end,
-                sum(w.idf * u.tf * {k1 + 1} / (u.tf + {k1} * (1 - {b} + {b} * m.terms_len / :avgdl)))
+                sum(w.idf * u.tf / (u.tf + {k1} * (1 - {b} + {b} * m.terms_len / :avgdl)))
                     AS score
             FROM matched m
             CROSS JOIN LATERAL (SELECT lexeme, cardinality(positions) AS tf FROM unnest(m.terms)) u
@@ -389,13 +384,11 @@ class PgvectorStore:
         return int(self._read(
             lambda conn: conn.execute(sa.text(f"SELECT count(*) FROM {self._passages}")).scalar()))
 
-    def prune(self) -> int:
-        """Nothing to do while the foreign key holds; kept for the contract."""
-        deleted: list[int] = []
-        self._write(lambda conn: deleted.append(conn.execute(sa.text(
-            f"DELETE FROM {self._passages} p WHERE NOT EXISTS (SELECT 1 FROM {self._table} d "
-            "WHERE d.id = p.doc_id)")).rowcount))
-        return deleted[0]
+    def strays(self) -> list[uuid.UUID]:
+        """None while the foreign key holds (passages go with their document)."""
+        return list(self._read(lambda conn: conn.execute(sa.text(
+            f"SELECT DISTINCT doc_id FROM {self._passages} p WHERE NOT EXISTS "
+            f"(SELECT 1 FROM {self._table} d WHERE d.id = p.doc_id) ORDER BY doc_id")).scalars()))
 
     def health(self) -> bool:
         try:

@@ -65,9 +65,10 @@ def idf(documents: int, matching: int) -> float:
 
 def bm25(query: Iterable[str], terms: Counter[str], length: int, documents: int,
          average_length: float, frequencies: dict[str, int]) -> float:
-    """One passage's score (the in-memory store; the others compute the same in their engine)."""
+    """One passage's score (the in-memory store; the others compute the same in their engine).
+    Weaviate's form: Lucene's BM25 without the constant ``k1 + 1`` factor on each term."""
     norm = K1 * (1.0 - B + B * length / (average_length or 1.0))
-    return sum(idf(documents, frequencies[t]) * terms[t] * (K1 + 1.0) / (terms[t] + norm)
+    return sum(idf(documents, frequencies[t]) * terms[t] / (terms[t] + norm)
                for t in query if terms.get(t))
 
 

@@ -1,15 +1,18 @@
-"""Weaviate store: one collection of self-provided vectors, the document UUID as the object UUID.
+"""Weaviate store: documents and their passages in two collections (weaviate_schema.py).
 
-Semantics match ``PgvectorStore``; where Weaviate differs:
+Semantics match ``PgvectorStore`` (search goes through query_side/stores/ranking.py on both);
+where Weaviate differs:
 
-- The version guard reads stored versions, then writes (Weaviate has no conditional write), so two
-  writers of one id racing within milliseconds can let the older win; deletes are atomic per
-  object (the version condition is part of the delete filter).
-- A batch write that fails for some objects raises ``StoreWriteFailed`` naming them; the others
-  are written. Writes overwrite the whole object.
-- Scores: semantic is cosine similarity (1 - cosine distance), as on pgvector; keyword is BM25
-  squashed to [0, 1) by ``s / (s + 1)``; hybrid is Weaviate's relative-score fusion (alpha 0.5)
-  in [0, 1]. ``min_score`` applies to semantic search only, as on pgvector.
+- No transactions and no conditional write. The worker serializes writers per document (an
+  advisory lock) and this store reads stored versions before writing, so two writers of one id
+  racing without the lock could let the older win; deletes are atomic per object (the version
+  condition is part of the delete filter).
+- An upsert writes the passages first, then deletes the document's passages of older versions,
+  then the document object last: a crash part way leaves the document at its old version with
+  some passages newer (reconcile: not ``complete``, so stale), and the worker's retry rewrites
+  it. A delete removes the document first, then its passages: a crash in between leaves passages
+  without a document, which searches never return and reconcile lists as ``strays``.
+- A batch write that fails for some objects raises ``StoreWriteFailed`` naming them.
 - Field tokenization trims whitespace, so a category or tag differing only in leading/trailing
   whitespace matches where SQL equality would not.
 """
@@ -18,8 +21,9 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC
 from typing import Any, TypeVar
 
@@ -27,10 +31,11 @@ import grpc
 import httpx
 import numpy as np
 import weaviate
-from weaviate.classes.config import Configure, DataType, Property, Tokenization, VectorDistances
+from weaviate.classes.aggregate import GroupByAggregate, Metrics
+from weaviate.classes.config import Configure, DataType, Property
 from weaviate.classes.data import DataObject
 from weaviate.classes.init import AdditionalConfig, Timeout
-from weaviate.classes.query import Filter, HybridFusion, MetadataQuery, Sort
+from weaviate.classes.query import Filter, MetadataQuery, Sort
 from weaviate.collections.classes.filters import _Filters
 from weaviate.connect import ConnectionParams
 from weaviate.exceptions import (
@@ -40,8 +45,11 @@ from weaviate.exceptions import (
     WeaviateInvalidInputError,
 )
 
+from query_side.stores import ranking, terms
 from query_side.stores import weaviate_filters as wf
+from query_side.stores import weaviate_schema as schema
 from query_side.stores.base import (
+    LEAD_CHARS,
     Filters,
     Mode,
     ReadDocument,
@@ -51,21 +59,14 @@ from query_side.stores.base import (
 )
 
 T = TypeVar("T")
-RETURNED = ["version", "title", "body", "category", "tags", "published_at", "attributes_json"]
+LISTED = ["version", "title", "lead", "category", "tags", "published_at", "attributes_json"]
+MATCHED = ["doc_id", "span_start", "span_end", "text"]
 WRITE_CHUNK = 500
 """Objects per ``insert_many`` call."""
 READ_CHUNK = 1000
 """Ids per version look-up or delete call (Weaviate caps one delete at 10,000 objects)."""
-HYBRID_ALPHA = 0.5
-KEYWORD_PROPERTIES = ["title^2", "body"]
-"""BM25 fields; the title counts twice, like pgvector's weight A over B."""
-
-# HNSW: cosine, 32 links per node and ef_construction 128 (twice pgvector's 16/64: better recall
-# for the same vectors, at a slower build); ef -1 is dynamic, between 100 and 500 and 8 x limit.
-# Filtered queries use ACORN (the 1.39 default) and an exact flat search below 40,000 matches.
-VECTOR_INDEX = Configure.VectorIndex.hnsw(
-    distance_metric=VectorDistances.COSINE, ef_construction=128, max_connections=32, ef=-1,
-    dynamic_ef_min=100, dynamic_ef_max=500, dynamic_ef_factor=8)
+MAX_RESULTS = 10_000
+"""Weaviate's QUERY_MAXIMUM_RESULTS: the most objects one query returns."""
 
 
 class StoreWriteFailed(StoreUnavailable):
@@ -97,28 +98,8 @@ def connect(http_port: int, grpc_port: int, host: str = "127.0.0.1") -> weaviate
     return client
 
 
-def schema_properties() -> list[Property]:
-    """Every property, declared (no auto-schema); ``attr_num__*`` ones are added as they appear."""
-    return [
-        Property(name="version", data_type=DataType.INT),
-        # Title and body are searched (BM25), never filtered on: no filterable (bitmap) index,
-        # which would cost an inverted-list write per distinct word at every ingest.
-        Property(name="title", data_type=DataType.TEXT, index_filterable=False),
-        Property(name="body", data_type=DataType.TEXT, index_filterable=False),
-        _exact("category", DataType.TEXT),
-        _exact("tags", DataType.TEXT_ARRAY),
-        Property(name="published_at", data_type=DataType.DATE, index_range_filters=True),
-        _exact("content_hash", DataType.TEXT),
-        Property(name="attributes_json", data_type=DataType.TEXT, index_filterable=False,
-                 index_searchable=False),
-        _exact("attr_eq", DataType.TEXT_ARRAY),
-    ]
-
-
-def _exact(name: str, data_type: DataType) -> Property:
-    """Whole-value text for equality filters: field tokenization, no BM25 index."""
-    return Property(name=name, data_type=data_type, tokenization=Tokenization.FIELD,
-                    index_searchable=False)
+def passage_uuid(doc_id: uuid.UUID, ordinal: int) -> uuid.UUID:
+    return uuid.uuid5(doc_id, str(ordinal))
 
 
 class WeaviateStore:
@@ -126,125 +107,203 @@ class WeaviateStore:
 
     def __init__(self, client: weaviate.WeaviateClient, collection: str = "Document") -> None:
         self._client = client
-        self._name = collection
-        self._collection = client.collections.use(collection)
-        self._properties: set[str] | None = None
+        self._names = (collection, collection + schema.PASSAGE_SUFFIX)
+        self._docs = client.collections.use(self._names[0])
+        self._passages = client.collections.use(self._names[1])
+        self._properties: dict[str, set[str]] = {}
         self._suspect = False
         """Set by a failure: the next call probes REST first, so an outage fails fast instead
         of after the client's ~60 s of gRPC retries (1+2+...+32 s on UNAVAILABLE)."""
 
-    def ensure_schema(self) -> None:
+    def ensure_schema(self) -> bool:
+        """Create both collections if missing; a document collection made before passages is
+        dropped first (it is derived: a reindex rebuilds it). True when one was dropped."""
+        docs, passages = self._names
         with self._guard():
-            if not self._client.collections.exists(self._name):
-                try:
-                    self._client.collections.create(
-                        self._name, properties=schema_properties(),
-                        vector_config=Configure.Vectors.self_provided(
-                            vector_index_config=VECTOR_INDEX))
-                except UnexpectedStatusCodeError:  # created concurrently by another process?
-                    if not self._client.collections.exists(self._name):
-                        raise
-            self._refresh_properties()
+            legacy = self._client.collections.exists(docs) and schema.MARKER not in {
+                p.name for p in self._docs.config.get().properties}
+            if legacy:
+                self._client.collections.delete([docs, passages])
+            self._create(docs, schema.document_properties(), vectors=False)
+            self._create(passages, schema.passage_properties(), vectors=True)
+            for name in self._names:
+                self._refresh_properties(name)
+        return legacy
+
+    def _create(self, name: str, properties: list[Property], vectors: bool) -> None:
+        if self._client.collections.exists(name):
+            return
+        vector_config = Configure.Vectors.self_provided(
+            vector_index_config=schema.VECTOR_INDEX if vectors else Configure.VectorIndex.flat())
+        try:
+            self._client.collections.create(name, properties=properties,
+                                            vector_config=vector_config,
+                                            inverted_index_config=schema.KEYWORD_INDEX)
+        except UnexpectedStatusCodeError:  # created concurrently by another process?
+            if not self._client.collections.exists(name):
+                raise
 
     def upsert(self, records: list[ReadDocument]) -> None:
-        if not records:
-            return
         newest: dict[uuid.UUID, ReadDocument] = {}
         for record in records:
             if record.id not in newest or newest[record.id].version < record.version:
                 newest[record.id] = record
+        if not newest:
+            return
         with self._guard():
             stored = self._stored_versions(list(newest))
             fresh = [r for r in newest.values() if stored.get(r.id, r.version - 1) < r.version]
             self._add_number_properties(fresh)
-            failed: dict[uuid.UUID, str] = {}
-            for chunk in _chunks(fresh, WRITE_CHUNK):
-                failed |= self._insert(chunk)
+            objects = [o for r in fresh for o in _passage_objects(r)]
+            failed = self._insert(self._passages, objects)
+            if not failed:
+                self._delete_passages([(r.id, r.version - 1) for r in fresh])
+                failed = self._insert(self._docs, [_document_object(r) for r in fresh])
         if failed:
             raise StoreWriteFailed(failed)
 
-    def _insert(self, chunk: Sequence[ReadDocument]) -> dict[uuid.UUID, str]:
-        objects = [DataObject(uuid=r.id, properties=_properties(r),
-                              vector=np.asarray(r.vector, dtype=np.float32).tolist())
-                   for r in chunk]
-        try:
-            result = self._collection.data.insert_many(objects)
-        except WeaviateInsertManyAllFailedError as exc:
-            return {r.id: str(exc.message) for r in chunk}
-        return {chunk[index].id: error.message for index, error in result.errors.items()}
+    def _insert(self, collection: Any, objects: list[DataObject[Any, Any]]) -> dict[uuid.UUID, str]:
+        failed: dict[uuid.UUID, str] = {}
+        for chunk in _chunks(objects, WRITE_CHUNK):
+            try:
+                result = collection.data.insert_many(list(chunk))
+            except WeaviateInsertManyAllFailedError as exc:
+                failed |= {_uuid(o.uuid): str(exc.message) for o in chunk}
+                continue
+            failed |= {_uuid(chunk[i].uuid): e.message for i, e in result.errors.items()}
+        return failed
 
     def delete(self, ids: list[tuple[uuid.UUID, int]]) -> None:
         for chunk in _chunks(ids, READ_CHUNK):
             with self._guard():
-                result = self._collection.data.delete_many(where=_unless_newer(chunk))
+                result = self._docs.data.delete_many(where=_unless_newer(_documents, chunk))
             if result.failed:
                 raise StoreUnavailable(
                     f"weaviate: {result.failed} of {result.matches} deletes failed")
+            with self._guard():
+                self._delete_passages(chunk)
 
-    def search(
-        self,
-        vector: np.ndarray | None,
-        filters: Filters,
-        limit: int,
-        offset: int = 0,
-        min_score: float | None = None,
-        mode: Mode = "semantic",
-        text: str | None = None,
-    ) -> list[SearchHit]:
-        if limit <= 0 or (mode == "keyword" and not (text or "").strip()):
+    def _delete_passages(self, ids: Sequence[tuple[uuid.UUID, int]]) -> None:
+        """Passages of each (id, version) at that version or older (a document may hold
+        ~1,000 passages: small chunks keep each call under Weaviate's 10,000)."""
+        for chunk in _chunks(ids, 8):
+            result = self._passages.data.delete_many(
+                where=_unless_newer(_passages_of, chunk))
+            if result.failed:
+                raise StoreUnavailable(
+                    f"weaviate: {result.failed} of {result.matches} passage deletes failed")
+
+    def search(self, vector: np.ndarray | None, filters: Filters, limit: int, offset: int = 0,
+               min_score: float | None = None, mode: Mode = "semantic",
+               text: str | None = None) -> list[SearchHit]:
+        return ranking.search(self, vector, filters, limit, offset, min_score, mode, text)
+
+    def passages(self, kind: ranking.Kind, vector: np.ndarray | None, query: list[str],
+                 filters: Filters, k: int) -> list[ranking.PassageMatch]:
+        if kind == "keyword" and not query:
             return []
         with self._guard():
-            if not self._has_properties(wf.range_properties(filters)):
+            if not self._has_properties(self._names[1], wf.range_properties(filters)):
                 return []  # a range on a key no document has as a number matches nothing
-            where = wf.to_filter(filters)
-            hits = self._query(vector, where, limit, offset, min_score, mode, text or "")
-        return hits
+            where, limit = wf.to_filter(filters), min(k, MAX_RESULTS)
+            if kind == "semantic":
+                assert vector is not None
+                res = self._passages.query.near_vector(
+                    _floats(vector), filters=where, limit=limit, return_properties=MATCHED,
+                    return_metadata=MetadataQuery(distance=True))
+                scores = [1.0 - float(o.metadata.distance or 0.0) for o in res.objects]
+            else:
+                res = self._passages.query.bm25(
+                    " ".join(query), query_properties=["terms"], filters=where, limit=limit,
+                    return_properties=MATCHED, return_metadata=MetadataQuery(score=True))
+                scores = [float(o.metadata.score or 0.0) for o in res.objects]
+        found = [ranking.PassageMatch(_uuid(o.properties["doc_id"]), int(o.properties["span_start"]),
+                                      int(o.properties["span_end"]), score,
+                                      str(o.properties.get("text") or ""))
+                 for o, score in zip(res.objects, scores, strict=True)]
+        return sorted(found, key=lambda m: (-m.score, m.doc_id, m.start))
 
-    def _query(self, vector: np.ndarray | None, where: Any, limit: int, offset: int,
-               min_score: float | None, mode: Mode, text: str) -> list[SearchHit]:
-        query, page = self._collection.query, {"filters": where, "limit": limit, "offset": offset,
-                                               "return_properties": RETURNED}
-        match mode:
-            case "semantic" if vector is not None:
-                res = query.near_vector(_floats(vector), **page, return_metadata=MetadataQuery(
-                    distance=True), distance=None if min_score is None else 1 - min_score + 1e-6)
-                hits = [_hit(o, 1.0 - float(o.metadata.distance or 0.0)) for o in res.objects]
-                return _ranked([h for h in hits if min_score is None or h.score >= min_score])
-            case "keyword":
-                res = query.bm25(text, query_properties=KEYWORD_PROPERTIES, **page,
-                                 return_metadata=MetadataQuery(score=True))
-                return _ranked([_hit(o, _squash(o.metadata.score)) for o in res.objects])
-            case "hybrid" if vector is not None:
-                res = query.hybrid(text, vector=_floats(vector), alpha=HYBRID_ALPHA,
-                                   fusion_type=HybridFusion.RELATIVE_SCORE,
-                                   query_properties=KEYWORD_PROPERTIES, **page,
-                                   return_metadata=MetadataQuery(score=True))
-                return _ranked([_hit(o, float(o.metadata.score or 0.0)) for o in res.objects])
-            case _:  # filters only: newest first, undated last, then by id (as pgvector)
-                res = query.fetch_objects(
-                    **page, sort=Sort.by_property("published_at", ascending=False).by_id())
-                return [_hit(o, 0.0) for o in res.objects]
+    def hits(self, docs: list[ranking.DocMatch]) -> list[SearchHit]:
+        if not docs:
+            return []
+        with self._guard():
+            res = self._docs.query.fetch_objects(
+                filters=Filter.by_id().contains_any([d.doc_id for d in docs]), limit=len(docs),
+                return_properties=LISTED)
+        by_id = {_uuid(o.uuid): _hit(o, 0.0) for o in res.objects}
+        return [ranking.with_passages(by_id[d.doc_id], d, [p.text or "" for p in d.passages])
+                for d in docs if d.doc_id in by_id]
+
+    def browse(self, filters: Filters, limit: int, offset: int) -> list[SearchHit]:
+        """Filters only: newest first, undated last, then by id (as pgvector)."""
+        with self._guard():
+            if not self._has_properties(self._names[0], wf.range_properties(filters)):
+                return []
+            res = self._docs.query.fetch_objects(
+                filters=wf.to_filter(filters), limit=limit, offset=offset, return_properties=LISTED,
+                sort=Sort.by_property("published_at", ascending=False).by_id())
+        return [_hit(o, 0.0) for o in res.objects]
 
     def get(self, doc_id: uuid.UUID) -> tuple[SearchHit, np.ndarray] | None:
         with self._guard():
-            obj = self._collection.query.fetch_object_by_id(
-                doc_id, include_vector=True, return_properties=RETURNED)
-        if obj is None:
-            return None
-        vector = obj.vector["default"] if isinstance(obj.vector, dict) else obj.vector
-        return _hit(obj, 1.0), np.asarray(vector, dtype=np.float32)
+            obj = self._docs.query.fetch_object_by_id(doc_id, return_properties=[*LISTED, "body"])
+            if obj is None:
+                return None
+            res = self._passages.query.fetch_objects(
+                filters=Filter.by_property("doc_id").equal(str(doc_id)), limit=MAX_RESULTS,
+                include_vector=True, return_properties=["ordinal"])
+        vectors = [_vector(o) for o in res.objects]
+        hit = replace(_hit(obj, 1.0), body=obj.properties.get("body") or "")
+        if not vectors:
+            return hit, np.zeros(0, dtype=np.float32)
+        return hit, ranking.centroid(np.stack(vectors))
 
     def versions(self, after: uuid.UUID | None, limit: int) -> list[StoredVersion]:
         """Ids in Weaviate's cursor order: by UUID bytes, the same as Python's UUID order."""
         with self._guard():
-            res = self._collection.query.fetch_objects(
-                after=after, limit=limit, return_properties=["version", "content_hash"])
-        return [StoredVersion(_uuid(o.uuid), _int(o.properties["version"]),
-                              str(o.properties.get("content_hash") or "")) for o in res.objects]
+            res = self._docs.query.fetch_objects(
+                after=after, limit=limit, return_properties=["version", "content_hash", schema.MARKER])
+            held = self._passage_summary([_uuid(o.uuid) for o in res.objects])
+        out = []
+        for o in res.objects:
+            doc_id, version = _uuid(o.uuid), int(o.properties["version"])
+            count = int(o.properties.get(schema.MARKER) or 0)
+            complete = held.get(doc_id, (0, version, version)) == (count, version, version)
+            out.append(StoredVersion(doc_id, version, str(o.properties.get("content_hash") or ""),
+                                     count, complete))
+        return out
+
+    def _passage_summary(self, ids: list[uuid.UUID]) -> dict[uuid.UUID, tuple[int, int, int]]:
+        """(passages, lowest version, highest version) of each document that has passages."""
+        out: dict[uuid.UUID, tuple[int, int, int]] = {}
+        for chunk in _chunks(ids, 100):
+            res = self._passages.aggregate.over_all(
+                filters=_passages_of(list(chunk)),
+                group_by=GroupByAggregate(prop="doc_id", limit=len(chunk)), total_count=True,
+                return_metrics=Metrics("version").integer(minimum=True, maximum=True))
+            for group in res.groups:
+                version: Any = group.properties["version"]
+                out[_uuid(group.grouped_by.value)] = (
+                    int(group.total_count or 0), int(version.minimum), int(version.maximum))
+        return out
 
     def count(self) -> int:
         with self._guard():
-            return int(self._collection.aggregate.over_all(total_count=True).total_count or 0)
+            return int(self._docs.aggregate.over_all(total_count=True).total_count or 0)
+
+    def passage_count(self) -> int:
+        with self._guard():
+            return int(self._passages.aggregate.over_all(total_count=True).total_count or 0)
+
+    def strays(self) -> list[uuid.UUID]:
+        """Documents the store does not hold whose passages it still holds (a walk over every
+        passage: reconcile calls it only when the passage count says there are some)."""
+        seen: set[uuid.UUID] = set()
+        with self._guard():
+            for obj in self._passages.iterator(return_properties=["doc_id"]):
+                seen.add(_uuid(obj.properties["doc_id"]))
+            held = set(self._stored_versions(sorted(seen)))
+        return sorted(seen - held)
 
     def health(self) -> bool:
         try:
@@ -260,35 +319,38 @@ class WeaviateStore:
     def _stored_versions(self, ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
         stored: dict[uuid.UUID, int] = {}
         for chunk in _chunks(ids, READ_CHUNK):
-            res = self._collection.query.fetch_objects(
+            res = self._docs.query.fetch_objects(
                 filters=Filter.by_id().contains_any(list(chunk)), limit=len(chunk),
                 return_properties=["version"])
-            stored |= {_uuid(o.uuid): _int(o.properties["version"]) for o in res.objects}
+            stored |= {_uuid(o.uuid): int(o.properties["version"]) for o in res.objects}
         return stored
 
-    def _refresh_properties(self) -> set[str]:
-        self._properties = {p.name for p in self._collection.config.get().properties}
-        return self._properties
+    def _refresh_properties(self, collection: str) -> set[str]:
+        found = {p.name for p in self._client.collections.use(collection).config.get().properties}
+        self._properties[collection] = found
+        return found
 
-    def _has_properties(self, names: list[str]) -> bool:
+    def _has_properties(self, collection: str, names: list[str]) -> bool:
         if not names:
             return True
-        known = self._properties if self._properties is not None else self._refresh_properties()
-        return set(names) <= known or set(names) <= self._refresh_properties()
+        known = self._properties.get(collection) or self._refresh_properties(collection)
+        return set(names) <= known or set(names) <= self._refresh_properties(collection)
 
     def _add_number_properties(self, records: list[ReadDocument]) -> None:
-        wanted = {name for r in records for name in wf.number_properties(r.attributes)}
-        for name in sorted(wanted):
-            if self._has_properties([name]):
-                continue
-            try:
-                self._collection.config.add_property(
-                    Property(name=name, data_type=DataType.NUMBER, index_range_filters=True))
-            except (UnexpectedStatusCodeError, WeaviateInvalidInputError):  # added concurrently?
-                if name not in self._refresh_properties():
-                    raise
-            assert self._properties is not None
-            self._properties.add(name)
+        """Numeric attributes get a range-filterable property on both collections (passages
+        first: a search never filters on a property a listing could not)."""
+        wanted = sorted({name for r in records for name in wf.number_properties(r.attributes)})
+        for collection in reversed(self._names):
+            for name in wanted:
+                if self._has_properties(collection, [name]):
+                    continue
+                try:
+                    self._client.collections.use(collection).config.add_property(
+                        Property(name=name, data_type=DataType.NUMBER, index_range_filters=True))
+                except (UnexpectedStatusCodeError, WeaviateInvalidInputError):  # concurrently?
+                    if name not in self._refresh_properties(collection):
+                        raise
+                self._properties[collection].add(name)
 
     @contextmanager
     def _guard(self) -> Iterator[None]:
@@ -307,28 +369,58 @@ class WeaviateStore:
             raise StoreUnavailable(f"weaviate: {type(exc).__name__}: {exc}") from exc
 
 
-def _properties(record: ReadDocument) -> dict[str, Any]:
+def _filter_fields(record: ReadDocument) -> dict[str, Any]:
     published = record.published_at
     if published is not None and published.tzinfo is None:
         published = published.replace(tzinfo=UTC)
-    props: dict[str, Any] = {
-        "version": record.version, "title": record.title, "body": record.body,
-        "category": record.category, "tags": list(record.tags), "published_at": published,
-        "content_hash": record.content_hash, "attributes_json": json.dumps(record.attributes),
-        "attr_eq": wf.equality_terms(record.attributes),
-        **wf.number_properties(record.attributes),
+    return {"category": record.category, "tags": list(record.tags), "published_at": published,
+            "attr_eq": wf.equality_terms(record.attributes),
+            **wf.number_properties(record.attributes)}
+
+
+def _document_object(record: ReadDocument) -> DataObject[Any, Any]:
+    props = {
+        "version": record.version, "title": record.title, "lead": record.body[:LEAD_CHARS],
+        "body": record.body, "content_hash": record.content_hash,
+        "attributes_json": json.dumps(record.attributes), schema.MARKER: len(record.passages),
+        **_filter_fields(record),
     }
+    return DataObject(uuid=record.id, properties=_present(props))
+
+
+def _passage_objects(record: ReadDocument) -> list[DataObject[Any, Any]]:
+    shared = _filter_fields(record) | {"doc_id": str(record.id), "version": record.version}
+    out = []
+    for ordinal, (passage, text) in enumerate(zip(record.passages, record.passage_texts(),
+                                                  strict=True)):
+        props = shared | {"ordinal": ordinal, "span_start": passage.start, "span_end": passage.end,
+                          "text": text, "terms": terms.indexed_terms(record.title, text)}
+        out.append(DataObject(uuid=passage_uuid(record.id, ordinal), properties=_present(props),
+                              vector=_floats(passage.vector)))
+    return out
+
+
+def _present(props: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in props.items() if value is not None}
 
 
-def _unless_newer(ids: Sequence[tuple[uuid.UUID, int]]) -> _Filters:
+def _unless_newer(matching: Callable[[list[uuid.UUID]], _Filters],
+                  ids: Sequence[tuple[uuid.UUID, int]]) -> _Filters:
     """Each id whose stored version is at most the given one: the guard is atomic per object."""
     by_version: dict[int, list[uuid.UUID]] = {}
     for doc_id, version in ids:
         by_version.setdefault(version, []).append(doc_id)
     stored = Filter.by_property("version")
-    return Filter.any_of([Filter.by_id().contains_any(doc_ids) & stored.less_or_equal(version)
+    return Filter.any_of([matching(doc_ids) & stored.less_or_equal(version)
                           for version, doc_ids in by_version.items()])
+
+
+def _documents(ids: list[uuid.UUID]) -> _Filters:
+    return Filter.by_id().contains_any(ids)
+
+
+def _passages_of(ids: list[uuid.UUID]) -> _Filters:
+    return Filter.by_property("doc_id").contains_any([str(i) for i in ids])
 
 
 def _hit(obj: Any, score: float) -> SearchHit:
@@ -338,36 +430,27 @@ def _hit(obj: Any, score: float) -> SearchHit:
         score=score,
         version=int(p["version"]),
         title=p.get("title") or "",
-        body=p.get("body") or "",
         category=p.get("category"),
         tags=tuple(p.get("tags") or ()),
         attributes=json.loads(p.get("attributes_json") or "{}"),
         published_at=p.get("published_at"),
+        lead=p.get("lead") or "",
     )
 
 
-def _ranked(hits: list[SearchHit]) -> list[SearchHit]:
-    """Best first, ties by id (Weaviate's order among equal scores is arbitrary)."""
-    return sorted(hits, key=lambda hit: (-hit.score, hit.id))
+def _vector(obj: Any) -> np.ndarray:
+    vector = obj.vector["default"] if isinstance(obj.vector, dict) else obj.vector
+    return np.asarray(vector, dtype=np.float32)
 
 
 def _uuid(value: Any) -> uuid.UUID:
-    return uuid.UUID(str(value))
-
-
-def _int(value: Any) -> int:
-    return int(value)
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
 
 
 def _floats(vector: np.ndarray) -> list[float]:
     return [float(x) for x in np.asarray(vector, dtype=np.float32)]
 
 
-def _squash(score: float | None) -> float:
-    return 0.0 if not score else score / (score + 1.0)
-
-
 def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
-

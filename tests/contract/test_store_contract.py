@@ -226,7 +226,7 @@ def test_a_shorter_replace_and_a_delete_leave_no_passages_behind(store: VectorSt
     assert hit.body == "only." and np.allclose(vector, v[3], atol=1e-5)
     assert {h.id for h in store.search(v[0], Filters(), limit=10)} == {d.id, other.id}
     store.delete([(d.id, 2)])
-    assert store.passage_count() == 1 and store.prune() == 0
+    assert store.passage_count() == 1 and store.strays() == []
     assert [s.id for s in store.versions(None, 10)] == [other.id]
 
 

@@ -1,0 +1,159 @@
+"""``semsearch bench relevance`` output: the acceptance checks, ``results.json``, ``report.md``
+and bar plots of nDCG@10 and Recall@10 per set, mode, store and passage setting."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+from benchmarks import plots
+from benchmarks.report import table
+
+STS_TARGETS = {"torch": 0.820, "onnx": 0.815}
+"""all-MiniLM-L6-v2 on the STS Benchmark test split: fp32 (torch) and ONNX int8."""
+AGREEMENT = {"semantic": 0.01, "keyword": 0.02, "hybrid": 0.02}
+"""Largest nDCG@10 gap between the two stores on the headings set, per mode."""
+
+
+def check(what: str, value: Any, target: str, passed: bool | None) -> dict[str, Any]:
+    return {"what": what, "value": value, "target": target, "pass": passed}
+
+
+def _store_checks(store: str, runs: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    on, off = runs.get("on") or {}, runs.get("off") or {}
+    for label, found in (("passages on", on), ("passages off (before)", off)):
+        if long := (found.get("relevance") or {}).get("long", {}).get("semantic"):
+            judged = label == "passages on"
+            out += [check(f"{store}: long set semantic Recall@10, {label}", long["recall"],
+                          "≥ 0.95" if judged else "—", long["recall"] >= 0.95 if judged else None),
+                    check(f"{store}: long set semantic MRR@10, {label}", long["mrr"],
+                          "≥ 0.8" if judged else "—", long["mrr"] >= 0.8 if judged else None)]
+    heads = (on.get("relevance") or {}).get("headings", {})
+    if {"semantic", "keyword", "hybrid"} <= set(heads):
+        best = max(heads["semantic"]["ndcg"], heads["keyword"]["ndcg"])
+        out.append(check(f"{store}: headings hybrid nDCG@10 (semantic {heads['semantic']['ndcg']}, "
+                         f"keyword {heads['keyword']['ndcg']})", heads["hybrid"]["ndcg"],
+                         f"≥ {round(best + 0.01, 4)}", heads["hybrid"]["ndcg"] >= best + 0.01 - 1e-9))
+    if ann := on.get("ann"):
+        out.append(check(f"{store}: ANN recall@10 vs exact at {ann['documents']} documents "
+                         f"({ann['passages']} passages)", ann["recall_at_10"], "≥ 0.98",
+                         ann["recall_at_10"] >= 0.98))
+    if ingest := on.get("ingest"):
+        out.append(check(f"{store}: ingest passages/s / raw encoder, passages on",
+                         ingest["ratio_to_encoder"], "≥ 0.85", ingest["ratio_to_encoder"] >= 0.85))
+    for setting, found in runs.items():
+        if "error" in found:
+            out.append(check(f"{store}, passages {setting}: the run", found["error"], "no error", False))
+    return out
+
+
+def checks(data: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for store, runs in data["runs"].items():
+        out += _store_checks(store, runs)
+    heads = {store: ((runs.get("on") or {}).get("relevance") or {}).get("headings", {})
+             for store, runs in data["runs"].items()}
+    if all(heads.get(s) for s in ("pgvector", "weaviate")):
+        for mode, limit in AGREEMENT.items():
+            if mode in heads["pgvector"] and mode in heads["weaviate"]:
+                gap = round(abs(heads["pgvector"][mode]["ndcg"] - heads["weaviate"][mode]["ndcg"]), 4)
+                out.append(check(f"stores agree: headings {mode} nDCG@10 gap", gap, f"≤ {limit}",
+                                 gap <= limit + 1e-9))
+    for backend, value in (data.get("sts") or {}).items():
+        if isinstance(value, float):
+            target = STS_TARGETS.get(backend)
+            out.append(check(f"STS Benchmark Spearman, {backend}", value,
+                             f"≥ {target}" if target else "—",
+                             value >= target if target else None))
+    return out
+
+
+def _set_tables(data: dict[str, Any]) -> list[str]:
+    lines = []
+    for name, info in data["sets"].items():
+        rows = [[store, setting, mode, m["ndcg"], m["recall"], m["mrr"], m["queries"]]
+                for store, runs in data["runs"].items() for setting, found in runs.items()
+                for mode, m in ((found.get("relevance") or {}).get(name) or {}).items()]
+        lines += [f"## Set: {name}", "", info["note"] + ".", "",
+                  *table(["store", "passages", "mode", "nDCG@10", "Recall@10", "MRR@10", "queries"], rows)]
+    return lines
+
+
+def _passages_and_ingest(data: dict[str, Any]) -> list[str]:
+    per_doc = [[store, setting, name, p["mean"], p["max"], p["total"]]
+               for store, runs in data["runs"].items() for setting, found in runs.items()
+               for name, p in (found.get("passages_per_document") or {}).items()]
+    ingest = [[store, setting, i["documents"], i["passages_embedded"], i["seconds"], i["documents_per_s"],
+               i["passages_per_s"], f"{i['encoder_bracket']['before']} / {i['encoder_bracket']['after']}",
+               i["encoder_sample"], i["ratio_to_encoder"]]
+              for store, runs in data["runs"].items() for setting, found in runs.items()
+              if (i := found.get("ingest"))]
+    return ["## Passages per document", "", *table(
+        ["store", "passages", "set", "mean", "max", "total"], per_doc),
+        "## Ingest through the pipeline", "",
+        "Both sets bulk-imported through the command API until searchable (read-your-writes "
+        "waits); the raw encoder encodes the same distinct passage texts in one call in this "
+        "process just before and just after (the machine is shared); the ratio is to the mean.", "",
+        *table(["store", "passages", "documents", "passages embedded", "seconds", "docs/s",
+                "passages/s", "raw encoder passages/s (before / after)", "texts timed",
+                "ratio"], ingest)]
+
+
+def _ann_and_sts(data: dict[str, Any]) -> list[str]:
+    rows = [[store, a["documents"], a["passages"], a["queries"], a["recall_at_10"],
+             a["min_recall_at_10"], a["queries_below_0.9"]]
+            for store, runs in data["runs"].items() if (a := (runs.get("on") or {}).get("ann"))]
+    sts = data.get("sts") or {}
+    scores = [[b, v, STS_TARGETS.get(b)] for b, v in sts.items() if isinstance(v, float)]
+    return ["## ANN recall@10 against exact search (passages on)", "",
+            "Semantic top 10 of the query API, no filter, against brute force over every passage "
+            "vector in the read model's embedding cache (a document scores its best passage).", "",
+            *table(["store", "documents", "passages", "queries", "recall@10", "worst query",
+                    "queries < 0.9"], rows),
+            "## STS Benchmark (the encoder alone)", "",
+            *([sts["error"], ""] if "error" in sts else []),
+            *table(["backend", "Spearman", "target"], scores)]
+
+
+def markdown(data: dict[str, Any], pictures: list[Path]) -> str:
+    meta = data.get("meta", {})
+    lines = ["# semsearch relevance benchmark", "", f"- command: `{meta.get('command')}`",
+             f"- started: {meta.get('started')}, git {meta.get('git_commit')}",
+             f"- machine: {meta.get('machine')}",
+             f"- encoder: {data['encoder']}; passage settings: {', '.join(data['settings'])}", ""]
+    found = [[c["what"], c["value"], c["target"], c["pass"]] for c in data["checks"]]
+    lines += ["## Checks", "", *table(["what", "measured", "target", "pass"], found)]
+    lines += _set_tables(data) + _passages_and_ingest(data) + _ann_and_sts(data)
+    lines += ["## Notes", "", *(f"- {n}" for n in data["notes"]), "", "## Plots", ""]
+    lines += [f"![{p.stem}]({p.name})" for p in pictures]
+    return "\n".join(lines) + "\n"
+
+
+def draw(out: Path, data: dict[str, Any]) -> list[Path]:
+    pairs = [(store, setting) for store, runs in data["runs"].items() for setting in runs]
+    groups = sorted({(name, mode) for runs in data["runs"].values() for found in runs.values()
+                     for name, modes in (found.get("relevance") or {}).items() for mode in modes})
+    if not groups:
+        return []
+    pictures = []
+    for measure, label in (("ndcg", "nDCG@10"), ("recall", "Recall@10")):
+        series = {f"{store}, passages {setting}": [
+            ((data["runs"][store][setting].get("relevance") or {}).get(name, {}).get(mode) or {})
+            .get(measure, math.nan) for name, mode in groups] for store, setting in pairs}
+        pictures.append(plots.bars(out / f"relevance-{measure}.png", f"{label} per set and mode",
+                                   [f"{name}\n{mode}" for name, mode in groups], series, label))
+    return pictures
+
+
+def write(out: Path, data: dict[str, Any]) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    data["checks"] = checks(data)
+    data["meta"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    pictures = draw(out, data)
+    (out / "results.json").write_text(json.dumps(data, indent=1, default=str))
+    (out / "report.md").write_text(markdown(data, pictures))
+    return out / "report.md"
