@@ -129,7 +129,7 @@ def search_with_fallback(router: StoreRouter, name: str, vector: np.ndarray | No
     (not for a token: only a store known to have reached the write may answer that)."""
     def run(store: str) -> list[SearchHit]:
         return router.stores[store].search(vector, body.filters, body.limit, body.offset,
-                                           body.min_score, body.mode, text or None)
+                                           body.min_score, body.mode, text or None, body.alpha)
     try:
         return name, run(name)
     except StoreUnavailable:

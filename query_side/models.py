@@ -22,7 +22,11 @@ class SearchRequest(BaseModel):
     filters: Filters = Field(default_factory=Filters)
     limit: int = Field(default=10, ge=1, le=MAX_LIMIT)
     offset: int = Field(default=0, ge=0, le=1000)
-    min_score: float | None = Field(default=None, ge=-1.0, le=1.0)
+    min_score: float | None = Field(default=None, ge=-1.0, le=1.0,
+                                    description="drop hits scoring below this (see Hit.score)")
+    alpha: float = Field(default=0.5, ge=0.0, le=1.0,
+                         description="hybrid only: the semantic side's weight in the fusion "
+                         "(1: semantic alone, 0: keyword alone)")
     token: str | None = Field(default=None, max_length=200_000,
                               description="consistency token from a command response")
     wait_ms: int | None = Field(default=None, ge=0, le=60_000,

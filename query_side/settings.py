@@ -6,6 +6,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from embeddings.passages import DEFAULT_OVERLAP, DEFAULT_TOKENS, MODEL_WINDOW, PassageSettings
+from semsearch.config import CommaList
 
 DEFAULT_READ_DATABASE_URL = "postgresql+psycopg://semsearch@127.0.0.1:5432/semsearch_read"
 
@@ -35,6 +36,8 @@ class StoreSettings(BaseSettings):
     encoder_threads: int = Field(default=0, ge=0)
     """ONNX encoder: concurrent single-threaded calls per process; 0: one per CPU (a query API
     with several worker processes gives each its share of the CPUs)."""
+    failpoints: CommaList = Field(default_factory=list)
+    """Test-only crash points (semsearch.failpoints); empty in production."""
 
     def passage_settings(self) -> PassageSettings:
         return PassageSettings(tokens=self.passage_tokens, overlap=self.passage_overlap,

@@ -12,6 +12,8 @@ NAMES = {
     "relay-after-claim": "the relay has claimed outbox rows but not enqueued them",
     "command-after-commit": "the command API committed but has not answered",
     "worker-mid-batch": "the worker wrote the store but has not recorded or acknowledged it",
+    "store-mid-document": "Weaviate holds a document's new passages but not the document yet, "
+                          "or no longer the document but still its passages",
 }
 
 

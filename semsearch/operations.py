@@ -41,7 +41,8 @@ def reconcile(args: argparse.Namespace) -> int:
         for store in [args.store] if args.store else settings.sync_stores:
             found, left = maintenance.reconcile(rt, store, apply=args.apply)
             print(f"{store:<9} checked={found.checked} missing={len(found.missing)} "
-                  f"stale={len(found.stale)} orphaned={len(found.orphaned)}"
+                  f"stale={len(found.stale)} orphaned={len(found.orphaned)} "
+                  f"stray-passages-of={len(found.strays)}"
                   + (f"  → after repair: {left.total} differences" if left is not None else ""))
             left_total += (left.total if left is not None else found.total)
     finally:

@@ -48,16 +48,24 @@ def _text(rng: random.Random) -> str:
     return " ".join(rng.choice(WORDS) for _ in range(rng.randint(5, 25)))
 
 
+def _body(rng: random.Random) -> str:
+    """Mostly a short body; one in eight long enough for several passages, so replaces with a
+    shorter body and deletes must leave no passage behind."""
+    if rng.random() >= 1 / 8:
+        return _text(rng)
+    return " ".join(_text(rng).capitalize() + "." for _ in range(rng.randint(20, 35)))
+
+
 def _command(rng: random.Random, doc_id: uuid.UUID, exists: bool) -> tuple[str, str, dict[str, Any] | None]:
     path = f"/v1/documents/{doc_id}"
     if not exists:
-        return "create", "/v1/documents", {"id": str(doc_id), "title": _text(rng)[:60], "body": _text(rng),
+        return "create", "/v1/documents", {"id": str(doc_id), "title": _text(rng)[:60], "body": _body(rng),
                                           "tags": rng.sample(WORDS, 2)}
     kind = rng.choices(["replace", "patch-body", "patch-tags", "delete"], [3, 3, 2, 2])[0]
     if kind == "replace":
-        return kind, path, {"title": _text(rng)[:60], "body": _text(rng), "category": rng.choice(WORDS)}
+        return kind, path, {"title": _text(rng)[:60], "body": _body(rng), "category": rng.choice(WORDS)}
     if kind == "patch-body":
-        return kind, path, {"body": _text(rng)}
+        return kind, path, {"body": _body(rng)}
     if kind == "patch-tags":
         return kind, path, {"tags": rng.sample(WORDS, 3)}
     return kind, path, None
@@ -86,7 +94,8 @@ class Faults(threading.Thread):
         self.log: list[str] = []
 
     def run(self) -> None:
-        kinds = ["kill-worker", "kill-relay", "kill-command-api", "wipe-redis", "weaviate-away"]
+        kinds = ["kill-worker", "kill-relay", "kill-command-api", "wipe-redis", "weaviate-away",
+                 "crash-mid-document"]
         while not self.done.wait(self.every):
             kind = kinds[len(self.log) % len(kinds)] if len(self.log) < len(kinds) else self.rng.choice(kinds)
             self.log.append(f"{time.strftime('%H:%M:%S')} {kind}")
@@ -97,6 +106,9 @@ class Faults(threading.Thread):
         if kind == "kill-worker":
             c.kill("worker-a")
             c.start_worker("worker-a", wait=False)
+        elif kind == "crash-mid-document":  # dies between a document's two Weaviate writes
+            c.kill("worker-a")
+            c.start_worker("worker-a", failpoints=("store-mid-document",), wait=False)
         elif kind == "kill-relay":
             c.kill("relay-1")
             c.start("relay-1", "relay")

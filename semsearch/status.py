@@ -28,6 +28,7 @@ def collect(settings: WorkerSettings) -> dict[str, object]:
                 lag = readmodel.lag(conn, name)
             healthy = store.health()
             stores[name] = {"healthy": healthy, "documents": store.count() if healthy else None,
+                            "passages": store.passage_count() if healthy else None,
                             "pending": int(pending.get(name, 0)),
                             "dead_letters": int(dead.get(name, 0)), **lag}
             store.close()
@@ -41,9 +42,9 @@ def print_status() -> int:
     report = collect(WorkerSettings())
     outbox = report["outbox"]
     print(f"outbox: {outbox['pending']} changes pending, oldest {outbox['oldest_age_s']:.1f}s")  # type: ignore[index]
-    print(f"{'store':<10} {'healthy':<8} {'documents':>10} {'pending':>8} {'behind':>7} "
-          f"{'lag_s':>8} {'dead':>5}")
+    print(f"{'store':<10} {'healthy':<8} {'documents':>10} {'passages':>9} {'pending':>8} "
+          f"{'behind':>7} {'lag_s':>8} {'dead':>5}")
     for name, s in report["stores"].items():  # type: ignore[attr-defined]
-        print(f"{name:<10} {str(s['healthy']):<8} {str(s['documents']):>10} {s['pending']:>8} "
-              f"{s['behind']:>7} {s['lag_s']:>8.2f} {s['dead_letters']:>5}")
+        print(f"{name:<10} {str(s['healthy']):<8} {str(s['documents']):>10} {str(s['passages']):>9} "
+              f"{s['pending']:>8} {s['behind']:>7} {s['lag_s']:>8.2f} {s['dead_letters']:>5}")
     return 0 if all(s["healthy"] for s in report["stores"].values()) else 1  # type: ignore[attr-defined]

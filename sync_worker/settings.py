@@ -18,5 +18,3 @@ class WorkerSettings(StoreSettings):
     """CPU priority of a ``semsearch worker`` process (Unix nice): embedding is background work,
     so the APIs and the stores get the cores first when both want them; 0: same as everything."""
     metrics_port: int | None = None
-    failpoints: CommaList = Field(default_factory=list)
-    """Test-only crash points (semsearch.failpoints); empty in production."""

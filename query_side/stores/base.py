@@ -146,7 +146,13 @@ class VectorStore(Protocol):
         min_score: float | None = None,
         mode: Mode = "semantic",
         text: str | None = None,
-    ) -> list[SearchHit]: ...
+        alpha: float = 0.5,
+    ) -> list[SearchHit]:
+        """One hit per document, best first, each with its best passages: scored by cosine
+        similarity (``semantic``), BM25 over the query's terms squashed to [0, 1) (``keyword``)
+        or their fusion weighted by ``alpha`` (``hybrid``); no vector and no text: a listing
+        by ``filters``, newest first. ``min_score`` drops hits scoring below it."""
+        ...
 
     def get(self, doc_id: uuid.UUID) -> tuple[SearchHit, np.ndarray] | None:
         """The document (``body`` included) and its vector: the normalized mean of its

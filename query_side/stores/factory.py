@@ -24,7 +24,7 @@ def open_store(name: str, settings: StoreSettings, read_engine: Engine) -> Vecto
             parsed = urlparse(settings.weaviate_url)
             client = connect(parsed.port or 8080, settings.weaviate_grpc_port,
                              host=parsed.hostname or "127.0.0.1")
-            return WeaviateStore(client, settings.weaviate_collection)
+            return WeaviateStore(client, settings.weaviate_collection, settings.failpoints)
         case "memory":
             from query_side.stores.memory import MemoryStore
 

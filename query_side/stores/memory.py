@@ -94,9 +94,9 @@ class MemoryStore:
 
     def search(self, vector: np.ndarray | None, filters: Filters, limit: int, offset: int = 0,
                min_score: float | None = None, mode: Mode = "semantic",
-               text: str | None = None) -> list[SearchHit]:
+               text: str | None = None, alpha: float = ranking.HYBRID_ALPHA) -> list[SearchHit]:
         self._check()
-        return ranking.search(self, vector, filters, limit, offset, min_score, mode, text)
+        return ranking.search(self, vector, filters, limit, offset, min_score, mode, text, alpha)
 
     def passages(self, kind: ranking.Kind, vector: np.ndarray | None, query: list[str],
                  filters: Filters, k: int) -> list[ranking.PassageMatch]:

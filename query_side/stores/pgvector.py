@@ -191,14 +191,18 @@ class PgvectorStore:
             """
         )
 
+        held = sa.text(f"SELECT id, version FROM {self._table} WHERE id = ANY(:ids) FOR UPDATE")
+
         def write(conn: sa.Connection) -> None:
-            conn.execute(documents, [_params(r) for r in newest.values()])
-            # the row locks taken above are held: only a record that is now the stored version
-            # writes its passages (a concurrent newer writer may have won the row)
-            held = conn.execute(sa.text(
-                f"SELECT id, version FROM {self._table} WHERE id = ANY(:ids) FOR UPDATE"),
-                {"ids": list(newest)}).all()
-            won = [newest[i] for i, v in held if newest[i].version == v]
+            before: dict[uuid.UUID, int] = dict(conn.execute(held, {"ids": list(newest)}).tuples().all())
+            fresh = [_params(r) for r in newest.values() if before.get(r.id, 0) < r.version]
+            if not fresh:
+                return
+            conn.execute(documents, fresh)
+            # rows are locked now: a record writes its passages only if it is the stored version
+            # and was not already (a concurrent writer of a new id may have won the row)
+            after = conn.execute(held, {"ids": list(newest)}).tuples().all()
+            won = [newest[i] for i, v in after if newest[i].version == v and before.get(i, 0) < v]
             if not won:
                 return
             conn.execute(sa.text(f"DELETE FROM {self._passages} WHERE doc_id = ANY(:ids)"),
@@ -217,17 +221,10 @@ class PgvectorStore:
         params = {"ids": [i for i, _ in ids], "versions": [v for _, v in ids]}
         self._write(lambda conn: conn.execute(statement, params))
 
-    def search(
-        self,
-        vector: np.ndarray | None,
-        filters: Filters,
-        limit: int,
-        offset: int = 0,
-        min_score: float | None = None,
-        mode: Mode = "semantic",
-        text: str | None = None,
-    ) -> list[SearchHit]:
-        return ranking.search(self, vector, filters, limit, offset, min_score, mode, text)
+    def search(self, vector: np.ndarray | None, filters: Filters, limit: int, offset: int = 0,
+               min_score: float | None = None, mode: Mode = "semantic",
+               text: str | None = None, alpha: float = ranking.HYBRID_ALPHA) -> list[SearchHit]:
+        return ranking.search(self, vector, filters, limit, offset, min_score, mode, text, alpha)
 
     def passages(self, kind: ranking.Kind, vector: np.ndarray | None, terms: list[str],
                  filters: Filters, k: int) -> list[ranking.PassageMatch]:

@@ -33,7 +33,8 @@ HYBRID_WINDOW = 100
 """Documents taken from each side for hybrid fusion."""
 PASSAGES_PER_HIT = 3
 FIRST_POOL = 32
-MAX_POOL = 16_384
+MAX_POOL = 10_000
+"""The most passages one search asks a store for (Weaviate returns at most 10,000)."""
 
 
 @dataclass(frozen=True)
@@ -150,10 +151,11 @@ def search(store: Retrieval, vector: np.ndarray | None, filters: Filters, limit:
         case "semantic" if vector is not None:
             docs = top_documents(semantic, wanted, min_score)
         case "keyword":
-            docs = top_documents(keyword, wanted) if query_terms else []
+            docs = top_documents(keyword, wanted, min_score) if query_terms else []
         case "hybrid" if vector is not None:
             docs = fuse(top_documents(semantic, HYBRID_WINDOW),
                         top_documents(keyword, HYBRID_WINDOW) if query_terms else [], alpha)
+            docs = [d for d in docs if min_score is None or d.score >= min_score]
         case _:
             return store.browse(filters, limit, offset)
     return store.hits(docs[offset:wanted])

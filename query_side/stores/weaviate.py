@@ -19,12 +19,10 @@ where Weaviate differs:
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
-from datetime import UTC
 from typing import Any, TypeVar
 
 import grpc
@@ -45,11 +43,11 @@ from weaviate.exceptions import (
     WeaviateInvalidInputError,
 )
 
-from query_side.stores import ranking, terms
+from query_side.stores import ranking
 from query_side.stores import weaviate_filters as wf
+from query_side.stores import weaviate_objects as wo
 from query_side.stores import weaviate_schema as schema
 from query_side.stores.base import (
-    LEAD_CHARS,
     Filters,
     Mode,
     ReadDocument,
@@ -57,6 +55,7 @@ from query_side.stores.base import (
     StoredVersion,
     StoreUnavailable,
 )
+from semsearch.failpoints import crash_if
 
 T = TypeVar("T")
 LISTED = ["version", "title", "lead", "category", "tags", "published_at", "attributes_json"]
@@ -98,15 +97,13 @@ def connect(http_port: int, grpc_port: int, host: str = "127.0.0.1") -> weaviate
     return client
 
 
-def passage_uuid(doc_id: uuid.UUID, ordinal: int) -> uuid.UUID:
-    return uuid.uuid5(doc_id, str(ordinal))
-
-
 class WeaviateStore:
     name = "weaviate"
 
-    def __init__(self, client: weaviate.WeaviateClient, collection: str = "Document") -> None:
+    def __init__(self, client: weaviate.WeaviateClient, collection: str = "Document",
+                 failpoints: Sequence[str] = ()) -> None:
         self._client = client
+        self._failpoints = list(failpoints)
         self._names = (collection, collection + schema.PASSAGE_SUFFIX)
         self._docs = client.collections.use(self._names[0])
         self._passages = client.collections.use(self._names[1])
@@ -154,11 +151,12 @@ class WeaviateStore:
             stored = self._stored_versions(list(newest))
             fresh = [r for r in newest.values() if stored.get(r.id, r.version - 1) < r.version]
             self._add_number_properties(fresh)
-            objects = [o for r in fresh for o in _passage_objects(r)]
+            objects = [o for r in fresh for o in wo.passage_objects(r)]
             failed = self._insert(self._passages, objects)
             if not failed:
                 self._delete_passages([(r.id, r.version - 1) for r in fresh])
-                failed = self._insert(self._docs, [_document_object(r) for r in fresh])
+                crash_if("store-mid-document", self._failpoints)
+                failed = self._insert(self._docs, [wo.document_object(r) for r in fresh])
         if failed:
             raise StoreWriteFailed(failed)
 
@@ -168,9 +166,9 @@ class WeaviateStore:
             try:
                 result = collection.data.insert_many(list(chunk))
             except WeaviateInsertManyAllFailedError as exc:
-                failed |= {_uuid(o.uuid): str(exc.message) for o in chunk}
+                failed |= {wo.as_uuid(o.uuid): str(exc.message) for o in chunk}
                 continue
-            failed |= {_uuid(chunk[i].uuid): e.message for i, e in result.errors.items()}
+            failed |= {wo.as_uuid(chunk[i].uuid): e.message for i, e in result.errors.items()}
         return failed
 
     def delete(self, ids: list[tuple[uuid.UUID, int]]) -> None:
@@ -180,6 +178,7 @@ class WeaviateStore:
             if result.failed:
                 raise StoreUnavailable(
                     f"weaviate: {result.failed} of {result.matches} deletes failed")
+            crash_if("store-mid-document", self._failpoints)
             with self._guard():
                 self._delete_passages(chunk)
 
@@ -195,8 +194,8 @@ class WeaviateStore:
 
     def search(self, vector: np.ndarray | None, filters: Filters, limit: int, offset: int = 0,
                min_score: float | None = None, mode: Mode = "semantic",
-               text: str | None = None) -> list[SearchHit]:
-        return ranking.search(self, vector, filters, limit, offset, min_score, mode, text)
+               text: str | None = None, alpha: float = ranking.HYBRID_ALPHA) -> list[SearchHit]:
+        return ranking.search(self, vector, filters, limit, offset, min_score, mode, text, alpha)
 
     def passages(self, kind: ranking.Kind, vector: np.ndarray | None, query: list[str],
                  filters: Filters, k: int) -> list[ranking.PassageMatch]:
@@ -209,7 +208,7 @@ class WeaviateStore:
             if kind == "semantic":
                 assert vector is not None
                 res = self._passages.query.near_vector(
-                    _floats(vector), filters=where, limit=limit, return_properties=MATCHED,
+                    wo.floats(vector), filters=where, limit=limit, return_properties=MATCHED,
                     return_metadata=MetadataQuery(distance=True))
                 scores = [1.0 - float(o.metadata.distance or 0.0) for o in res.objects]
             else:
@@ -217,10 +216,7 @@ class WeaviateStore:
                     " ".join(query), query_properties=["terms"], filters=where, limit=limit,
                     return_properties=MATCHED, return_metadata=MetadataQuery(score=True))
                 scores = [float(o.metadata.score or 0.0) for o in res.objects]
-        found = [ranking.PassageMatch(_uuid(o.properties["doc_id"]), int(o.properties["span_start"]),
-                                      int(o.properties["span_end"]), score,
-                                      str(o.properties.get("text") or ""))
-                 for o, score in zip(res.objects, scores, strict=True)]
+        found = [wo.passage_match(o, score) for o, score in zip(res.objects, scores, strict=True)]
         return sorted(found, key=lambda m: (-m.score, m.doc_id, m.start))
 
     def hits(self, docs: list[ranking.DocMatch]) -> list[SearchHit]:
@@ -230,7 +226,7 @@ class WeaviateStore:
             res = self._docs.query.fetch_objects(
                 filters=Filter.by_id().contains_any([d.doc_id for d in docs]), limit=len(docs),
                 return_properties=LISTED)
-        by_id = {_uuid(o.uuid): _hit(o, 0.0) for o in res.objects}
+        by_id = {wo.as_uuid(o.uuid): wo.hit(o, 0.0) for o in res.objects}
         return [ranking.with_passages(by_id[d.doc_id], d, [p.text or "" for p in d.passages])
                 for d in docs if d.doc_id in by_id]
 
@@ -242,7 +238,7 @@ class WeaviateStore:
             res = self._docs.query.fetch_objects(
                 filters=wf.to_filter(filters), limit=limit, offset=offset, return_properties=LISTED,
                 sort=Sort.by_property("published_at", ascending=False).by_id())
-        return [_hit(o, 0.0) for o in res.objects]
+        return [wo.hit(o, 0.0) for o in res.objects]
 
     def get(self, doc_id: uuid.UUID) -> tuple[SearchHit, np.ndarray] | None:
         with self._guard():
@@ -252,8 +248,8 @@ class WeaviateStore:
             res = self._passages.query.fetch_objects(
                 filters=Filter.by_property("doc_id").equal(str(doc_id)), limit=MAX_RESULTS,
                 include_vector=True, return_properties=["ordinal"])
-        vectors = [_vector(o) for o in res.objects]
-        hit = replace(_hit(obj, 1.0), body=obj.properties.get("body") or "")
+        vectors = [wo.vector_of(o) for o in res.objects]
+        hit = replace(wo.hit(obj, 1.0), body=str(obj.properties.get("body") or ""))
         if not vectors:
             return hit, np.zeros(0, dtype=np.float32)
         return hit, ranking.centroid(np.stack(vectors))
@@ -263,11 +259,11 @@ class WeaviateStore:
         with self._guard():
             res = self._docs.query.fetch_objects(
                 after=after, limit=limit, return_properties=["version", "content_hash", schema.MARKER])
-            held = self._passage_summary([_uuid(o.uuid) for o in res.objects])
+            held = self._passage_summary([wo.as_uuid(o.uuid) for o in res.objects])
         out = []
         for o in res.objects:
-            doc_id, version = _uuid(o.uuid), int(o.properties["version"])
-            count = int(o.properties.get(schema.MARKER) or 0)
+            doc_id, version = wo.as_uuid(o.uuid), wo.as_int(o.properties["version"])
+            count = wo.as_int(o.properties.get(schema.MARKER) or 0)
             complete = held.get(doc_id, (0, version, version)) == (count, version, version)
             out.append(StoredVersion(doc_id, version, str(o.properties.get("content_hash") or ""),
                                      count, complete))
@@ -283,7 +279,7 @@ class WeaviateStore:
                 return_metrics=Metrics("version").integer(minimum=True, maximum=True))
             for group in res.groups:
                 version: Any = group.properties["version"]
-                out[_uuid(group.grouped_by.value)] = (
+                out[wo.as_uuid(group.grouped_by.value)] = (
                     int(group.total_count or 0), int(version.minimum), int(version.maximum))
         return out
 
@@ -301,7 +297,7 @@ class WeaviateStore:
         seen: set[uuid.UUID] = set()
         with self._guard():
             for obj in self._passages.iterator(return_properties=["doc_id"]):
-                seen.add(_uuid(obj.properties["doc_id"]))
+                seen.add(wo.as_uuid(obj.properties["doc_id"]))
             held = set(self._stored_versions(sorted(seen)))
         return sorted(seen - held)
 
@@ -322,7 +318,7 @@ class WeaviateStore:
             res = self._docs.query.fetch_objects(
                 filters=Filter.by_id().contains_any(list(chunk)), limit=len(chunk),
                 return_properties=["version"])
-            stored |= {_uuid(o.uuid): int(o.properties["version"]) for o in res.objects}
+            stored |= {wo.as_uuid(o.uuid): wo.as_int(o.properties["version"]) for o in res.objects}
         return stored
 
     def _refresh_properties(self, collection: str) -> set[str]:
@@ -369,41 +365,6 @@ class WeaviateStore:
             raise StoreUnavailable(f"weaviate: {type(exc).__name__}: {exc}") from exc
 
 
-def _filter_fields(record: ReadDocument) -> dict[str, Any]:
-    published = record.published_at
-    if published is not None and published.tzinfo is None:
-        published = published.replace(tzinfo=UTC)
-    return {"category": record.category, "tags": list(record.tags), "published_at": published,
-            "attr_eq": wf.equality_terms(record.attributes),
-            **wf.number_properties(record.attributes)}
-
-
-def _document_object(record: ReadDocument) -> DataObject[Any, Any]:
-    props = {
-        "version": record.version, "title": record.title, "lead": record.body[:LEAD_CHARS],
-        "body": record.body, "content_hash": record.content_hash,
-        "attributes_json": json.dumps(record.attributes), schema.MARKER: len(record.passages),
-        **_filter_fields(record),
-    }
-    return DataObject(uuid=record.id, properties=_present(props))
-
-
-def _passage_objects(record: ReadDocument) -> list[DataObject[Any, Any]]:
-    shared = _filter_fields(record) | {"doc_id": str(record.id), "version": record.version}
-    out = []
-    for ordinal, (passage, text) in enumerate(zip(record.passages, record.passage_texts(),
-                                                  strict=True)):
-        props = shared | {"ordinal": ordinal, "span_start": passage.start, "span_end": passage.end,
-                          "text": text, "terms": terms.indexed_terms(record.title, text)}
-        out.append(DataObject(uuid=passage_uuid(record.id, ordinal), properties=_present(props),
-                              vector=_floats(passage.vector)))
-    return out
-
-
-def _present(props: dict[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in props.items() if value is not None}
-
-
 def _unless_newer(matching: Callable[[list[uuid.UUID]], _Filters],
                   ids: Sequence[tuple[uuid.UUID, int]]) -> _Filters:
     """Each id whose stored version is at most the given one: the guard is atomic per object."""
@@ -421,34 +382,6 @@ def _documents(ids: list[uuid.UUID]) -> _Filters:
 
 def _passages_of(ids: list[uuid.UUID]) -> _Filters:
     return Filter.by_property("doc_id").contains_any([str(i) for i in ids])
-
-
-def _hit(obj: Any, score: float) -> SearchHit:
-    p = obj.properties
-    return SearchHit(
-        id=_uuid(obj.uuid),
-        score=score,
-        version=int(p["version"]),
-        title=p.get("title") or "",
-        category=p.get("category"),
-        tags=tuple(p.get("tags") or ()),
-        attributes=json.loads(p.get("attributes_json") or "{}"),
-        published_at=p.get("published_at"),
-        lead=p.get("lead") or "",
-    )
-
-
-def _vector(obj: Any) -> np.ndarray:
-    vector = obj.vector["default"] if isinstance(obj.vector, dict) else obj.vector
-    return np.asarray(vector, dtype=np.float32)
-
-
-def _uuid(value: Any) -> uuid.UUID:
-    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
-
-
-def _floats(vector: np.ndarray) -> list[float]:
-    return [float(x) for x in np.asarray(vector, dtype=np.float32)]
 
 
 def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:

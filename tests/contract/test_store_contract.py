@@ -296,3 +296,18 @@ def test_versions_report_passages(store: VectorStore) -> None:
     held = {s.id: s for s in store.versions(None, 10)}
     assert (held[d.id].passages, held[d.id].complete) == (2, True)
     assert store.passage_count() == 3
+
+
+def test_hybrid_alpha_weighs_the_sides_and_min_score_holds_in_every_mode(store: VectorStore) -> None:
+    store.upsert(KEYWORD_DOCS)
+    tides = vector_of(KEYWORD_DOCS[2])
+    meaning = store.search(tides, Filters(), 10, mode="hybrid", text="octopus hearts", alpha=1.0)
+    words = store.search(tides, Filters(), 10, mode="hybrid", text="octopus hearts", alpha=0.0)
+    assert meaning[0].id == KEYWORD_DOCS[2].id and meaning[0].score == 1.0
+    assert words[0].id == OCTOPUS.id and words[0].score == 1.0
+    for mode in ("keyword", "hybrid"):
+        every = store.search(tides, Filters(), 10, mode=mode, text="octopus hearts ocean")  # type: ignore[arg-type]
+        floor = every[1].score
+        kept = store.search(tides, Filters(), 10, mode=mode, text="octopus hearts ocean",  # type: ignore[arg-type]
+                            min_score=floor)
+        assert [h.id for h in kept] == [h.id for h in every if h.score >= floor] and len(kept) >= 2

@@ -42,9 +42,15 @@ def cluster(services: Services, weaviate) -> Iterator[Cluster]:  # type: ignore[
     c.stop()
 
 
-def write(c: Cluster, count: int, prefix: str = "Doc") -> list[dict[str, object]]:
-    docs = [{"title": f"{prefix} {n}", "body": f"{prefix} paragraph number {n} about the sea."}
-            for n in range(count)]
+LONG = " ".join(f"Sentence {n} of a long document tells about the sea, its tides and its "
+                "currents, in some detail." for n in range(60))
+"""A body of several passages (about 1,200 model tokens)."""
+
+
+def write(c: Cluster, count: int, prefix: str = "Doc", long_every: int = 4) -> list[dict[str, object]]:
+    """``count`` documents, every ``long_every``-th one long enough for several passages."""
+    docs = [{"title": f"{prefix} {n}", "body": LONG if n % long_every == 0 else
+             f"{prefix} paragraph number {n} about the sea."} for n in range(count)]
     reply = httpx.post(f"{c.command_url}/v1/documents/bulk", json={"documents": docs}, timeout=30)
     reply.raise_for_status()
     return reply.json()["items"]  # type: ignore[no-any-return]
@@ -53,7 +59,7 @@ def write(c: Cluster, count: int, prefix: str = "Doc") -> list[dict[str, object]
 def assert_converged(c: Cluster, expected_live: int | None = None) -> None:
     found = c.wait_converged(CONVERGE_SECONDS)
     assert {name: d.total for name, d in found.items()} == {"pgvector": 0, "weaviate": 0}, {
-        name: (d.missing[:3], d.stale[:3], d.orphaned[:3]) for name, d in found.items()}
+        name: (d.missing[:3], d.stale[:3], d.orphaned[:3], d.strays[:3]) for name, d in found.items()}
     if expected_live is not None:
         assert {name: d.checked for name, d in found.items()} == {
             "pgvector": expected_live, "weaviate": expected_live}
@@ -74,6 +80,40 @@ def test_worker_killed_in_the_middle_of_a_batch(cluster: Cluster) -> None:
     wait_dead(cluster, "worker")  # it wrote a store, then died before recording or acking
     cluster.start_worker()
     assert_converged(cluster, expected_live=40)
+
+
+def test_worker_killed_between_a_documents_passages_and_itself(cluster: Cluster) -> None:
+    """Weaviate has no transactions: a crash between a document's passages and its own object
+    (a shorter replace), or between its object and its passages (a delete), leaves a half-written
+    document or stray passages, which reconcile sees and the worker's retry repairs."""
+    cluster.start_command_api()
+    cluster.start("relay", "relay")
+    cluster.start_worker()
+    items = write(cluster, 12, "Long", long_every=1)
+    assert_converged(cluster, expected_live=12)
+    rt = cluster.runtime()
+    assert rt.store("weaviate").passage_count() >= 12 * 4
+
+    cluster.kill("worker")
+    cluster.start_worker(failpoints=("store-mid-document",))
+    for item in items[:6]:
+        httpx.put(f"{cluster.command_url}/v1/documents/{item['id']}", timeout=30,
+                  json={"title": "Short now", "body": "One passage."}).raise_for_status()
+    wait_dead(cluster, "worker")
+    half = cluster.differences()["weaviate"]
+    assert half.stale, half  # the crash really left documents half written
+    cluster.start_worker()
+    assert_converged(cluster, expected_live=12)
+
+    cluster.kill("worker")
+    cluster.start_worker(failpoints=("store-mid-document",))
+    for item in items[6:]:
+        httpx.delete(f"{cluster.command_url}/v1/documents/{item['id']}", timeout=30).raise_for_status()
+    wait_dead(cluster, "worker")
+    assert cluster.differences()["weaviate"].strays  # documents gone, their passages not yet
+    cluster.start_worker()
+    assert_converged(cluster, expected_live=6)
+    assert rt.store("weaviate").passage_count() == rt.store("pgvector").passage_count() == 6
 
 
 def test_relay_killed_between_claim_and_enqueue(cluster: Cluster) -> None:

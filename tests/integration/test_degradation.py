@@ -68,5 +68,5 @@ def test_status_reports_every_store(both: Pipeline) -> None:
     assert set(stores) == {"pgvector", "weaviate"}  # type: ignore[arg-type]
     for name in ("pgvector", "weaviate"):
         s = stores[name]  # type: ignore[index]
-        assert (s["healthy"], s["documents"], s["pending"], s["behind"], s["dead_letters"]) == (
-            True, 1, 0, 0, 0)
+        assert (s["healthy"], s["documents"], s["passages"], s["pending"], s["behind"],
+                s["dead_letters"]) == (True, 1, 1, 0, 0, 0)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+import sqlalchemy as sa
 
 from semsearch import corpus
 from sync_worker.reconcile import compare
@@ -96,3 +97,26 @@ def test_a_shorter_replace_and_a_delete_leave_no_passages(pipe: Pipeline) -> Non
     pipe.sync()
     assert store.passage_count() == 1 and [h["id"] for h in pipe.search("note")["hits"]] == [
         keep["id"]]
+
+
+def test_reconcile_finds_and_removes_stray_passages(pipe: Pipeline) -> None:
+    """Passages whose document object is gone (Weaviate: a crash between its two deletes) are
+    strays: reconcile lists them and ``--apply`` removes them, the document written again."""
+    from sync_worker.maintenance import reconcile
+
+    doc = pipe.create(title="Notes", body=filler())
+    pipe.sync()
+    store = pipe.runtime.store(pipe.worker_settings.sync_stores[0])
+    if store.name == "weaviate":
+        store._docs.data.delete_by_id(doc["id"])  # type: ignore[attr-defined]
+        found, left = reconcile(pipe.runtime, store.name, apply=True, progress=False)
+        assert [str(i) for i in found.strays] == [doc["id"]] and found.missing
+    else:  # pgvector: the foreign key takes a document's passages with it
+        with pipe.runtime.read_engine.begin() as conn:
+            conn.execute(sa.text(f"DELETE FROM {store._table} WHERE id = :id"),  # type: ignore[attr-defined]
+                         {"id": doc["id"]})
+        assert store.passage_count() == 0
+        found, left = reconcile(pipe.runtime, store.name, apply=True, progress=False)
+        assert found.strays == [] and found.missing
+    assert left is not None and left.total == 0
+    assert store.passage_count() > 2 and store.strays() == []

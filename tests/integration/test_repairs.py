@@ -28,10 +28,10 @@ def test_a_document_that_keeps_failing_is_dead_lettered_then_replayed(
         pipe2: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
     import time
 
-    from query_side.stores import weaviate as weaviate_module
+    from query_side.stores import weaviate_objects as weaviate_module
 
     bad = uuid.uuid4()
-    original = weaviate_module._properties
+    original = weaviate_module.document_properties
 
     def poisoned(record):  # type: ignore[no-untyped-def]
         props = original(record)
@@ -39,7 +39,7 @@ def test_a_document_that_keeps_failing_is_dead_lettered_then_replayed(
             props["version"] = "not a number"
         return props
 
-    monkeypatch.setattr(weaviate_module, "_properties", poisoned)
+    monkeypatch.setattr(weaviate_module, "document_properties", poisoned)
     good = [pipe2.create(title=f"Good {n}", body=f"An ordinary paragraph {n}") for n in range(3)]
     pipe2.create(id=str(bad), title="Bad", body="Refused by Weaviate every time")
     for _ in range(3):  # each round: resend, fail once more
@@ -54,7 +54,7 @@ def test_a_document_that_keeps_failing_is_dead_lettered_then_replayed(
     assert all(weaviate_store.get(uuid.UUID(g["id"])) is not None for g in good)  # not held up
     assert pipe2.runtime.store("pgvector").get(bad) is not None
 
-    monkeypatch.setattr(weaviate_module, "_properties", original)  # the cause is fixed
+    monkeypatch.setattr(weaviate_module, "document_properties", original)  # the cause is fixed
     with pipe2.write_engine.begin() as conn:
         assert deadletters.replay(conn, [bad]) == 1
     pipe2.sync()
@@ -73,8 +73,8 @@ def test_reconcile_finds_and_repairs_missing_stale_and_orphaned(pipe2: Pipeline)
         conn.execute(sa.text(f"DELETE FROM {table} WHERE id = :id"), {"id": lost})
         conn.execute(sa.text(f"UPDATE {table} SET content_hash = 'x' WHERE id = :id"), {"id": stale})
         conn.execute(sa.text(f"INSERT INTO {table} SELECT :new, version, title, body, category, "
-                             f"tags, attributes, published_at, content_hash, embedding FROM {table} "
-                             "WHERE id = :id"), {"new": uuid.uuid4(), "id": docs[2]["id"]})
+                             f"tags, attributes, published_at, content_hash, passage_count FROM "
+                             f"{table} WHERE id = :id"), {"new": uuid.uuid4(), "id": docs[2]["id"]})
     found, left = maintenance.reconcile(pipe2.runtime, "pgvector", apply=True, progress=False)
     assert (found.missing, found.stale, len(found.orphaned)) == ([lost], [stale], 1)
     assert left is not None and left.total == 0

@@ -79,10 +79,10 @@ def test_per_object_failure_is_reported_and_never_acknowledged(
         both: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
     """A Weaviate batch that fails for one object: the job fails visibly, the change stays
     pending for Weaviate, and pgvector is not held back."""
-    from query_side.stores import weaviate as weaviate_module
+    from query_side.stores import weaviate_objects as weaviate_module
 
     bad_id = uuid.uuid4()
-    original = weaviate_module._properties
+    original = weaviate_module.document_properties
 
     def poisoned(record):  # type: ignore[no-untyped-def]
         props = original(record)
@@ -90,7 +90,7 @@ def test_per_object_failure_is_reported_and_never_acknowledged(
             props["version"] = "not a number"  # Weaviate refuses this one object
         return props
 
-    monkeypatch.setattr(weaviate_module, "_properties", poisoned)
+    monkeypatch.setattr(weaviate_module, "document_properties", poisoned)
     good = both.create(title="Fine", body="A perfectly ordinary paragraph about bread.")
     both.create(id=str(bad_id), title="Broken", body="This one will be refused by Weaviate.")
     both.sync()
