@@ -81,12 +81,16 @@ def run(target: Target, docs: Sequence[dict[str, Any]], queries: Sequence[str], 
     exact = exact_scores(encoder.encode(list(queries)), prepared, vectors)
     found = relevance.ranked_lists(target, queries, "semantic", None, clients,
                                    f"{target.store} ANN vs exact".ljust(28))
-    ids = [str(d["id"]) for d in docs]
-    recalls = []
-    for row, ranked in zip(exact, found, strict=True):
+    index = {str(d["id"]): n for n, d in enumerate(docs)}
+    recalls, gaps = [], []
+    for row, hits in zip(exact, found, strict=True):
         top = np.argsort(-row)[: 4 * relevance.K]  # ties at the cut are looked at in ann_recall
-        recalls.append(relevance.ann_recall(ranked, {ids[i]: float(row[i]) for i in top}))
+        best = {str(docs[i]["id"]): float(row[i]) for i in top}
+        recalls.append(relevance.ann_recall([doc for doc, _ in hits], best))
+        # the store's score of a hit is its best passage's cosine: the same as computed here
+        gaps += [abs(score - float(row[index[doc]])) for doc, score in hits if doc in index]
     return {"documents": len(docs), "passages": sum(len(p.hashes) for p in prepared),
             "queries": len(queries), "recall_at_10": round(float(np.mean(recalls)), 4),
             "min_recall_at_10": round(float(np.min(recalls)), 4),
-            "queries_below_0.9": int(sum(r < 0.9 for r in recalls))}
+            "queries_below_0.9": int(sum(r < 0.9 for r in recalls)),
+            "max_score_gap": round(max(gaps, default=0.0), 5)}

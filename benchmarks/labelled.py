@@ -77,7 +77,8 @@ def articles(limit: int = 0) -> dict[str, list[corpus.Paragraph]]:
 def headings(article_limit: int = 0, query_limit: int = 0, seed: int = 7) -> LabelledSet:
     """Paragraphs titled with their article; queries "Article: Section" (a deterministic sample
     of ``query_limit`` of them, all when 0)."""
-    docs, relevant = [], {}
+    docs: list[dict[str, Any]] = []
+    relevant: dict[str, set[str]] = {}
     for name, paragraphs in articles(article_limit).items():
         for p in paragraphs:
             doc_id = _id("headings", name, p.index)
@@ -93,17 +94,6 @@ def headings(article_limit: int = 0, query_limit: int = 0, seed: int = 7) -> Lab
             f"titled with its article's name; {len(queries)} of {len(relevant)} (article, section) "
             "queries \"Article: Section\", relevant: the paragraphs under that heading")
     return LabelledSet("headings", docs, queries, note)
-
-
-def joined(paragraphs: list[corpus.Paragraph], limit: int = MAX_BODY) -> str:
-    """Paragraphs joined with blank lines, as many whole ones as fit in ``limit`` characters."""
-    body = ""
-    for p in paragraphs:
-        longer = f"{body}\n\n{p.text}" if body else p.text
-        if len(longer) > limit:
-            break
-        body = longer
-    return body
 
 
 def window_end(title: str, body: str, tokens: int = MODEL_WINDOW,
@@ -131,8 +121,8 @@ def long(article_limit: int = 0, per_article: int = DEFAULT_LONG_QUERIES) -> Lab
     """Whole articles as documents; queries: sentences past the window, ``per_article`` each."""
     docs, queries, cut = [], [], 0
     for name, paragraphs in articles(article_limit).items():
-        body = joined(paragraphs)
-        cut += len(body) < len(joined(paragraphs, limit=10**9))
+        body = corpus.joined(paragraphs, MAX_BODY)
+        cut += len(body) < len(corpus.joined(paragraphs, 10**9))
         doc_id = _id("long", name)
         docs.append({"id": doc_id, "title": name, "body": body, "category": name,
                      "tags": [tag("long")], "attributes": {"chars": len(body)}})

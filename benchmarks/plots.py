@@ -95,9 +95,9 @@ def bars(path: Path, title: str, groups: Sequence[str], series: Mapping[str, Seq
     for n, (label, values) in enumerate(series.items()):
         ax.bar(xs + (n - (len(series) - 1) / 2) * width, values, width, label=label)
     ax.set_xticks(xs, groups, fontsize=8)
-    ax.set_ylim(0, 1.05)
+    ax.set_ylim(0, 1.18)  # room for the legend above the bars
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(axis="y", linewidth=0.4, alpha=0.6)
-    ax.legend(fontsize=7, ncols=2)
+    ax.legend(fontsize=7, ncols=min(4, max(1, len(series))), loc="upper center")
     return _save(fig, path)

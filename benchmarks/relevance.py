@@ -72,24 +72,28 @@ def ann_recall(found: Sequence[str], exact: Mapping[str, float], k: int = K,
     return hits / min(k, len(best))
 
 
-def search_ids(client: httpx.Client, query: str, mode: str, filters: Mapping[str, Any] | None,
-               limit: int = K) -> list[str]:
+Ranked = list[tuple[str, float]]
+"""A search's hits: (document id, score), best first."""
+
+
+def search(client: httpx.Client, query: str, mode: str, filters: Mapping[str, Any] | None,
+           limit: int = K) -> Ranked:
     body: dict[str, Any] = {"query": query, "mode": mode, "limit": limit}
     if filters:
         body["filters"] = dict(filters)
     reply = client.post("/v1/search", json=body)
     reply.raise_for_status()
-    return [str(hit["id"]) for hit in reply.json()["hits"]]
+    return [(str(hit["id"]), float(hit["score"])) for hit in reply.json()["hits"]]
 
 
 def ranked_lists(target: Target, queries: Sequence[str], mode: str,
-                 filters: Mapping[str, Any] | None, clients: int, label: str) -> list[list[str]]:
-    """Every query's top ``K`` ids, in query order, from ``clients`` concurrent HTTP clients."""
+                 filters: Mapping[str, Any] | None, clients: int, label: str) -> list[Ranked]:
+    """Every query's top ``K`` hits, in query order, from ``clients`` concurrent HTTP clients."""
     with httpx.Client(base_url=target.query_url, timeout=120) as client, \
             ThreadPoolExecutor(max(1, clients)) as pool, \
             tqdm(total=len(queries), desc=label, unit="query") as bar:
-        def one(query: str) -> list[str]:
-            found = search_ids(client, query, mode, filters)
+        def one(query: str) -> Ranked:
+            found = search(client, query, mode, filters)
             bar.update(1)
             return found
 
@@ -104,6 +108,6 @@ def evaluate(target: Target, labelled: LabelledSet, modes: Sequence[str] = MODES
     for mode in modes:
         found = ranked_lists(target, texts, mode, labelled.filters, clients,
                              f"{target.store} {labelled.name} {mode}".ljust(28))
-        out[mode] = mean_scores([scores(ranked, q.relevant)
+        out[mode] = mean_scores([scores([doc for doc, _ in ranked], q.relevant)
                                  for ranked, q in zip(found, labelled.queries, strict=True)])
     return out

@@ -98,7 +98,8 @@ def main(args: argparse.Namespace, argv: list[str]) -> int:
                 "long": lambda: long(args.long_articles, args.long_queries)}
     sets: list[LabelledSet] = [builders[name]() for name in args.sets]
     data: dict[str, Any] = {"meta": meta(argv), "encoder": args.encoder, "settings": settings,
-                            "sets": {s.name: describe(s) for s in sets}, "runs": {}, "notes": []}
+                            "sets": {s.name: describe(s) for s in sets}, "runs": {},
+                            "notes": relevance_report.notes(args)}
     encoder = ceilings.load_backend(args.encoder)
     data["sts"] = sts_scores(args, encoder)
     failed = 0

@@ -198,7 +198,8 @@ def register_routes(app: FastAPI, settings: QuerySettings) -> None:
         if found is None:
             raise HTTPException(404, f"document {doc_id} is not in the read model ({name})")
         # the document's vector is the mean of its passages'; every passage of the others counts
-        hits = router.stores[name].search(found[1], Filters(), limit + 1)
+        vector = found[1]
+        hits = router.stores[name].search(vector, Filters(), limit + 1) if np.any(vector) else []
         status = router.status(name)
         return SearchResponse(
             hits=[to_hit(h) for h in hits if h.id != doc_id][:limit],

@@ -17,7 +17,12 @@ __all__ = ["as_array", "make_read_engine", "read_retrying"]
 T = TypeVar("T")
 
 
-EF_SEARCH = 40
+EF_SEARCH = 200
+"""HNSW candidate list (pgvector's default is 40; ``PgvectorStore`` asks for 4 per passage
+wanted when that is more). Measured on 2,000 Wikipedia documents (4,690 passages, 100 distinct
+queries): document recall@10 against exact search 0.93 at 40, 0.96 at 64, 0.98 at 100, 1.0 at
+200; the weakest queries (best match under 0.5) lose the most. Weaviate's dynamic ef gives 256
+for the same 32 passages."""
 SESSION = ("SET hnsw.iterative_scan = relaxed_order", f"SET hnsw.ef_search = {EF_SEARCH}")
 """Set on every read connection: a filtered HNSW scan keeps going until it fills the limit
 (pgvector ≥ 0.8), and the candidate list a search starts from (``PgvectorStore`` raises it for

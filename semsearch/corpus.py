@@ -79,3 +79,22 @@ def documents(count: int) -> Iterator[dict[str, Any]]:
     base = paragraphs()
     for n in range(count):
         yield base[n % len(base)].document(copy=n // len(base))
+
+
+def joined(paragraphs: list[Paragraph], max_chars: int = 100_000) -> str:
+    """Paragraphs joined with blank lines, as many whole ones as fit in ``max_chars`` (the
+    command API's longest body)."""
+    body = ""
+    for paragraph in paragraphs:
+        longer = f"{body}\n\n{paragraph.text}" if body else paragraph.text
+        if len(longer) > max_chars:
+            break
+        body = longer
+    return body
+
+
+def article(name: str) -> dict[str, Any]:
+    """A whole article as one command-API body (cut at a paragraph to fit the API's limit)."""
+    body = joined(list(_article(data_dir() / f"{name}.txt")))
+    return {"id": str(uuid.uuid5(NAMESPACE, f"article/{name}")), "title": name, "body": body,
+            "category": "article", "tags": ["whole-article"]}

@@ -13,6 +13,9 @@ from semsearch import corpus
 from semsearch.stack.local import LocalStack, StackConfig, pick_ports
 
 BATCH = 100
+ARTICLES = ["Moon", "Sun", "Sea"]
+"""Imported whole, one document each (60–70 KB, 90–100 passages): every part is searchable."""
+WHOLE = {"tags_any": ["whole-article"]}
 QUERIES: list[tuple[str, dict[str, Any]]] = [
     ("how did the moon form", {}),
     ("the causes of inflation and unemployment", {}),
@@ -20,14 +23,16 @@ QUERIES: list[tuple[str, dict[str, Any]]] = [
     ("how did the moon form", {"category": ["Moon", "Sun"]}),
     ("rules of behaviour and morality", {"tags_any": ["lead"]}),
     ("music instruments", {"attributes": {"paragraph": {"lt": 5}}}),
+    ("why are there two high tides a day", WHOLE),
+    ("how hot is the core of the sun", WHOLE),
 ]
 
 
 def import_documents(client: httpx.Client, count: int) -> list[str]:
     """Bulk-import ``count`` paragraphs with a progress bar; returns one token per batch."""
     tokens = []
-    docs = corpus.documents(count)
-    with tqdm(total=count, desc="importing", unit="doc") as bar:
+    docs = itertools.chain((corpus.article(name) for name in ARTICLES), corpus.documents(count))
+    with tqdm(total=count + len(ARTICLES), desc="importing", unit="doc") as bar:
         while batch := list(itertools.islice(docs, BATCH)):
             reply = client.post("/v1/documents/bulk", json={"documents": batch})
             reply.raise_for_status()
@@ -65,7 +70,9 @@ def show(client: httpx.Client, query: str, filters: dict[str, Any]) -> None:
     print(f"\n> {query!r}{where}   [{body['store']}, {body['took_ms']:.0f} ms]")
     for rank, hit in enumerate(body["hits"], 1):
         print(f"  {rank}. {hit['score']:.3f}  {hit['title'][:70]}")
-        print(f"     {hit['snippet'][:110]}")
+        best = hit["passages"][0] if hit["passages"] else None
+        where = f" [chars {best['start']}–{best['end']}]" if best and best["start"] > 0 else ""
+        print(f"     {hit['snippet'][:110]}{where}")
 
 
 def run_demo(count: int, store: str, keep_running: bool) -> int:
@@ -82,8 +89,10 @@ def run_demo(count: int, store: str, keep_running: bool) -> int:
             tokens = import_documents(commands, count)
             waited = wait_searchable(queries, tokens)
             elapsed = time.monotonic() - started
-            print(f"{count} documents written and searchable in {elapsed:.1f}s "
-                  f"({count / elapsed:.0f} docs/s; {waited:.1f}s waiting for the index)")
+            total = count + len(ARTICLES)
+            print(f"{total} documents ({count} paragraphs, {len(ARTICLES)} whole articles) written "
+                  f"and searchable in {elapsed:.1f}s ({total / elapsed:.0f} docs/s; "
+                  f"{waited:.1f}s waiting for the index)")
             for query, filters in QUERIES:
                 show(queries, query, filters)
         if keep_running:

@@ -156,7 +156,7 @@ class VectorStore(Protocol):
 
     def get(self, doc_id: uuid.UUID) -> tuple[SearchHit, np.ndarray] | None:
         """The document (``body`` included) and its vector: the normalized mean of its
-        passages' vectors."""
+        passages' vectors (all zeros, or empty, while it has none: a crash mid-write)."""
         ...
 
     def versions(self, after: uuid.UUID | None, limit: int) -> list[StoredVersion]:

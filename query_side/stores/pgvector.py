@@ -25,6 +25,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -245,8 +246,8 @@ class PgvectorStore:
             if kind == "semantic" and not filters.is_empty() \
                     and self._expected_rows(conn, where, params) <= self._exact_below:
                 sql = self._semantic_sql(where, exact=True)
-            # iterative scan and ef_search 40 are set per connection (query_side.db.SESSION)
-            ef = min(1000, max(MIN_EF_SEARCH, k))
+            # iterative scan and ef_search are set per connection (query_side.db.SESSION)
+            ef = min(1000, max(MIN_EF_SEARCH, 4 * k))  # ≥ 4 candidates per passage asked for
             if kind == "semantic" and ef != MIN_EF_SEARCH:
                 conn.execute(sa.text(f"SET hnsw.ef_search = {ef}"))
             try:
@@ -276,22 +277,26 @@ class PgvectorStore:
             ) hits ORDER BY distance + 0, doc_id, span_start"""
 
     def _keyword_sql(self, where: str) -> str:
+        """BM25 of every passage holding a query term. Each term's document frequency is counted
+        once (a materialized CTE, through the GIN index), and a passage's term frequencies come
+        from its tsvector cut down to the query's terms (``setweight`` marks them, ``ts_filter``
+        keeps them), so no passage's whole vector is unnested."""
         k1, b = analysis.K1, analysis.B
         return f"""
-            WITH frequency AS (
-                SELECT term, (SELECT count(*) FROM {self._passages}
-                              WHERE terms @@ CAST(quote_literal(term) AS tsquery)) AS df
-                FROM unnest(CAST(:terms AS text[])) AS term),
-            weight AS (
-                SELECT term, ln(1 + (:n - df + 0.5) / (df + 0.5)) AS idf FROM frequency),
+            WITH weight AS MATERIALIZED (
+                SELECT term, ln(1 + (:n - df + 0.5) / (df + 0.5)) AS idf FROM (
+                    SELECT term, (SELECT count(*) FROM {self._passages}
+                                  WHERE terms @@ CAST(quote_literal(term) AS tsquery)) AS df
+                    FROM unnest(CAST(:terms AS text[])) AS term) counted),
             matched AS (
-                SELECT doc_id, span_start, span_end, terms, terms_len FROM {self._passages}
-                WHERE terms @@ CAST(:tsq AS tsquery) AND {where})
+                SELECT doc_id, span_start, span_end, terms_len,
+                    ts_filter(setweight(setweight(terms, 'D'), 'A', CAST(:terms AS text[])),
+                              '{{a}}') AS found
+                FROM {self._passages} WHERE terms @@ CAST(:tsq AS tsquery) AND {where})
             SELECT m.doc_id, m.span_start, m.span_end,
-                sum(w.idf * u.tf / (u.tf + {k1} * (1 - {b} + {b} * m.terms_len / :avgdl)))
-                    AS score
+                sum(w.idf * u.tf / (u.tf + {k1} * (1 - {b} + {b} * m.terms_len / :avgdl))) AS score
             FROM matched m
-            CROSS JOIN LATERAL (SELECT lexeme, cardinality(positions) AS tf FROM unnest(m.terms)) u
+            CROSS JOIN LATERAL (SELECT lexeme, cardinality(positions) AS tf FROM unnest(m.found)) u
             JOIN weight w ON w.term = u.lexeme
             GROUP BY m.doc_id, m.span_start, m.span_end
             ORDER BY score DESC, m.doc_id, m.span_start LIMIT :k"""
@@ -351,12 +356,9 @@ class PgvectorStore:
             vectors = [as_array(v) for v in conn.execute(sa.text(
                 f"SELECT embedding FROM {self._passages} WHERE doc_id = :id ORDER BY ordinal"),
                 {"id": doc_id}).scalars()]
-            hit = _hit(row, 1.0)
-            from dataclasses import replace
-
             vector = ranking.centroid(np.stack(vectors)) if vectors else np.zeros(
                 self._dimensions, dtype=np.float32)
-            return replace(hit, body=row["body"]), vector
+            return replace(_hit(row, 1.0), body=row["body"]), vector
 
         return self._read(run)
 

@@ -43,8 +43,8 @@ class PassageMatch:
     start: int
     end: int
     score: float
-    text: str | None = None
-    """Filled in by stores that hold passage text; the others hydrate it from the body."""
+    ordinal: int = -1
+    """The passage's position in its document, for stores that look passages up by it."""
 
 
 @dataclass

@@ -59,7 +59,8 @@ from semsearch.failpoints import crash_if
 
 T = TypeVar("T")
 LISTED = ["version", "title", "lead", "category", "tags", "published_at", "attributes_json"]
-MATCHED = ["doc_id", "span_start", "span_end", "text"]
+MATCHED = ["doc_id", "ordinal", "span_start", "span_end"]
+"""What a search reads of each passage: not its text, which only the page's hits need."""
 WRITE_CHUNK = 500
 """Objects per ``insert_many`` call."""
 READ_CHUNK = 1000
@@ -222,13 +223,20 @@ class WeaviateStore:
     def hits(self, docs: list[ranking.DocMatch]) -> list[SearchHit]:
         if not docs:
             return []
+        wanted = [wo.passage_uuid(d.doc_id, p.ordinal) for d in docs for p in d.passages]
         with self._guard():
             res = self._docs.query.fetch_objects(
                 filters=Filter.by_id().contains_any([d.doc_id for d in docs]), limit=len(docs),
                 return_properties=LISTED)
+            found = self._passages.query.fetch_objects(
+                filters=Filter.by_id().contains_any(wanted), limit=len(wanted),
+                return_properties=["text"]) if wanted else None
         by_id = {wo.as_uuid(o.uuid): wo.hit(o, 0.0) for o in res.objects}
-        return [ranking.with_passages(by_id[d.doc_id], d, [p.text or "" for p in d.passages])
-                for d in docs if d.doc_id in by_id]
+        texts = {wo.as_uuid(o.uuid): str(o.properties.get("text") or "")
+                 for o in (found.objects if found else [])}
+        return [ranking.with_passages(by_id[d.doc_id], d, [
+            texts.get(wo.passage_uuid(d.doc_id, p.ordinal), "") for p in d.passages])
+            for d in docs if d.doc_id in by_id]
 
     def browse(self, filters: Filters, limit: int, offset: int) -> list[SearchHit]:
         """Filters only: newest first, undated last, then by id (as pgvector)."""
@@ -250,7 +258,7 @@ class WeaviateStore:
                 include_vector=True, return_properties=["ordinal"])
         vectors = [wo.vector_of(o) for o in res.objects]
         hit = replace(wo.hit(obj, 1.0), body=str(obj.properties.get("body") or ""))
-        if not vectors:
+        if not vectors:  # a crash left the document without passages (reconcile: stale)
             return hit, np.zeros(0, dtype=np.float32)
         return hit, ranking.centroid(np.stack(vectors))
 

@@ -93,4 +93,4 @@ def as_int(value: Any) -> int:
 def passage_match(obj: Any, score: float) -> ranking.PassageMatch:
     p = obj.properties
     return ranking.PassageMatch(as_uuid(p["doc_id"]), int(p["span_start"]), int(p["span_end"]),
-                                score, str(p.get("text") or ""))
+                                score, int(p["ordinal"]))
