@@ -82,7 +82,13 @@ def aggregate(passages: Sequence[PassageMatch]) -> float:
 def top_documents(fetch: Callable[[int], list[PassageMatch]], wanted: int,
                   floor: float | None = None) -> list[DocMatch]:
     """The ``wanted`` best documents by their passages, best first, ties by id. ``floor``: stop
-    once passages score below it (``min_score``)."""
+    once passages score below it (``min_score``).
+
+    A store returns its ``k`` best passages, ties in its own order, so a document whose best
+    passage scores exactly the pool's lowest score may tie with one outside the pool that comes
+    first by id: only documents scoring above it are sure of their place, and the pool grows
+    until ``wanted`` are (or the store has no more). So a page never depends on how a store
+    breaks ties (Weaviate's order among equal scores is its own)."""
     k = max(FIRST_POOL, 3 * wanted)
     while True:
         matches = fetch(k)
@@ -93,16 +99,15 @@ def top_documents(fetch: Callable[[int], list[PassageMatch]], wanted: int,
             docs.setdefault(match.doc_id, []).append(match)
         exhausted = len(matches) < k or k >= MAX_POOL or (
             floor is not None and bool(matches) and matches[-1].score < floor)
-        if len(docs) > wanted or exhausted:
+        cut = matches[-1].score if matches else 0.0
+        sure = sum(1 for found in docs.values() if aggregate(found) > cut)
+        if exhausted or sure >= wanted:
             break
         k = min(MAX_POOL, k * 4)
     ranked = [DocMatch(doc_id, aggregate(found), found[:PASSAGES_PER_HIT])
               for doc_id, found in docs.items()]
     ranked.sort(key=lambda d: (-d.score, d.doc_id))
-    if len(docs) > wanted and not exhausted:
-        # the last document may have tied with one outside the pool: keep only those surely in
-        ranked = ranked[:wanted]
-    return ranked
+    return ranked if exhausted else [d for d in ranked if d.score > cut]
 
 
 def _scaled(docs: list[DocMatch]) -> dict[uuid.UUID, float]:

@@ -205,10 +205,13 @@ def test_pagination_over_passages_never_repeats_or_skips(store: VectorStore) -> 
     docs = [doc(passages=[(f"passage {n}.{k}.", near(query, 0.02 * n + 0.05 + 0.3 * k))
                           for k in range(3)]) for n in range(25)]
     store.upsert(docs)
-    everything = [h.id for h in store.search(query, Filters(), limit=25)]
-    pages = [h.id for offset in range(0, 25, 4)
-             for h in store.search(query, Filters(), limit=4, offset=offset)]
-    assert pages == everything and set(pages) == {d.id for d in docs}
+    for mode in ("semantic", "keyword", "hybrid"):
+        everything = [h.id for h in store.search(query, Filters(), 25, mode=mode,  # type: ignore[arg-type]
+                                                 text="passage text")]
+        pages = [h.id for offset in range(0, 25, 4)
+                 for h in store.search(query, Filters(), 4, offset, mode=mode,  # type: ignore[arg-type]
+                                       text="passage text")]
+        assert pages == everything and set(pages) == {d.id for d in docs}, mode
 
 
 def test_a_shorter_replace_and_a_delete_leave_no_passages_behind(store: VectorStore) -> None:
