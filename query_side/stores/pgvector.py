@@ -313,28 +313,24 @@ class PgvectorStore:
         return int(row[0]), float(row[1])
 
     def hits(self, docs: list[ranking.DocMatch]) -> list[SearchHit]:
-        if not docs:
-            return []
+        """One round trip: a row per passage asked for (every document has at least one), its
+        document's columns beside its text."""
         spans = [(d.doc_id, p.start, p.end) for d in docs for p in d.passages]
-
-        def run(conn: sa.Connection) -> tuple[list[Any], list[Any]]:
-            rows = conn.execute(sa.text(
-                f"SELECT {DOCUMENT}, left(body, {LEAD_CHARS}) AS lead FROM {self._table} "
-                "WHERE id = ANY(:ids)"), {"ids": [d.doc_id for d in docs]}).mappings().all()
-            texts = conn.execute(sa.text(
-                f"SELECT s.n, substr(d.body, s.a + 1, s.b - s.a) FROM unnest(CAST(:ids AS uuid[]), "
-                "CAST(:starts AS int[]), CAST(:ends AS int[])) WITH ORDINALITY AS s(id, a, b, n) "
-                f"JOIN {self._table} d ON d.id = s.id"),
-                {"ids": [s[0] for s in spans], "starts": [s[1] for s in spans],
-                 "ends": [s[2] for s in spans]}).all() if spans else []
-            return list(rows), list(texts)
-
-        rows, texts = self._read(run)
+        if not spans:
+            return []
+        columns = ", ".join(f"d.{c.strip()}" for c in DOCUMENT.split(","))
+        sql = (f"SELECT {columns}, left(d.body, {LEAD_CHARS}) AS lead, s.a, s.b, "
+               "substr(d.body, s.a + 1, s.b - s.a) AS text FROM unnest(CAST(:ids AS uuid[]), "
+               "CAST(:starts AS int[]), CAST(:ends AS int[])) AS s(id, a, b) "
+               f"JOIN {self._table} d ON d.id = s.id")
+        params = {"ids": [s[0] for s in spans], "starts": [s[1] for s in spans],
+                  "ends": [s[2] for s in spans]}
+        rows = self._read(lambda conn: conn.execute(sa.text(sql), params).mappings().all())
         by_id = {row["id"]: _hit(row, 0.0) for row in rows}
-        text_of = {(spans[n - 1][0], spans[n - 1][1], spans[n - 1][2]): t for n, t in texts}
-        return [ranking.with_passages(by_id[d.doc_id], d, [text_of.get((d.doc_id, p.start, p.end),
-                                                                      "") for p in d.passages])
-                for d in docs if d.doc_id in by_id]
+        text_of = {(row["id"], row["a"], row["b"]): row["text"] for row in rows}
+        return [ranking.with_passages(by_id[d.doc_id], d, [
+            text_of.get((d.doc_id, p.start, p.end), "") for p in d.passages])
+            for d in docs if d.doc_id in by_id]
 
     def browse(self, filters: Filters, limit: int, offset: int) -> list[SearchHit]:
         where, params = where_clause(filters)
