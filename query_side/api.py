@@ -27,6 +27,7 @@ from query_side.settings import QuerySettings
 from query_side.stores.base import Filters, SearchHit, StoreUnavailable
 from query_side.stores.factory import open_store
 from semsearch import consistency, http
+from semsearch.text import WHITESPACE
 
 MAX_REQUEST_BYTES = 1024 * 1024
 RECHECK_S = 1.0
@@ -142,7 +143,7 @@ def register_routes(app: FastAPI, settings: QuerySettings) -> None:
     async def search(body: SearchRequest, router: RouterDep, encoder: EncoderDep,
                      results: ResultsDep, changes: ChangesDep) -> Response:
         started = time.perf_counter()
-        text = (body.query or "").strip()
+        text = (body.query or "").strip(WHITESPACE)
         key = None
         if body.token is None:  # eventually consistent: the best store now, maybe from the cache
             candidates = await run_in_threadpool(router.candidates) if router.stale() \

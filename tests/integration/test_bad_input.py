@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
@@ -23,7 +24,7 @@ def counts(pipe: Pipeline) -> tuple[int, int, int]:
 CREATE_CASES: list[tuple[str, Any, str]] = [
     ("missing title", {"body": "b"}, "title: Field required"),
     ("missing body", {"title": "t"}, "body: Field required"),
-    ("empty title", {"title": "  ", "body": "b"}, "title: String should have at least 1"),
+    ("empty title", {"title": "  ", "body": "b"}, "title: must hold more than whitespace"),
     ("title too long", {"title": "x" * 501, "body": "b"}, "at most 500 characters"),
     ("body too long", {"title": "t", "body": "x" * 100_001}, "at most 100000 characters"),
     ("title wrong type", {"title": 5, "body": "b"}, "title: Input should be a valid string"),
@@ -36,14 +37,50 @@ CREATE_CASES: list[tuple[str, Any, str]] = [
     ("bad id", {**VALID, "id": "not-a-uuid"}, "id: Input should be a valid UUID"),
     ("naive date", {**VALID, "published_at": "2020-01-01T00:00:00"}, "timezone"),
     ("unknown field", {**VALID, "colour": "red"}, "colour: Extra inputs are not permitted"),
+    ("NaN attribute", b'{"title": "t", "body": "b", "attributes": {"x": NaN}}',
+     "attributes.x: must be a boolean, a finite number or a string"),
 ]
+
+NUL = "must not contain NUL (\\u0000)"
+NUL_CASES: list[tuple[str, Any, str]] = [
+    ("title", {**VALID, "title": "a\u0000b"}, f"title: {NUL}"),
+    ("body", {**VALID, "body": "a\u0000b"}, f"body: {NUL}"),
+    ("category", {**VALID, "category": "a\u0000"}, f"category: {NUL}"),
+    ("tag", {**VALID, "tags": ["ok", "a\u0000"]}, "tags.1: must not contain control characters"),
+    ("attribute", {**VALID, "attributes": {"k": "v\u0000"}}, "attributes.k: must be a boolean"),
+]
+
+
+@pytest.mark.parametrize(("field", "body", "message"), NUL_CASES, ids=[c[0] for c in NUL_CASES])
+def test_nul_in_any_text_field_is_refused_naming_it(pipe: Pipeline, field: str, body: Any,
+                                                   message: str) -> None:
+    """PostgreSQL's text and jsonb cannot hold NUL: each text field refuses it with a 422 on every
+    write route (it was a 500 before), and nothing is written."""
+    doc = pipe.create(**VALID)
+    before = counts(pipe)
+    patch = {field if field != "tag" else "tags": body[field if field != "tag" else "tags"]} \
+        if field != "attribute" else {"attributes": body["attributes"]}
+    replies = [
+        pipe.command.post("/v1/documents", json=body, headers={"Idempotency-Key": f"nul-{field}"}),
+        pipe.command.put(f"/v1/documents/{doc['id']}", json=body),
+        pipe.command.patch(f"/v1/documents/{doc['id']}", json=patch),
+        pipe.command.post("/v1/documents/bulk", json={"documents": [VALID, body]}),
+    ]
+    for reply in replies:
+        assert reply.status_code == 422, reply.text
+        assert message.split(": ", 1)[1] in reply.json()["detail"], reply.text
+    assert message in replies[0].json()["detail"]
+    assert f"documents.1.{message}" in replies[3].json()["detail"]
+    assert counts(pipe) == before
 
 
 @pytest.mark.parametrize(("case", "body", "message"), CREATE_CASES, ids=[c[0] for c in CREATE_CASES])
 def test_bad_create_is_refused_and_writes_nothing(pipe: Pipeline, case: str, body: Any,
                                                   message: str) -> None:
     before = counts(pipe)
-    reply = pipe.command.post("/v1/documents", json=body, headers={"Idempotency-Key": case})
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    reply = pipe.command.post("/v1/documents", content=raw, headers={
+        "Idempotency-Key": case, "content-type": "application/json"})
     assert reply.status_code == 422, reply.text
     assert message in reply.json()["detail"]
     assert counts(pipe) == before
@@ -127,6 +164,14 @@ SEARCH_CASES: list[tuple[str, Any, str]] = [
     ("bad range op", {"query": "x", "filters": {"attributes": {"n": {"about": 3}}}}, "about"),
     ("bad token", {"query": "x", "token": "abc"}, "consistency token must start with"),
     ("damaged token", {"query": "x", "token": "c1.!!!!"}, "consistency token is damaged"),
+    ("NUL in query", {"query": "a\u0000b", "mode": "keyword"}, f"query: {NUL}"),
+    ("NUL in category", {"query": "x", "filters": {"category": ["a\u0000"]}}, f"category.0: {NUL}"),
+    ("NUL in tags_any", {"query": "x", "filters": {"tags_any": ["a\u0000"]}}, f"tags_any.0: {NUL}"),
+    ("NUL in tags_all", {"query": "x", "filters": {"tags_all": ["a\u0000"]}}, f"tags_all.0: {NUL}"),
+    ("NUL in attribute key", {"query": "x", "filters": {"attributes": {"k\u0000": 1}}},
+     f"attributes.k\x00.[key]: {NUL}"),
+    ("NUL in attribute value", {"query": "x", "filters": {"attributes": {"k": "v\u0000"}}},
+     f"attributes.k.function-after[check(), constrained-str]: {NUL}"),
 ]
 
 
