@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractContextManager, asynccontextmanager
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from fastapi import Depends, FastAPI, Header, HTTPException, Request
+from fastapi import Depends, FastAPI, Header, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
@@ -24,7 +23,7 @@ from command_side.commands import (
     PatchDocument,
     ReplaceDocument,
 )
-from command_side.exceptions import CommandError
+from command_side.exceptions import BadBatch, CommandError
 from command_side.idempotency import MAX_KEY_LENGTH, recall, remember, request_hash
 from command_side.models import (
     BulkImport,
@@ -33,10 +32,12 @@ from command_side.models import (
     DocumentPatch,
     DocumentReplace,
     DocumentWritten,
+    Readiness,
 )
 from command_side.settings import CommandSettings
 from semsearch import consistency, http
 from semsearch.failpoints import crash_if
+from semsearch.problems import documented, problem
 
 MAX_REQUEST_BYTES = 64 * 1024 * 1024
 RETRY_AFTER_SECONDS = "5"
@@ -52,25 +53,21 @@ async def get_engine(request: Request) -> Engine:
     return request.app.state.engine
 
 
-async def check_api_key(
-    request: Request, x_api_key: Annotated[str | None, Header()] = None
-) -> None:
-    expected = request.app.state.settings.api_key
-    if expected and x_api_key != expected:
-        raise HTTPException(401, "missing or wrong X-API-Key header")
+IF_MATCH = r'^(\*|(W/)?"?[0-9]{1,9}"?)$'
 
 
-async def if_match(if_match: Annotated[str | None, Header()] = None) -> int | None:
-    if if_match is None:
+async def if_match(if_match: Annotated[str | None, Header(
+        pattern=IF_MATCH, description='the version the change expects, as its ETag: "3" '
+        '(W/"3" and 3 too); * for any')] = None) -> int | None:
+    if if_match is None or if_match == "*":
         return None
-    found = re.fullmatch(r'\s*(?:W/)?"?(\d{1,9})"?\s*', if_match)
-    if not found:
-        raise HTTPException(400, f"If-Match must be a document version such as \"3\", got {if_match!r}")
-    return int(found.group(1))
+    return int(if_match.removeprefix("W/").strip('"'))
 
 
 async def idempotency_key(
-    idempotency_key: Annotated[str | None, Header(max_length=MAX_KEY_LENGTH)] = None,
+    idempotency_key: Annotated[str | None, Header(
+        min_length=1, max_length=MAX_KEY_LENGTH,
+        description="a retry with the same key and request gets the first answer again")] = None,
 ) -> str | None:
     return idempotency_key
 
@@ -145,11 +142,16 @@ def fields_of(doc: DocumentReplace) -> DocumentFields:
     )
 
 
+WRITE = documented(400, 409, 413, 422, 503)
+"""What every write can answer besides success (409: the Idempotency-Key names another request;
+on a create, also: the document exists)."""
+
+
 def register_routes(app: FastAPI) -> None:
-    guard = [Depends(check_api_key)]
+    guard: list[Any] = []
 
     @app.post("/v1/documents", status_code=201, dependencies=guard,
-              responses={201: {"model": DocumentWritten}})
+              responses={201: {"model": DocumentWritten}, **WRITE})
     def create(doc: DocumentCreate, engine: EngineDep, settings: SettingsDep,
                key: IdempotencyKey) -> JSONResponse:
         cmd = CreateDocument(doc.id or uuid.uuid4(), fields_of(doc))
@@ -157,8 +159,8 @@ def register_routes(app: FastAPI) -> None:
         return execute(engine, settings.failpoints, key, fingerprint, 201, lambda conn: written(
             handlers.create_document(cmd, conn, settings.sync_stores)), one_statement=True)
 
-    @app.put("/v1/documents/{doc_id}", dependencies=guard,
-              responses={200: {"model": DocumentWritten}})
+    @app.put("/v1/documents/{doc_id:uuid}", dependencies=guard,
+             responses={200: {"model": DocumentWritten}, **documented(404, 412), **WRITE})
     def replace(doc_id: uuid.UUID, doc: DocumentReplace, engine: EngineDep,
                 settings: SettingsDep, expected: IfMatch, key: IdempotencyKey) -> JSONResponse:
         cmd = ReplaceDocument(doc_id, fields_of(doc), expected)
@@ -167,8 +169,8 @@ def register_routes(app: FastAPI) -> None:
         return execute(engine, settings.failpoints, key, fingerprint, 200, lambda conn: written(
             handlers.replace_document(cmd, conn, settings.sync_stores)), one_statement=True)
 
-    @app.patch("/v1/documents/{doc_id}", dependencies=guard,
-              responses={200: {"model": DocumentWritten}})
+    @app.patch("/v1/documents/{doc_id:uuid}", dependencies=guard,
+               responses={200: {"model": DocumentWritten}, **documented(404, 412), **WRITE})
     def patch(doc_id: uuid.UUID, doc: DocumentPatch, engine: EngineDep,
               settings: SettingsDep, expected: IfMatch, key: IdempotencyKey) -> JSONResponse:
         changes = doc.model_dump(include=doc.model_fields_set)
@@ -180,8 +182,8 @@ def register_routes(app: FastAPI) -> None:
         return execute(engine, settings.failpoints, key, fingerprint, 200, lambda conn: written(
             handlers.patch_document(cmd, conn, settings.sync_stores)), one_statement=True)
 
-    @app.delete("/v1/documents/{doc_id}", dependencies=guard,
-              responses={200: {"model": DocumentWritten}})
+    @app.delete("/v1/documents/{doc_id:uuid}", dependencies=guard,
+                responses={200: {"model": DocumentWritten}, **documented(404, 412), **WRITE})
     def delete(doc_id: uuid.UUID, engine: EngineDep, settings: SettingsDep,
                expected: IfMatch, key: IdempotencyKey) -> JSONResponse:
         cmd = DeleteDocument(doc_id, expected)
@@ -190,15 +192,15 @@ def register_routes(app: FastAPI) -> None:
             handlers.delete_document(cmd, conn, settings.sync_stores)), one_statement=True)
 
     @app.post("/v1/documents/bulk", status_code=200, dependencies=guard,
-              responses={200: {"model": BulkWritten}})
+              responses={200: {"model": BulkWritten}, **WRITE})
     def bulk(batch: BulkImport, engine: EngineDep, settings: SettingsDep,
              key: IdempotencyKey) -> JSONResponse:
         if len(batch.documents) > settings.bulk_max_documents:
-            raise HTTPException(422, f"a bulk import takes at most {settings.bulk_max_documents} "
-                                f"documents; this one has {len(batch.documents)}: split it")
+            raise BadBatch(f"a bulk import takes at most {settings.bulk_max_documents} "
+                           f"documents; this one has {len(batch.documents)}: split it")
         docs = [(doc.id or uuid.uuid4(), fields_of(doc)) for doc in batch.documents]
         if len({doc_id for doc_id, _ in docs}) != len(docs):
-            raise HTTPException(422, "a bulk import names the same id twice: send each id once")
+            raise BadBatch("a bulk import names the same id twice: send each id once")
         cmd = ImportDocuments(tuple(docs))
         fingerprint = request_hash("POST", "bulk", batch.model_dump(mode="json")) if key else ""
 
@@ -230,14 +232,14 @@ def create_app(settings: CommandSettings | None = None) -> FastAPI:
 
     @app.exception_handler(CommandError)
     async def command_error(request: Request, exc: CommandError) -> JSONResponse:
-        return JSONResponse(status_code=exc.status_code, content={"detail": str(exc)})
+        return problem(exc.status_code, str(exc))
 
     @app.exception_handler(OperationalError)
     async def database_down(request: Request, exc: OperationalError) -> JSONResponse:
-        return JSONResponse(status_code=503, headers={"Retry-After": RETRY_AFTER_SECONDS},
-                            content={"detail": "the write database is unavailable; retry later"})
+        return problem(503, "the write database is unavailable; retry later",
+                       headers={"Retry-After": RETRY_AFTER_SECONDS})
 
-    @app.get("/readyz")
+    @app.get("/readyz", responses={200: {"model": Readiness}, 503: {"model": Readiness}})
     def readyz(engine: EngineDep) -> JSONResponse:
         try:
             with engine.connect() as conn:

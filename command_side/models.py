@@ -4,7 +4,6 @@ import uuid
 from typing import Annotated, Any
 
 from pydantic import (
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -17,7 +16,7 @@ from pydantic import (
 )
 from pydantic_core import core_schema
 
-from semsearch.text import Text
+from semsearch.text import DateTime, Text
 
 MAX_TITLE = 500
 MAX_BODY = 100_000
@@ -69,28 +68,42 @@ class DocumentReplace(_Strict):
     category: Category | None = None
     tags: Tags = Field(default_factory=list)
     attributes: Attributes = Field(default_factory=dict)
-    published_at: AwareDatetime | None = None
+    published_at: DateTime | None = None
 
 
 class DocumentCreate(DocumentReplace):
     id: uuid.UUID | None = None
 
 
+REQUIRED_FIELDS = ("title", "body", "tags", "attributes")
+
+
+def _patch_schema(schema: dict[str, Any]) -> None:
+    """In the schema as in ``_not_empty``: at least one field, and no null for a field that a
+    document must have."""
+    schema["minProperties"] = 1
+    for name in REQUIRED_FIELDS:
+        field = schema["properties"][name]
+        field.pop("default")
+        field.update(next(s for s in field.pop("anyOf") if s.get("type") != "null"))
+
+
 class DocumentPatch(_Strict):
     """Fields present replace the stored ones; ``null`` clears category or published_at."""
 
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_patch_schema)
     title: Title | None = None
     body: Body | None = None
     category: Category | None = None
     tags: Tags | None = None
     attributes: Attributes | None = None
-    published_at: AwareDatetime | None = None
+    published_at: DateTime | None = None
 
     @model_validator(mode="after")
     def _not_empty(self) -> "DocumentPatch":
         if not self.model_fields_set:
             raise ValueError("a patch must change at least one field")
-        for required in ("title", "body", "tags", "attributes"):
+        for required in REQUIRED_FIELDS:
             if required in self.model_fields_set and getattr(self, required) is None:
                 raise ValueError(f"{required} cannot be null")
         return self
@@ -103,9 +116,19 @@ class BulkImport(_Strict):
 class DocumentWritten(BaseModel):
     id: uuid.UUID
     version: int
-    token: str
+    token: str = Field(description="consistency token: pass it to a search to read this write")
+
+
+class BulkItem(BaseModel):
+    id: uuid.UUID
+    version: int
 
 
 class BulkWritten(BaseModel):
-    items: list[DocumentWritten]
-    token: str
+    items: list[BulkItem]
+    token: str = Field(description="one consistency token for every document written")
+
+
+class Readiness(BaseModel):
+    status: str = Field(description="ready, or unavailable")
+    database: str | None = Field(default=None, description="why not, when unavailable")

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import numpy as np
 import sqlalchemy as sa
-from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from pydantic import TypeAdapter
@@ -20,13 +20,23 @@ from embeddings import load_encoder
 from query_side import readmodel
 from query_side.db import make_read_engine, read_retrying
 from query_side.encoding import QueryEncoder
-from query_side.models import DocumentView, Freshness, Hit, SearchRequest, SearchResponse, snippet
+from query_side.exceptions import BadToken, DocumentNotIndexed, QueryError, ReadModelBehind
+from query_side.models import (
+    DocumentView,
+    Freshness,
+    Hit,
+    Readiness,
+    SearchRequest,
+    SearchResponse,
+    snippet,
+)
 from query_side.results import ChangeListener, ChangeSignal, ResultCache
 from query_side.router import SERVED, StoreRouter, StoreStatus
 from query_side.settings import QuerySettings
 from query_side.stores.base import Filters, SearchHit, StoreUnavailable
 from query_side.stores.factory import open_store
 from semsearch import consistency, http
+from semsearch.problems import ReadModelBehindProblem, documented, problem
 from semsearch.text import WHITESPACE
 
 MAX_REQUEST_BYTES = 1024 * 1024
@@ -34,11 +44,6 @@ RECHECK_S = 1.0
 """Longest sleep of a read-your-writes wait between two looks at the read model while store
 changes are being heard (each heard change wakes it at once, so this is only a safety net: at
 0.25 s, a bulk import's waits took about 2% of the CPU ingest spends); 20 ms while they are not."""
-
-
-class ReadModelBehind(Exception):
-    def __init__(self, store: str, missing: list[tuple[uuid.UUID, int, int]], waited: float):
-        self.store, self.missing, self.waited = store, missing, waited
 
 
 # Dependencies are coroutines: FastAPI runs a plain ``def`` dependency on its thread pool, one
@@ -76,7 +81,7 @@ def serving_store(router: StoreRouter, token: str | None, wait_s: float,
     try:
         written = consistency.decode(token)
     except consistency.BadToken as exc:
-        raise HTTPException(422, str(exc)) from exc
+        raise BadToken(f"token: {exc}") from exc
     started = time.monotonic()
     while True:
         seen = changes.count if changes is not None else 0
@@ -139,7 +144,8 @@ def respond(hits: bytes, started: float, status: StoreStatus, cached: bool) -> R
 
 
 def register_routes(app: FastAPI, settings: QuerySettings) -> None:
-    @app.post("/v1/search", response_model=SearchResponse)
+    @app.post("/v1/search", response_model=SearchResponse, responses=documented(
+        400, 409, 413, 422, 503, s409=ReadModelBehindProblem))
     async def search(body: SearchRequest, router: RouterDep, encoder: EncoderDep,
                      results: ResultsDep, changes: ChangesDep) -> Response:
         started = time.perf_counter()
@@ -155,6 +161,7 @@ def register_routes(app: FastAPI, settings: QuerySettings) -> None:
                 return respond(cached, started, router.status(name), cached=True)
         else:
             wait_s = settings.consistency_wait_seconds if body.wait_ms is None else body.wait_ms / 1e3
+            wait_s = min(wait_s, settings.max_wait_seconds)
             name = await run_in_threadpool(serving_store, router, body.token, wait_s, changes)
         asked, generation = name, results.generation(name)
         vector = await encoder.aencode(text) if text and body.mode != "keyword" else None
@@ -165,12 +172,12 @@ def register_routes(app: FastAPI, settings: QuerySettings) -> None:
         SERVED.labels(name).inc()
         return respond(payload, started, router.status(name), cached=False)
 
-    @app.get("/v1/documents/{doc_id}")
+    @app.get("/v1/documents/{doc_id:uuid}", responses=documented(404, 422, 503))
     def document(doc_id: uuid.UUID, router: RouterDep) -> DocumentView:
         name = router.candidates()[0]
         found = router.stores[name].get(doc_id)
         if found is None:
-            raise HTTPException(404, f"document {doc_id} is not in the read model ({name})")
+            raise DocumentNotIndexed(f"document {doc_id} is not in the read model ({name})")
         hit, _ = found
         indexed_at = read_retrying(router.read_engine, lambda conn: conn.execute(sa.text(
             "SELECT applied_at FROM projection_state WHERE store = :s AND doc_id = :d"),
@@ -179,14 +186,14 @@ def register_routes(app: FastAPI, settings: QuerySettings) -> None:
                             category=hit.category, tags=list(hit.tags), attributes=hit.attributes,
                             published_at=hit.published_at, indexed_at=indexed_at, store=name)
 
-    @app.get("/v1/documents/{doc_id}/similar")
+    @app.get("/v1/documents/{doc_id:uuid}/similar", responses=documented(404, 422, 503))
     def similar(doc_id: uuid.UUID, router: RouterDep,
                 limit: Annotated[int, Query(ge=1, le=100)] = 10) -> SearchResponse:
         started = time.perf_counter()
         name = router.candidates()[0]
         found = router.stores[name].get(doc_id)
         if found is None:
-            raise HTTPException(404, f"document {doc_id} is not in the read model ({name})")
+            raise DocumentNotIndexed(f"document {doc_id} is not in the read model ({name})")
         hits = router.stores[name].search(found[1], Filters(), limit + 1)
         status = router.status(name)
         return SearchResponse(
@@ -194,7 +201,7 @@ def register_routes(app: FastAPI, settings: QuerySettings) -> None:
             took_ms=round((time.perf_counter() - started) * 1e3, 2), store=name,
             freshness=Freshness(behind=status.behind, lag_s=round(status.lag_s, 3)))
 
-    @app.get("/readyz")
+    @app.get("/readyz", responses={200: {"model": Readiness}, 503: {"model": Readiness}})
     def readyz(router: RouterDep) -> JSONResponse:
         stores = {name: router.status(name, fresh=True) for name in router.stores}
         serving = router.candidates()[0]
@@ -240,20 +247,15 @@ def create_app(settings: QuerySettings | None = None) -> FastAPI:
     http.install(app, MAX_REQUEST_BYTES)
     register_routes(app, settings)
 
-    @app.exception_handler(ReadModelBehind)
-    async def behind(request: Request, exc: ReadModelBehind) -> JSONResponse:
-        worst = max((wanted - held for _, wanted, held in exc.missing), default=0)
-        return JSONResponse(status_code=409, headers={"Retry-After": "1"}, content={
-            "detail": f"the read model ({exc.store}) has not reached your write after "
-                      f"{exc.waited:.2f}s: {len(exc.missing)} document(s) behind, by up to "
-                      f"{worst} version(s); retry, or wait longer with wait_ms",
-            "store": exc.store,
-            "behind": [{"id": str(i), "wanted": w, "held": h} for i, w, h in exc.missing[:20]],
-        })
+    @app.exception_handler(QueryError)
+    async def query_error(request: Request, exc: QueryError) -> JSONResponse:
+        if isinstance(exc, ReadModelBehind):
+            return problem(409, str(exc), headers={"Retry-After": "1"}, store=exc.store, behind=[
+                {"id": str(i), "wanted": w, "held": h} for i, w, h in exc.missing[:20]])
+        return problem(exc.status_code, str(exc))
 
     @app.exception_handler(StoreUnavailable)
     async def unavailable(request: Request, exc: StoreUnavailable) -> JSONResponse:
-        return JSONResponse(status_code=503, headers={"Retry-After": "2"},
-                            content={"detail": f"search store unavailable: {exc}"})
+        return problem(503, f"search store unavailable: {exc}", headers={"Retry-After": "2"})
 
     return app

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from query_side.stores.base import Filters, Mode
+from semsearch import consistency
 from semsearch.text import WHITESPACE, Text
 
 MAX_LIMIT = 100
@@ -42,10 +43,11 @@ class SearchRequest(BaseModel):
     limit: int = Field(default=10, ge=1, le=MAX_LIMIT)
     offset: int = Field(default=0, ge=0, le=1000)
     min_score: float | None = Field(default=None, ge=-1.0, le=1.0)
-    token: str | None = Field(default=None, max_length=200_000,
+    token: str | None = Field(default=None, max_length=200_000, pattern=consistency.PATTERN,
                               description="consistency token from a command response")
     wait_ms: int | None = Field(default=None, ge=0, le=60_000,
-                                description="longest wait for the token (default: server's)")
+                                description="longest wait for the token (default: the server's "
+                                "CONSISTENCY_WAIT_SECONDS; at most its MAX_WAIT_SECONDS)")
 
     @model_validator(mode="after")
     def _needs_text(self) -> SearchRequest:
@@ -107,3 +109,15 @@ def snippet(body: str, limit: int = SNIPPET_CHARS) -> str:
         return text
     cut = text.rfind(" ", 0, limit)
     return text[: cut if cut > limit // 2 else limit] + "…"
+
+
+class StoreReadiness(BaseModel):
+    healthy: bool
+    behind: int
+    lag_s: float
+
+
+class Readiness(BaseModel):
+    status: str = Field(description="ready, or unavailable when the serving store is not healthy")
+    serving: str
+    stores: dict[str, StoreReadiness]

@@ -33,7 +33,9 @@ class QuerySettings(StoreSettings):
     max_lag_seconds: float = Field(default=30.0, ge=0)
     """Weaviate serves only while its oldest unapplied change is younger than this."""
     consistency_wait_seconds: float = Field(default=5.0, ge=0, le=60)
-    """Longest a search carrying a consistency token waits for the read model to catch up."""
+    """How long a search carrying a consistency token waits for the read model by default."""
+    max_wait_seconds: float = Field(default=60.0, ge=0, le=60)
+    """The longest any such search waits, whatever its ``wait_ms`` asks."""
     health_cache_seconds: float = Field(default=1.0, ge=0)
     query_cache_size: int = Field(default=4096, ge=0)
     """Query embeddings kept in memory (LRU); 0 turns the cache off."""

@@ -1,7 +1,8 @@
-"""HTTP pieces both APIs share: readable validation errors, body limits, /metrics."""
+"""HTTP pieces both APIs share: problem details, body limits, /metrics."""
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 
@@ -18,7 +19,13 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from semsearch import problems
+from semsearch.problems import problem
+
+log = logging.getLogger("semsearch.http")
 
 TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
 """FastAPI's built-in OpenTelemetry is off: it looks up the global providers on every request
@@ -31,25 +38,6 @@ LATENCY = Histogram(
     ["route"],
     buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
-
-
-def _describe(error: dict[str, object]) -> str:
-    if error.get("type") == "json_invalid":
-        return f"the request body is not valid JSON (error near character {error['loc'][-1]})"  # type: ignore[index]
-    parts = list(error.get("loc", ()))  # type: ignore[call-overload]
-    if parts and parts[0] in ("body", "path", "query", "header"):
-        parts = parts[1:]
-    return f"{'.'.join(str(p) for p in parts) or 'body'}: {error.get('msg')}"
-
-
-async def validation_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)
-    errors = [
-        {"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")}
-        for e in exc.errors()
-    ]
-    message = "; ".join(_describe(e) for e in exc.errors())
-    return JSONResponse(status_code=422, content={"detail": message, "errors": errors})
 
 
 class LimitsAndMetrics:
@@ -69,8 +57,8 @@ class LimitsAndMetrics:
             return
         length = dict(scope["headers"]).get(b"content-length", b"")
         if length.isdigit() and int(length) > self.max_body_bytes:
-            response = JSONResponse(status_code=413, content={
-                "detail": f"request body is {int(length)} bytes; the limit is {self.max_body_bytes}"})
+            response = problem(413, f"request body is {int(length)} bytes; the limit is "
+                                    f"{self.max_body_bytes}")
             await response(scope, receive, send)
             return
         started = time.perf_counter()
@@ -100,9 +88,18 @@ def metrics_registry() -> CollectorRegistry:
     return registry
 
 
+async def server_error(request: Request, exc: Exception) -> JSONResponse:
+    log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+    return problem(500, "the server failed to answer this request; it has been logged")
+
+
 def install(app: FastAPI, max_body_bytes: int) -> None:
-    """Validation messages a person can act on, a request size limit, and /metrics."""
-    app.add_exception_handler(RequestValidationError, validation_error)
+    """Problem details for every refusal (validation messages a person can act on), a request
+    size limit, and /metrics."""
+    app.add_exception_handler(RequestValidationError, problems.validation_error)
+    app.add_exception_handler(StarletteHTTPException, problems.http_error)
+    app.add_exception_handler(Exception, server_error)
+    problems.publish(app)
     app.add_middleware(LimitsAndMetrics, max_body_bytes=max_body_bytes)
 
     @app.get("/metrics", include_in_schema=False)

@@ -10,9 +10,9 @@ calls valid is exactly what the API accepts.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import GetCoreSchemaHandler, GetJsonSchemaHandler
+from pydantic import AwareDatetime, BeforeValidator, GetCoreSchemaHandler, GetJsonSchemaHandler
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import PydanticCustomError, core_schema
 
@@ -20,6 +20,18 @@ WHITESPACE = "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\
              "\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
 """What stripping removes: Unicode's White_Space characters."""
 _WS_CLASS = r"\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+
+
+def _not_a_number(value: Any) -> Any:
+    if isinstance(value, int | float):
+        raise PydanticCustomError("datetime_type", "must be an RFC 3339 date-time string with a "
+                                  "time zone, such as 2020-01-31T12:00:00Z")
+    return value
+
+
+DateTime = Annotated[AwareDatetime, BeforeValidator(_not_a_number)]
+"""A date-time with a time zone, sent as text (pydantic would also take a number of seconds,
+which the schema's ``format: date-time`` does not allow)."""
 
 
 class Text:

@@ -13,9 +13,9 @@ from datetime import datetime
 from typing import Annotated, Any, Literal, Protocol
 
 import numpy as np
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt
 
-from semsearch.text import Text
+from semsearch.text import DateTime, Text
 
 
 class StoreUnavailable(Exception):
@@ -78,8 +78,8 @@ class Filters(BaseModel):
                                               description="category is one of these")
     tags_any: list[FilterText] | None = Field(default=None, max_length=100)
     tags_all: list[FilterText] | None = Field(default=None, max_length=100)
-    published_after: AwareDatetime | None = Field(default=None, description="inclusive")
-    published_before: AwareDatetime | None = Field(default=None, description="exclusive")
+    published_after: DateTime | None = Field(default=None, description="inclusive")
+    published_before: DateTime | None = Field(default=None, description="exclusive")
     attributes: dict[FilterText, Scalar | Range] | None = Field(
         default=None, max_length=32, json_schema_extra={"propertyNames": {
             "maxLength": 256, "pattern": FILTER_TEXT.pattern}})  # (else only patternProperties)
