@@ -35,7 +35,7 @@ from command_side.models import (
     Readiness,
 )
 from command_side.settings import CommandSettings
-from semsearch import consistency, http
+from semsearch import auth, consistency, http
 from semsearch.failpoints import crash_if
 from semsearch.problems import documented, problem
 
@@ -142,13 +142,12 @@ def fields_of(doc: DocumentReplace) -> DocumentFields:
     )
 
 
-WRITE = documented(400, 409, 413, 422, 503)
-"""What every write can answer besides success (409: the Idempotency-Key names another request;
-on a create, also: the document exists)."""
 
-
-def register_routes(app: FastAPI) -> None:
-    guard: list[Any] = []
+def register_routes(app: FastAPI, settings: CommandSettings) -> None:
+    guard, refusals = auth.guard(settings, "admin")
+    # what every write can answer besides success (409: the Idempotency-Key names another
+    # request; on a create, also: the document exists)
+    WRITE = documented(400, 409, 413, 422, 503, *refusals)  # noqa: N806
 
     @app.post("/v1/documents", status_code=201, dependencies=guard,
               responses={201: {"model": DocumentWritten}, **WRITE})
@@ -228,7 +227,8 @@ def create_app(settings: CommandSettings | None = None) -> FastAPI:
     app = FastAPI(title="semsearch command API", version="1", lifespan=lifespan, telemetry=http.TELEMETRY)
     app.state.settings = settings or CommandSettings()
     http.install(app, MAX_REQUEST_BYTES)
-    register_routes(app)
+    app.state.keys = auth.Keys(app.state.settings)
+    register_routes(app, app.state.settings)
 
     @app.exception_handler(CommandError)
     async def command_error(request: Request, exc: CommandError) -> JSONResponse:

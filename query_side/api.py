@@ -35,7 +35,7 @@ from query_side.router import SERVED, StoreRouter, StoreStatus
 from query_side.settings import QuerySettings
 from query_side.stores.base import Filters, SearchHit, StoreUnavailable
 from query_side.stores.factory import open_store
-from semsearch import consistency, http
+from semsearch import auth, consistency, http
 from semsearch.problems import ReadModelBehindProblem, documented, problem
 from semsearch.text import WHITESPACE
 
@@ -144,8 +144,10 @@ def respond(hits: bytes, started: float, status: StoreStatus, cached: bool) -> R
 
 
 def register_routes(app: FastAPI, settings: QuerySettings) -> None:
-    @app.post("/v1/search", response_model=SearchResponse, responses=documented(
-        400, 409, 413, 422, 503, s409=ReadModelBehindProblem))
+    guard, refusals = auth.guard(settings, "read")
+
+    @app.post("/v1/search", response_model=SearchResponse, dependencies=guard, responses=documented(
+        400, 409, 413, 422, 503, *refusals, s409=ReadModelBehindProblem))
     async def search(body: SearchRequest, router: RouterDep, encoder: EncoderDep,
                      results: ResultsDep, changes: ChangesDep) -> Response:
         started = time.perf_counter()
@@ -172,7 +174,8 @@ def register_routes(app: FastAPI, settings: QuerySettings) -> None:
         SERVED.labels(name).inc()
         return respond(payload, started, router.status(name), cached=False)
 
-    @app.get("/v1/documents/{doc_id:uuid}", responses=documented(404, 422, 503))
+    @app.get("/v1/documents/{doc_id:uuid}", dependencies=guard,
+             responses=documented(404, 422, 503, *refusals))
     def document(doc_id: uuid.UUID, router: RouterDep) -> DocumentView:
         name = router.candidates()[0]
         found = router.stores[name].get(doc_id)
@@ -186,7 +189,8 @@ def register_routes(app: FastAPI, settings: QuerySettings) -> None:
                             category=hit.category, tags=list(hit.tags), attributes=hit.attributes,
                             published_at=hit.published_at, indexed_at=indexed_at, store=name)
 
-    @app.get("/v1/documents/{doc_id:uuid}/similar", responses=documented(404, 422, 503))
+    @app.get("/v1/documents/{doc_id:uuid}/similar", dependencies=guard,
+             responses=documented(404, 422, 503, *refusals))
     def similar(doc_id: uuid.UUID, router: RouterDep,
                 limit: Annotated[int, Query(ge=1, le=100)] = 10) -> SearchResponse:
         started = time.perf_counter()
@@ -245,6 +249,7 @@ def create_app(settings: QuerySettings | None = None) -> FastAPI:
     app = FastAPI(title="semsearch query API", version="1", lifespan=lifespan, telemetry=http.TELEMETRY)
     app.state.settings = settings = settings or QuerySettings()
     http.install(app, MAX_REQUEST_BYTES)
+    app.state.keys = auth.Keys(settings)
     register_routes(app, settings)
 
     @app.exception_handler(QueryError)

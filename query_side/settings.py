@@ -5,6 +5,8 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from semsearch.auth import AuthSettings
+
 DEFAULT_READ_DATABASE_URL = "postgresql+psycopg://semsearch@127.0.0.1:5432/semsearch_read"
 
 
@@ -27,7 +29,7 @@ class StoreSettings(BaseSettings):
     with several worker processes gives each its share of the CPUs)."""
 
 
-class QuerySettings(StoreSettings):
+class QuerySettings(StoreSettings, AuthSettings):
     store: Literal["auto", "pgvector", "weaviate"] = "auto"
     """auto: Weaviate while it is healthy and not too far behind, else pgvector."""
     max_lag_seconds: float = Field(default=30.0, ge=0)

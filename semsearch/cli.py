@@ -10,6 +10,10 @@ import threading
 import warnings
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from semsearch.auth import AuthSettings
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -103,8 +107,14 @@ def lower_priority(nice: int) -> None:
             pass
 
 
-def serve(app_factory: str, port: int, host: str, workers: int = 1) -> int:
+def serve(app_factory: str, port: int, host: str, workers: int = 1,
+          settings: AuthSettings | None = None) -> int:
     import uvicorn
+
+    from semsearch.auth import check_serving
+
+    if settings is not None:
+        print(check_serving(settings, host), flush=True)
 
     uvicorn.run(app_factory, factory=True, host=host, port=port, log_level="warning",
                 access_log=False, workers=workers)
@@ -112,7 +122,10 @@ def serve(app_factory: str, port: int, host: str, workers: int = 1) -> int:
 
 
 def cmd_command_api(args: argparse.Namespace) -> int:
-    return serve("command_side.api:create_app", args.port, args.host)
+    from command_side.settings import CommandSettings
+
+    return serve("command_side.api:create_app", args.port, args.host,
+                 settings=CommandSettings())
 
 
 def cmd_query_api(args: argparse.Namespace) -> int:
@@ -128,12 +141,12 @@ def cmd_query_api(args: argparse.Namespace) -> int:
     cpus = default_parallel()
     workers = args.workers or settings.query_api_workers or cpus
     if workers == 1:
-        return serve("query_side.api:create_app", args.port, args.host)
+        return serve("query_side.api:create_app", args.port, args.host, settings=settings)
     if not settings.encoder_threads:  # read by each worker's QuerySettings
         os.environ["ENCODER_THREADS"] = str(max(1, cpus // workers))
     with tempfile.TemporaryDirectory(prefix="semsearch-query-metrics-") as metrics_dir:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir  # /metrics sums every worker
-        return serve("query_side.api:create_app", args.port, args.host, workers)
+        return serve("query_side.api:create_app", args.port, args.host, workers, settings)
 
 
 def cmd_status(args: argparse.Namespace) -> int:

@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from semsearch import problems
+from semsearch.auth import AuthError
 from semsearch.problems import problem
 
 log = logging.getLogger("semsearch.http")
@@ -88,6 +89,11 @@ def metrics_registry() -> CollectorRegistry:
     return registry
 
 
+async def auth_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, AuthError)
+    return problem(exc.status_code, str(exc), headers=exc.headers)
+
+
 async def server_error(request: Request, exc: Exception) -> JSONResponse:
     log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
     return problem(500, "the server failed to answer this request; it has been logged")
@@ -98,6 +104,7 @@ def install(app: FastAPI, max_body_bytes: int) -> None:
     size limit, and /metrics."""
     app.add_exception_handler(RequestValidationError, problems.validation_error)
     app.add_exception_handler(StarletteHTTPException, problems.http_error)
+    app.add_exception_handler(AuthError, auth_error)
     app.add_exception_handler(Exception, server_error)
     problems.publish(app)
     app.add_middleware(LimitsAndMetrics, max_body_bytes=max_body_bytes)

@@ -1,5 +1,8 @@
 """Schemathesis against both APIs: the OpenAPI schema is what the services do.
 
+With keys on (an admin key for the command API, a read key for the query API, so that its
+``ignored_auth`` check sends requests without them and expects 401).
+
 Both APIs, the relay and the worker run as real processes on the session's PostgreSQL, Redis and
 Weaviate (the deterministic hashing encoder stands in for the model: what is checked here is the
 HTTP contract, not relevance). Schemathesis reads each ``/openapi.json`` and runs every check
@@ -27,6 +30,7 @@ from semsearch.stack.process import free_port, wait_until
 from tests.services import Services
 
 ROOT = Path(__file__).resolve().parents[2]
+ADMIN, READER = "fuzz-admin-0123456789", "fuzz-reader-0123456789"
 EXAMPLES = os.environ.get("SCHEMATHESIS_EXAMPLES", "25")
 
 
@@ -35,7 +39,8 @@ def stack(services: Services) -> Iterator[tuple[str, str]]:
     write_url, read_url = services.fresh_databases()
     env = {"DATABASE_URL": write_url, "READ_DATABASE_URL": read_url,
            "REDIS_URL": services.redis.url, "QUEUE_NAME": f"s{uuid.uuid4().hex[:10]}",
-           "ENCODER": "hashing", "QUERY_API_WORKERS": "1", "CONSISTENCY_WAIT_SECONDS": "1",
+           "ENCODER": "hashing", "QUERY_API_WORKERS": "1", "AUTH": "on",
+           "ADMIN_KEYS": f"fuzz:{ADMIN}", "READ_KEYS": f"fuzz-read:{READER}", "CONSISTENCY_WAIT_SECONDS": "1",
            "MAX_WAIT_SECONDS": "2"}  # a generated token names writes that never come
     if services.weaviate is not None:
         env |= {"SYNC_STORES": "pgvector,weaviate",
@@ -72,9 +77,9 @@ def fuzz(url: str, tmp_path: Path, *extra: str) -> None:
 
 @pytest.mark.slow
 def test_command_api_keeps_its_openapi_contract(stack: tuple[str, str], tmp_path: Path) -> None:
-    fuzz(stack[0], tmp_path)
+    fuzz(stack[0], tmp_path, "--header", f"X-API-Key: {ADMIN}")
 
 
 @pytest.mark.slow
 def test_query_api_keeps_its_openapi_contract(stack: tuple[str, str], tmp_path: Path) -> None:
-    fuzz(stack[1], tmp_path)
+    fuzz(stack[1], tmp_path, "--header", f"Authorization: Bearer {READER}")
