@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractContextManager, asynccontextmanager
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import sqlalchemy as sa
 from fastapi import Depends, FastAPI, Header, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
-from command_side import handlers
+from command_side import audit, handlers
 from command_side.commands import (
     CreateDocument,
     DeleteDocument,
@@ -36,8 +39,11 @@ from command_side.models import (
 )
 from command_side.settings import CommandSettings
 from semsearch import auth, consistency, http
+from semsearch.auth import AuthError
 from semsearch.failpoints import crash_if
 from semsearch.problems import documented, problem
+
+log = logging.getLogger("semsearch.command_api")
 
 MAX_REQUEST_BYTES = 64 * 1024 * 1024
 RETRY_AFTER_SECONDS = "5"
@@ -45,10 +51,6 @@ RETRY_AFTER_SECONDS = "5"
 
 # Dependencies are coroutines: FastAPI runs a plain ``def`` dependency on its thread pool, one
 # thread hop per dependency per request.
-async def get_settings(request: Request) -> CommandSettings:
-    return request.app.state.settings
-
-
 async def get_engine(request: Request) -> Engine:
     return request.app.state.engine
 
@@ -72,7 +74,6 @@ async def idempotency_key(
     return idempotency_key
 
 
-SettingsDep = Annotated[CommandSettings, Depends(get_settings)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
 IfMatch = Annotated[int | None, Depends(if_match)]
 IdempotencyKey = Annotated[str | None, Depends(idempotency_key)]
@@ -88,32 +89,51 @@ def respond(status: int, body: dict[str, Any]) -> JSONResponse:
     return JSONResponse(status_code=status, content=body, headers=headers)
 
 
-def execute(
-    engine: Engine,
-    failpoints: list[str],
-    key: str | None,
-    fingerprint: str,
-    status: int,
-    run: Callable[[Connection], dict[str, Any]],
-    one_statement: bool = False,
-) -> JSONResponse:
-    """Run one command in one transaction; with a key, replay the first answer on retries.
+@dataclass(frozen=True)
+class Command:
+    """What a command route needs beyond its body: the engine, settings, Idempotency-Key and
+    the audit entry of this request."""
 
-    ``one_statement``: the command writes with a single statement (the document and its outbox
-    row together, ``outbox.with_change``), which PostgreSQL runs atomically on its own; without
-    an idempotency key to remember as well, it needs no BEGIN and COMMIT round trips.
-    """
+    engine: Engine
+    settings: CommandSettings
+    key: str | None
+    entry: audit.Entry
+
+
+async def command(request: Request, key: IdempotencyKey) -> Command:
+    return Command(request.app.state.engine, request.app.state.settings, key,
+                   audit_entry(request, key))
+
+
+def audit_entry(request: Request, key: str | None = None) -> audit.Entry:
+    principal = getattr(request.state, "principal", None)
+    route = request.scope.get("route")
+    return audit.Entry(
+        key_name=principal.name if principal else "-",
+        client=request.client.host if request.client else "-", method=request.method,
+        route=getattr(route, "path_format", request.url.path), idempotency_key=key)
+
+
+CommandDep = Annotated[Command, Depends(command)]
+
+
+def execute(ctx: Command, fingerprint: str, status: int,
+            run: Callable[[Connection], dict[str, Any]]) -> JSONResponse:
+    """Run one command and its audit row in one transaction; with an Idempotency-Key, replay
+    the first answer on retries (and audit the replay)."""
+    key, engine = ctx.key, ctx.engine
     if key is not None:
         with engine.connect() as conn:
             stored = recall(conn, key, fingerprint)
         if stored is not None:
-            return respond(*stored)
+            return _replayed(engine, ctx.entry, *stored)
     try:
-        with _transaction(engine, one_statement and key is None) as conn:
+        with engine.begin() as conn:
             body = run(conn)
             if key is not None:
                 remember(conn, key, fingerprint, status, body)
-        crash_if("command-after-commit", failpoints)
+            audit.record(conn, ctx.entry.written(status, body))
+        crash_if("command-after-commit", ctx.settings.failpoints)
     except IntegrityError:
         if key is None:
             raise
@@ -121,14 +141,14 @@ def execute(
             stored = recall(conn, key, fingerprint)
         if stored is None:
             raise
-        return respond(*stored)
+        return _replayed(engine, ctx.entry, *stored)
     return respond(status, body)
 
 
-def _transaction(engine: Engine, autocommit: bool) -> AbstractContextManager[Connection]:
-    if autocommit:
-        return engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-    return engine.begin()
+def _replayed(engine: Engine, entry: audit.Entry, status: int, body: dict[str, Any]) -> JSONResponse:
+    with engine.begin() as conn:
+        audit.record(conn, entry.written(status, body, outcome="replayed"))
+    return respond(status, body)
 
 
 def fields_of(doc: DocumentReplace) -> DocumentFields:
@@ -151,49 +171,48 @@ def register_routes(app: FastAPI, settings: CommandSettings) -> None:
 
     @app.post("/v1/documents", status_code=201, dependencies=guard,
               responses={201: {"model": DocumentWritten}, **WRITE})
-    def create(doc: DocumentCreate, engine: EngineDep, settings: SettingsDep,
-               key: IdempotencyKey) -> JSONResponse:
+    def create(doc: DocumentCreate, ctx: CommandDep) -> JSONResponse:
         cmd = CreateDocument(doc.id or uuid.uuid4(), fields_of(doc))
-        fingerprint = request_hash("POST", "/v1/documents", doc.model_dump(mode="json")) if key else ""
-        return execute(engine, settings.failpoints, key, fingerprint, 201, lambda conn: written(
-            handlers.create_document(cmd, conn, settings.sync_stores)), one_statement=True)
+        fingerprint = request_hash("POST", "/v1/documents", doc.model_dump(mode="json")) \
+            if ctx.key else ""
+        return execute(ctx, fingerprint, 201, lambda conn: written(
+            handlers.create_document(cmd, conn, ctx.settings.sync_stores)))
 
     @app.put("/v1/documents/{doc_id:uuid}", dependencies=guard,
              responses={200: {"model": DocumentWritten}, **documented(404, 412), **WRITE})
-    def replace(doc_id: uuid.UUID, doc: DocumentReplace, engine: EngineDep,
-                settings: SettingsDep, expected: IfMatch, key: IdempotencyKey) -> JSONResponse:
+    def replace(doc_id: uuid.UUID, doc: DocumentReplace, expected: IfMatch,
+                ctx: CommandDep) -> JSONResponse:
         cmd = ReplaceDocument(doc_id, fields_of(doc), expected)
         fingerprint = request_hash(
-            "PUT", str(doc_id), [doc.model_dump(mode="json"), expected]) if key else ""
-        return execute(engine, settings.failpoints, key, fingerprint, 200, lambda conn: written(
-            handlers.replace_document(cmd, conn, settings.sync_stores)), one_statement=True)
+            "PUT", str(doc_id), [doc.model_dump(mode="json"), expected]) if ctx.key else ""
+        return execute(ctx, fingerprint, 200, lambda conn: written(
+            handlers.replace_document(cmd, conn, ctx.settings.sync_stores)))
 
     @app.patch("/v1/documents/{doc_id:uuid}", dependencies=guard,
                responses={200: {"model": DocumentWritten}, **documented(404, 412), **WRITE})
-    def patch(doc_id: uuid.UUID, doc: DocumentPatch, engine: EngineDep,
-              settings: SettingsDep, expected: IfMatch, key: IdempotencyKey) -> JSONResponse:
+    def patch(doc_id: uuid.UUID, doc: DocumentPatch, expected: IfMatch,
+              ctx: CommandDep) -> JSONResponse:
         changes = doc.model_dump(include=doc.model_fields_set)
         if "tags" in changes:
             changes["tags"] = list(dict.fromkeys(changes["tags"]))
         cmd = PatchDocument(doc_id, changes, expected)
         fingerprint = request_hash(
-            "PATCH", str(doc_id), [doc.model_dump(mode="json"), expected]) if key else ""
-        return execute(engine, settings.failpoints, key, fingerprint, 200, lambda conn: written(
-            handlers.patch_document(cmd, conn, settings.sync_stores)), one_statement=True)
+            "PATCH", str(doc_id), [doc.model_dump(mode="json"), expected]) if ctx.key else ""
+        return execute(ctx, fingerprint, 200, lambda conn: written(
+            handlers.patch_document(cmd, conn, ctx.settings.sync_stores)))
 
     @app.delete("/v1/documents/{doc_id:uuid}", dependencies=guard,
                 responses={200: {"model": DocumentWritten}, **documented(404, 412), **WRITE})
-    def delete(doc_id: uuid.UUID, engine: EngineDep, settings: SettingsDep,
-               expected: IfMatch, key: IdempotencyKey) -> JSONResponse:
+    def delete(doc_id: uuid.UUID, expected: IfMatch, ctx: CommandDep) -> JSONResponse:
         cmd = DeleteDocument(doc_id, expected)
-        fingerprint = request_hash("DELETE", str(doc_id), expected) if key else ""
-        return execute(engine, settings.failpoints, key, fingerprint, 200, lambda conn: written(
-            handlers.delete_document(cmd, conn, settings.sync_stores)), one_statement=True)
+        fingerprint = request_hash("DELETE", str(doc_id), expected) if ctx.key else ""
+        return execute(ctx, fingerprint, 200, lambda conn: written(
+            handlers.delete_document(cmd, conn, ctx.settings.sync_stores)))
 
     @app.post("/v1/documents/bulk", status_code=200, dependencies=guard,
               responses={200: {"model": BulkWritten}, **WRITE})
-    def bulk(batch: BulkImport, engine: EngineDep, settings: SettingsDep,
-             key: IdempotencyKey) -> JSONResponse:
+    def bulk(batch: BulkImport, ctx: CommandDep) -> JSONResponse:
+        settings = ctx.settings
         if len(batch.documents) > settings.bulk_max_documents:
             raise BadBatch(f"a bulk import takes at most {settings.bulk_max_documents} "
                            f"documents; this one has {len(batch.documents)}: split it")
@@ -201,7 +220,7 @@ def register_routes(app: FastAPI, settings: CommandSettings) -> None:
         if len({doc_id for doc_id, _ in docs}) != len(docs):
             raise BadBatch("a bulk import names the same id twice: send each id once")
         cmd = ImportDocuments(tuple(docs))
-        fingerprint = request_hash("POST", "bulk", batch.model_dump(mode="json")) if key else ""
+        fingerprint = request_hash("POST", "bulk", batch.model_dump(mode="json")) if ctx.key else ""
 
         def run(conn: Connection) -> dict[str, Any]:
             changes = handlers.import_documents(cmd, conn, settings.sync_stores)
@@ -209,7 +228,25 @@ def register_routes(app: FastAPI, settings: CommandSettings) -> None:
             items = [{"id": str(c.id), "version": c.version} for c in changes]
             return {"items": items, "token": token}
 
-        return execute(engine, settings.failpoints, key, fingerprint, 200, run)
+        return execute(ctx, fingerprint, 200, run)
+
+
+async def audit_refusal(request: Request, status: int, reason: str) -> None:
+    """A refused request's audit row, in a transaction of its own (the command's, if any, was
+    rolled back); without the database the refusal is still answered, and logged."""
+    key = request.headers.get("idempotency-key")
+    doc_id = request.path_params.get("doc_id")
+    entry = audit_entry(request, key[:MAX_KEY_LENGTH] if key else None).refused(
+        status, reason, doc_id if isinstance(doc_id, uuid.UUID) else None)
+    try:
+        await run_in_threadpool(_record, request.app.state.engine, entry)
+    except DBAPIError as exc:
+        log.warning("could not audit a refused %s %s: %s", request.method, request.url.path, exc)
+
+
+def _record(engine: Engine, entry: audit.Entry) -> None:
+    with engine.begin() as conn:
+        audit.record(conn, entry)
 
 
 @asynccontextmanager
@@ -232,7 +269,13 @@ def create_app(settings: CommandSettings | None = None) -> FastAPI:
 
     @app.exception_handler(CommandError)
     async def command_error(request: Request, exc: CommandError) -> JSONResponse:
+        await audit_refusal(request, exc.status_code, str(exc))
         return problem(exc.status_code, str(exc))
+
+    @app.exception_handler(AuthError)
+    async def auth_error(request: Request, exc: AuthError) -> JSONResponse:
+        await audit_refusal(request, exc.status_code, str(exc))
+        return problem(exc.status_code, str(exc), headers=exc.headers)
 
     @app.exception_handler(OperationalError)
     async def database_down(request: Request, exc: OperationalError) -> JSONResponse:

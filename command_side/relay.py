@@ -20,6 +20,7 @@ from redis import Redis
 from rq import Queue, Retry
 from sqlalchemy.engine import Engine
 
+from command_side import audit
 from command_side.outbox import backlog
 from command_side.settings import CommandSettings
 from semsearch.failpoints import crash_if
@@ -130,6 +131,7 @@ def run(
                 last_observed = time.monotonic()
             if time.monotonic() - last_purge > 60:
                 purge_done(engine, settings)
+                audit.purge(engine, settings.audit_retention_days)
                 last_purge = time.monotonic()
         except Exception as exc:  # Redis or PostgreSQL away: the outbox keeps everything
             log.warning("relay could not send, will retry: %s", exc)

@@ -32,6 +32,8 @@ class CommandSettings(AuthSettings):
     while the worker is busy, changes gather in the outbox and go as one larger job (dynamic
     batching) instead of queueing as many one-document jobs. 0 turns this off."""
     bulk_max_documents: int = Field(default=1000, ge=1)
+    audit_retention_days: float = Field(default=90.0, gt=0)
+    """Audit rows older than this are purged (by the relay, once a minute)."""
     metrics_port: int | None = None
     """The relay serves Prometheus metrics here (it has no HTTP API of its own)."""
     failpoints: CommaList = Field(default_factory=list)

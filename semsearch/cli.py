@@ -7,8 +7,10 @@ import logging
 import signal
 import sys
 import threading
+import uuid
 import warnings
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -218,6 +220,12 @@ def parser() -> argparse.ArgumentParser:
             p.add_argument("--workers", type=int, default=0,
                            help="worker processes (default: QUERY_API_WORKERS, else one per CPU)")
     add("status", cmd_status, "health, backlog and lag of every store")
+    aud = add("audit", lazy("audit_log"), "who changed what, and who was refused (newest first)")
+    aud.add_argument("--key", help="only this key name")
+    aud.add_argument("--document", type=uuid.UUID, help="only rows naming this document id")
+    aud.add_argument("--since", type=datetime.fromisoformat, help="from this time (ISO 8601)")
+    aud.add_argument("--until", type=datetime.fromisoformat, help="before this time (ISO 8601)")
+    aud.add_argument("--limit", type=int, default=100)
     dlq = add("dlq", lazy("dlq"), "list or replay dead-lettered documents")
     dlq.add_argument("action", choices=["list", "replay"])
     dlq.add_argument("ids", nargs="*", help="document ids to replay")
