@@ -38,10 +38,11 @@ from command_side.models import (
     Readiness,
 )
 from command_side.settings import CommandSettings
-from semsearch import auth, consistency, http
+from semsearch import auth, consistency, http, ratelimit
 from semsearch.auth import AuthError
 from semsearch.failpoints import crash_if
 from semsearch.problems import documented, problem
+from semsearch.ratelimit import Limiter, RateLimited
 
 log = logging.getLogger("semsearch.command_api")
 
@@ -164,7 +165,7 @@ def fields_of(doc: DocumentReplace) -> DocumentFields:
 
 
 def register_routes(app: FastAPI, settings: CommandSettings) -> None:
-    guard, refusals = auth.guard(settings, "admin")
+    guard, refusals = http.guard(settings, "admin")
     # what every write can answer besides success (409: the Idempotency-Key names another
     # request; on a create, also: the document exists)
     WRITE = documented(400, 409, 413, 422, 503, *refusals)  # noqa: N806
@@ -211,24 +212,29 @@ def register_routes(app: FastAPI, settings: CommandSettings) -> None:
 
     @app.post("/v1/documents/bulk", status_code=200, dependencies=guard,
               responses={200: {"model": BulkWritten}, **WRITE})
-    def bulk(batch: BulkImport, ctx: CommandDep) -> JSONResponse:
-        settings = ctx.settings
-        if len(batch.documents) > settings.bulk_max_documents:
-            raise BadBatch(f"a bulk import takes at most {settings.bulk_max_documents} "
-                           f"documents; this one has {len(batch.documents)}: split it")
-        docs = [(doc.id or uuid.uuid4(), fields_of(doc)) for doc in batch.documents]
-        if len({doc_id for doc_id, _ in docs}) != len(docs):
-            raise BadBatch("a bulk import names the same id twice: send each id once")
-        cmd = ImportDocuments(tuple(docs))
-        fingerprint = request_hash("POST", "bulk", batch.model_dump(mode="json")) if ctx.key else ""
+    async def bulk(batch: BulkImport, ctx: CommandDep, request: Request) -> JSONResponse:
+        await ratelimit.check(request, "admin", len(batch.documents) - 1)  # one per document
+        return await run_in_threadpool(import_batch, batch, ctx)
 
-        def run(conn: Connection) -> dict[str, Any]:
-            changes = handlers.import_documents(cmd, conn, settings.sync_stores)
-            token = consistency.encode([(c.id, c.version) for c in changes])
-            items = [{"id": str(c.id), "version": c.version} for c in changes]
-            return {"items": items, "token": token}
 
-        return execute(ctx, fingerprint, 200, run)
+def import_batch(batch: BulkImport, ctx: Command) -> JSONResponse:
+    settings = ctx.settings
+    if len(batch.documents) > settings.bulk_max_documents:
+        raise BadBatch(f"a bulk import takes at most {settings.bulk_max_documents} "
+                       f"documents; this one has {len(batch.documents)}: split it")
+    docs = [(doc.id or uuid.uuid4(), fields_of(doc)) for doc in batch.documents]
+    if len({doc_id for doc_id, _ in docs}) != len(docs):
+        raise BadBatch("a bulk import names the same id twice: send each id once")
+    cmd = ImportDocuments(tuple(docs))
+    fingerprint = request_hash("POST", "bulk", batch.model_dump(mode="json")) if ctx.key else ""
+
+    def run(conn: Connection) -> dict[str, Any]:
+        changes = handlers.import_documents(cmd, conn, settings.sync_stores)
+        token = consistency.encode([(c.id, c.version) for c in changes])
+        items = [{"id": str(c.id), "version": c.version} for c in changes]
+        return {"items": items, "token": token}
+
+    return execute(ctx, fingerprint, 200, run)
 
 
 async def audit_refusal(request: Request, status: int, reason: str) -> None:
@@ -256,7 +262,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.database_url, pool_size=16, max_overflow=8, pool_pre_ping=True,
         connect_args={"connect_timeout": 5},
     )
+    app.state.limiter = Limiter.from_settings(settings)
     yield
+    await app.state.limiter.close()
     app.state.engine.dispose()
 
 
@@ -273,7 +281,8 @@ def create_app(settings: CommandSettings | None = None) -> FastAPI:
         return problem(exc.status_code, str(exc))
 
     @app.exception_handler(AuthError)
-    async def auth_error(request: Request, exc: AuthError) -> JSONResponse:
+    @app.exception_handler(RateLimited)
+    async def refused(request: Request, exc: AuthError | RateLimited) -> JSONResponse:
         await audit_refusal(request, exc.status_code, str(exc))
         return problem(exc.status_code, str(exc), headers=exc.headers)
 

@@ -5,11 +5,12 @@ from pydantic_settings import SettingsConfigDict
 
 from semsearch.auth import AuthSettings
 from semsearch.config import CommaList
+from semsearch.ratelimit import RateLimitSettings
 
 DEFAULT_DATABASE_URL = "postgresql+psycopg://semsearch@127.0.0.1:5432/semsearch"
 
 
-class CommandSettings(AuthSettings):
+class CommandSettings(AuthSettings, RateLimitSettings):
     """(The auth settings are the command API's: ``semsearch.auth``.)"""
 
     model_config = SettingsConfigDict(env_prefix="", extra="ignore")

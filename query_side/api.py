@@ -37,6 +37,7 @@ from query_side.stores.base import Filters, SearchHit, StoreUnavailable
 from query_side.stores.factory import open_store
 from semsearch import auth, consistency, http
 from semsearch.problems import ReadModelBehindProblem, documented, problem
+from semsearch.ratelimit import Limiter
 from semsearch.text import WHITESPACE
 
 MAX_REQUEST_BYTES = 1024 * 1024
@@ -144,7 +145,7 @@ def respond(hits: bytes, started: float, status: StoreStatus, cached: bool) -> R
 
 
 def register_routes(app: FastAPI, settings: QuerySettings) -> None:
-    guard, refusals = auth.guard(settings, "read")
+    guard, refusals = http.guard(settings, "read")
 
     @app.post("/v1/search", response_model=SearchResponse, dependencies=guard, responses=documented(
         400, 409, 413, 422, 503, *refusals, s409=ReadModelBehindProblem))
@@ -236,7 +237,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     listener = ChangeListener(settings.read_database_url, app.state.results, app.state.changes)
     router.start()
     listener.start()
+    app.state.limiter = Limiter.from_settings(settings)
     yield
+    await app.state.limiter.close()
     router.stop()
     listener.stop()
     app.state.encoder.close()

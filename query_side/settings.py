@@ -6,6 +6,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from semsearch.auth import AuthSettings
+from semsearch.ratelimit import RateLimitSettings
 
 DEFAULT_READ_DATABASE_URL = "postgresql+psycopg://semsearch@127.0.0.1:5432/semsearch_read"
 
@@ -29,7 +30,7 @@ class StoreSettings(BaseSettings):
     with several worker processes gives each its share of the CPUs)."""
 
 
-class QuerySettings(StoreSettings, AuthSettings):
+class QuerySettings(StoreSettings, AuthSettings, RateLimitSettings):
     store: Literal["auto", "pgvector", "weaviate"] = "auto"
     """auto: Weaviate while it is healthy and not too far behind, else pgvector."""
     max_lag_seconds: float = Field(default=30.0, ge=0)

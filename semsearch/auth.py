@@ -22,7 +22,7 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
@@ -215,10 +215,3 @@ async def anonymous(request: Request) -> Principal:
     request.state.principal = principal
     return principal
 
-
-def guard(settings: AuthSettings, scope: Scope) -> tuple[list[Any], tuple[int, ...]]:
-    """A route's dependencies, and the statuses they add to it: the scope check when auth is on
-    (which the schema then shows as its security), nothing to check when it is off."""
-    if settings.auth == "off":
-        return [Depends(anonymous)], ()
-    return [Depends(require(scope))], (401, 403)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 import os
 import time
+from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.telemetry import TelemetryConfig
@@ -22,9 +23,10 @@ from prometheus_client import (
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from semsearch import problems
-from semsearch.auth import AuthError
+from semsearch import auth, problems, ratelimit
+from semsearch.auth import AuthError, AuthSettings
 from semsearch.problems import problem
+from semsearch.ratelimit import RateLimited
 
 log = logging.getLogger("semsearch.http")
 
@@ -89,8 +91,8 @@ def metrics_registry() -> CollectorRegistry:
     return registry
 
 
-async def auth_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, AuthError)
+async def refused(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, AuthError | RateLimited)
     return problem(exc.status_code, str(exc), headers=exc.headers)
 
 
@@ -104,7 +106,8 @@ def install(app: FastAPI, max_body_bytes: int) -> None:
     size limit, and /metrics."""
     app.add_exception_handler(RequestValidationError, problems.validation_error)
     app.add_exception_handler(StarletteHTTPException, problems.http_error)
-    app.add_exception_handler(AuthError, auth_error)
+    app.add_exception_handler(AuthError, refused)
+    app.add_exception_handler(RateLimited, refused)
     app.add_exception_handler(Exception, server_error)
     problems.publish(app)
     app.add_middleware(LimitsAndMetrics, max_body_bytes=max_body_bytes)
@@ -116,3 +119,15 @@ def install(app: FastAPI, max_body_bytes: int) -> None:
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
+
+
+def guard(settings: AuthSettings, scope: auth.Scope) -> tuple[list[Any], tuple[int, ...]]:
+    """A route's dependencies, and the statuses they add to it: the key's scope (when auth is
+    on; the schema then shows it as the route's security), then its rate limit."""
+
+    async def limited(request: Request) -> None:
+        await ratelimit.check(request, scope)
+
+    if settings.auth == "off":
+        return [Depends(auth.anonymous), Depends(limited)], (429,)
+    return [Depends(auth.require(scope)), Depends(limited)], (401, 403, 429)

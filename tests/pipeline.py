@@ -138,7 +138,7 @@ def pipeline(services: Services, encoder: Encoder, stores: list[str] | None = No
     worker_settings = WorkerSettings(database_url=write_url, read_database_url=read_url,
                                      redis_url=redis_url, sync_stores=stores, queue_name=queue,
                                      **weaviate)
-    query_settings = QuerySettings(read_database_url=read_url, store=query_store,
+    query_settings = QuerySettings(read_database_url=read_url, store=query_store, redis_url=redis_url,
                                    **weaviate, **auth, **query_options)
     counting = CountingEncoder(encoder)
     rt = runtime.build(worker_settings, encoder=counting)
