@@ -112,7 +112,8 @@ def audit_entry(request: Request, key: str | None = None) -> audit.Entry:
     return audit.Entry(
         key_name=principal.name if principal else "-",
         client=request.client.host if request.client else "-", method=request.method,
-        route=getattr(route, "path_format", request.url.path), idempotency_key=key)
+        route=getattr(route, "path_format", request.url.path), idempotency_key=key,
+        request_id=getattr(request.state, "request_id", None))
 
 
 CommandDep = Annotated[Command, Depends(command)]
@@ -135,6 +136,7 @@ def execute(ctx: Command, fingerprint: str, status: int,
                 remember(conn, key, fingerprint, status, body)
             audit.record(conn, ctx.entry.written(status, body))
         crash_if("command-after-commit", ctx.settings.failpoints)
+        _log(ctx.entry.written(status, body))
     except IntegrityError:
         if key is None:
             raise
@@ -148,8 +150,15 @@ def execute(ctx: Command, fingerprint: str, status: int,
 
 def _replayed(engine: Engine, entry: audit.Entry, status: int, body: dict[str, Any]) -> JSONResponse:
     with engine.begin() as conn:
-        audit.record(conn, entry.written(status, body, outcome="replayed"))
+        audit.record(conn, replayed := entry.written(status, body, outcome="replayed"))
+    _log(replayed)
     return respond(status, body)
+
+
+def _log(entry: audit.Entry) -> None:
+    log.info("%s %s %d %s", entry.method, entry.route, entry.status, entry.outcome, extra={
+        "fields": {"key": entry.key_name, "documents": [str(d) for d in entry.doc_ids[:20]],
+                   "versions": entry.versions[:20], "count": len(entry.doc_ids)}})
 
 
 def fields_of(doc: DocumentReplace) -> DocumentFields:
@@ -177,7 +186,8 @@ def register_routes(app: FastAPI, settings: CommandSettings) -> None:
         fingerprint = request_hash("POST", "/v1/documents", doc.model_dump(mode="json")) \
             if ctx.key else ""
         return execute(ctx, fingerprint, 201, lambda conn: written(
-            handlers.create_document(cmd, conn, ctx.settings.sync_stores)))
+            handlers.create_document(cmd, conn, ctx.settings.sync_stores,
+                                   ctx.entry.request_id)))
 
     @app.put("/v1/documents/{doc_id:uuid}", dependencies=guard,
              responses={200: {"model": DocumentWritten}, **documented(404, 412), **WRITE})
@@ -187,7 +197,8 @@ def register_routes(app: FastAPI, settings: CommandSettings) -> None:
         fingerprint = request_hash(
             "PUT", str(doc_id), [doc.model_dump(mode="json"), expected]) if ctx.key else ""
         return execute(ctx, fingerprint, 200, lambda conn: written(
-            handlers.replace_document(cmd, conn, ctx.settings.sync_stores)))
+            handlers.replace_document(cmd, conn, ctx.settings.sync_stores,
+                                   ctx.entry.request_id)))
 
     @app.patch("/v1/documents/{doc_id:uuid}", dependencies=guard,
                responses={200: {"model": DocumentWritten}, **documented(404, 412), **WRITE})
@@ -200,7 +211,8 @@ def register_routes(app: FastAPI, settings: CommandSettings) -> None:
         fingerprint = request_hash(
             "PATCH", str(doc_id), [doc.model_dump(mode="json"), expected]) if ctx.key else ""
         return execute(ctx, fingerprint, 200, lambda conn: written(
-            handlers.patch_document(cmd, conn, ctx.settings.sync_stores)))
+            handlers.patch_document(cmd, conn, ctx.settings.sync_stores,
+                                   ctx.entry.request_id)))
 
     @app.delete("/v1/documents/{doc_id:uuid}", dependencies=guard,
                 responses={200: {"model": DocumentWritten}, **documented(404, 412), **WRITE})
@@ -208,7 +220,8 @@ def register_routes(app: FastAPI, settings: CommandSettings) -> None:
         cmd = DeleteDocument(doc_id, expected)
         fingerprint = request_hash("DELETE", str(doc_id), expected) if ctx.key else ""
         return execute(ctx, fingerprint, 200, lambda conn: written(
-            handlers.delete_document(cmd, conn, ctx.settings.sync_stores)))
+            handlers.delete_document(cmd, conn, ctx.settings.sync_stores,
+                                   ctx.entry.request_id)))
 
     @app.post("/v1/documents/bulk", status_code=200, dependencies=guard,
               responses={200: {"model": BulkWritten}, **WRITE})
@@ -229,7 +242,7 @@ def import_batch(batch: BulkImport, ctx: Command) -> JSONResponse:
     fingerprint = request_hash("POST", "bulk", batch.model_dump(mode="json")) if ctx.key else ""
 
     def run(conn: Connection) -> dict[str, Any]:
-        changes = handlers.import_documents(cmd, conn, settings.sync_stores)
+        changes = handlers.import_documents(cmd, conn, settings.sync_stores, ctx.entry.request_id)
         token = consistency.encode([(c.id, c.version) for c in changes])
         items = [{"id": str(c.id), "version": c.version} for c in changes]
         return {"items": items, "token": token}

