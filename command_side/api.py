@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -28,6 +29,7 @@ from command_side.commands import (
 )
 from command_side.exceptions import BadBatch, CommandError
 from command_side.idempotency import MAX_KEY_LENGTH, recall, remember, request_hash
+from command_side.metrics import COMMAND_SECONDS, COMMANDS, command_name
 from command_side.models import (
     BulkImport,
     BulkWritten,
@@ -121,6 +123,23 @@ CommandDep = Annotated[Command, Depends(command)]
 
 def execute(ctx: Command, fingerprint: str, status: int,
             run: Callable[[Connection], dict[str, Any]]) -> JSONResponse:
+    """``_execute``, counted and timed (ADR-020); refusals are counted where they are audited."""
+    name, started = command_name(ctx.entry.method, ctx.entry.route), time.perf_counter()
+    try:
+        response, outcome = _execute(ctx, fingerprint, status, run)
+    except CommandError:
+        raise
+    except Exception:
+        COMMANDS.labels(name, "error").inc()
+        raise
+    finally:
+        COMMAND_SECONDS.labels(name).observe(time.perf_counter() - started)
+    COMMANDS.labels(name, outcome).inc()
+    return response
+
+
+def _execute(ctx: Command, fingerprint: str, status: int,
+             run: Callable[[Connection], dict[str, Any]]) -> tuple[JSONResponse, str]:
     """Run one command and its audit row in one transaction; with an Idempotency-Key, replay
     the first answer on retries (and audit the replay)."""
     key, engine = ctx.key, ctx.engine
@@ -128,7 +147,7 @@ def execute(ctx: Command, fingerprint: str, status: int,
         with engine.connect() as conn:
             stored = recall(conn, key, fingerprint)
         if stored is not None:
-            return _replayed(engine, ctx.entry, *stored)
+            return _replayed(engine, ctx.entry, *stored), "replayed"
     try:
         with engine.begin() as conn:
             body = run(conn)
@@ -144,8 +163,8 @@ def execute(ctx: Command, fingerprint: str, status: int,
             stored = recall(conn, key, fingerprint)
         if stored is None:
             raise
-        return _replayed(engine, ctx.entry, *stored)
-    return respond(status, body)
+        return _replayed(engine, ctx.entry, *stored), "replayed"
+    return respond(status, body), "written"
 
 
 def _replayed(engine: Engine, entry: audit.Entry, status: int, body: dict[str, Any]) -> JSONResponse:
@@ -257,6 +276,7 @@ async def audit_refusal(request: Request, status: int, reason: str) -> None:
     doc_id = request.path_params.get("doc_id")
     entry = audit_entry(request, key[:MAX_KEY_LENGTH] if key else None).refused(
         status, reason, doc_id if isinstance(doc_id, uuid.UUID) else None)
+    COMMANDS.labels(command_name(entry.method, entry.route), "refused").inc()
     try:
         await run_in_threadpool(_record, request.app.state.engine, entry)
     except DBAPIError as exc:

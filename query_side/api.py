@@ -21,6 +21,7 @@ from query_side import readmodel
 from query_side.db import make_read_engine, read_retrying
 from query_side.encoding import QueryEncoder
 from query_side.exceptions import BadToken, DocumentNotIndexed, QueryError, ReadModelBehind
+from query_side.metrics import measured
 from query_side.models import (
     DocumentView,
     Freshness,
@@ -151,37 +152,41 @@ def register_routes(app: FastAPI, settings: QuerySettings) -> None:
         400, 409, 413, 422, 503, *refusals, s409=ReadModelBehindProblem))
     async def search(body: SearchRequest, router: RouterDep, encoder: EncoderDep,
                      results: ResultsDep, changes: ChangesDep) -> Response:
-        started = time.perf_counter()
-        text = (body.query or "").strip(WHITESPACE)
-        key = None
-        if body.token is None:  # eventually consistent: the best store now, maybe from the cache
-            candidates = await run_in_threadpool(router.candidates) if router.stale() \
-                else router.candidates()
-            name = candidates[0]
-            key = body.model_dump_json(exclude={"token", "wait_ms"})
-            cached = results.get(name, key)
-            if cached is not None:
-                return respond(cached, started, router.status(name), cached=True)
-        else:
-            wait_s = settings.consistency_wait_seconds if body.wait_ms is None else body.wait_ms / 1e3
-            wait_s = min(wait_s, settings.max_wait_seconds)
-            name = await run_in_threadpool(serving_store, router, body.token, wait_s, changes)
-        asked, generation = name, results.generation(name)
-        vector = await encoder.aencode(text) if text and body.mode != "keyword" else None
-        name, hits = await run_in_threadpool(search_with_fallback, router, name, vector, body, text)
-        payload = HITS.dump_json([to_hit(h) for h in hits])
-        if key is not None and name == asked:  # (a fallback's answer is not kept)
-            results.put(name, key, payload, generation)
-        SERVED.labels(name).inc()
-        return respond(payload, started, router.status(name), cached=False)
+        with measured("search") as noted:
+            started = time.perf_counter()
+            text = (body.query or "").strip(WHITESPACE)
+            key = None
+            if body.token is None:  # eventually consistent: the best store now, maybe from the cache
+                candidates = await run_in_threadpool(router.candidates) if router.stale() \
+                    else router.candidates()
+                name = candidates[0]
+                key = body.model_dump_json(exclude={"token", "wait_ms"})
+                cached = results.get(name, key)
+                if cached is not None:
+                    noted["store"] = name
+                    return respond(cached, started, router.status(name), cached=True)
+            else:
+                wait_s = settings.consistency_wait_seconds if body.wait_ms is None else body.wait_ms / 1e3
+                wait_s = min(wait_s, settings.max_wait_seconds)
+                name = await run_in_threadpool(serving_store, router, body.token, wait_s, changes)
+            asked, generation = name, results.generation(name)
+            vector = await encoder.aencode(text) if text and body.mode != "keyword" else None
+            name, hits = await run_in_threadpool(search_with_fallback, router, name, vector, body, text)
+            payload = HITS.dump_json([to_hit(h) for h in hits])
+            if key is not None and name == asked:  # (a fallback's answer is not kept)
+                results.put(name, key, payload, generation)
+            SERVED.labels(name).inc()
+            noted["store"] = name
+            return respond(payload, started, router.status(name), cached=False)
 
     @app.get("/v1/documents/{doc_id:uuid}", dependencies=guard,
              responses=documented(404, 422, 503, *refusals))
     def document(doc_id: uuid.UUID, router: RouterDep) -> DocumentView:
-        name = router.candidates()[0]
-        found = router.stores[name].get(doc_id)
-        if found is None:
-            raise DocumentNotIndexed(f"document {doc_id} is not in the read model ({name})")
+        with measured("document") as noted:
+            noted["store"] = name = router.candidates()[0]
+            found = router.stores[name].get(doc_id)
+            if found is None:
+                raise DocumentNotIndexed(f"document {doc_id} is not in the read model ({name})")
         hit, _ = found
         indexed_at = read_retrying(router.read_engine, lambda conn: conn.execute(sa.text(
             "SELECT applied_at FROM projection_state WHERE store = :s AND doc_id = :d"),
@@ -195,11 +200,12 @@ def register_routes(app: FastAPI, settings: QuerySettings) -> None:
     def similar(doc_id: uuid.UUID, router: RouterDep,
                 limit: Annotated[int, Query(ge=1, le=100)] = 10) -> SearchResponse:
         started = time.perf_counter()
-        name = router.candidates()[0]
-        found = router.stores[name].get(doc_id)
-        if found is None:
-            raise DocumentNotIndexed(f"document {doc_id} is not in the read model ({name})")
-        hits = router.stores[name].search(found[1], Filters(), limit + 1)
+        with measured("similar") as noted:
+            noted["store"] = name = router.candidates()[0]
+            found = router.stores[name].get(doc_id)
+            if found is None:
+                raise DocumentNotIndexed(f"document {doc_id} is not in the read model ({name})")
+            hits = router.stores[name].search(found[1], Filters(), limit + 1)
         status = router.status(name)
         return SearchResponse(
             hits=[to_hit(h) for h in hits if h.id != doc_id][:limit],
