@@ -128,13 +128,14 @@ def search_with_fallback(router: StoreRouter, name: str, vector: np.ndarray | No
         return router.stores[store].search(vector, body.filters, body.limit, body.offset,
                                            body.min_score, body.mode, text or None)
     try:
-        return name, run(name)
+        return name, router.call(name, lambda: run(name))  # bounded: STORE_TIMEOUT_SECONDS
     except StoreUnavailable:
         router.forget(name)
         others = [n for n in router.candidates() if n != name]
         if body.token is not None or not others:
             raise
-        return others[0], run(others[0])
+        return others[0], run(others[0])  # (on this thread: calls stuck on the first may fill
+        #                                     the bounded calls' pool)
 
 
 def respond(hits: bytes, started: float, status: StoreStatus, cached: bool) -> Response:

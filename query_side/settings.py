@@ -40,6 +40,8 @@ class QuerySettings(StoreSettings, AuthSettings, RateLimitSettings):
     max_wait_seconds: float = Field(default=60.0, ge=0, le=60)
     """The longest any such search waits, whatever its ``wait_ms`` asks."""
     health_cache_seconds: float = Field(default=1.0, ge=0)
+    store_timeout_seconds: float = Field(default=1.0, gt=0, le=60)
+    """Longest a store may take for a health check or a search before the next store answers."""
     query_cache_size: int = Field(default=4096, ge=0)
     """Query embeddings kept in memory (LRU); 0 turns the cache off."""
     result_cache_size: int = Field(default=4096, ge=0)
