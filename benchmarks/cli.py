@@ -98,6 +98,10 @@ def compare_encoders(args: argparse.Namespace, run: Run, corpus: texts.Corpus) -
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(argv or [])
+    if argv[:1] == ["edges"]:  # a comparison of its own, with its own options
+        from benchmarks import edges
+
+        return edges.main(argv[1:])
     args = parser().parse_args(argv)
     args.query_sizes = args.query_sizes or [args.documents]
     out = args.out or Path("bench-results") / time.strftime("%Y%m%d-%H%M%S")

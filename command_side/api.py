@@ -198,7 +198,7 @@ def register_routes(app: FastAPI, settings: CommandSettings) -> None:
     # request; on a create, also: the document exists)
     WRITE = documented(400, 409, 413, 422, 503, *refusals)  # noqa: N806
 
-    @app.post("/v1/documents", status_code=201, dependencies=guard,
+    @app.post("/v1/documents", status_code=201, **guard,
               responses={201: {"model": DocumentWritten}, **WRITE})
     def create(doc: DocumentCreate, ctx: CommandDep) -> JSONResponse:
         cmd = CreateDocument(doc.id or uuid.uuid4(), fields_of(doc))
@@ -208,7 +208,7 @@ def register_routes(app: FastAPI, settings: CommandSettings) -> None:
             handlers.create_document(cmd, conn, ctx.settings.sync_stores,
                                    ctx.entry.request_id)))
 
-    @app.put("/v1/documents/{doc_id:uuid}", dependencies=guard,
+    @app.put("/v1/documents/{doc_id:uuid}", **guard,
              responses={200: {"model": DocumentWritten}, **documented(404, 412), **WRITE})
     def replace(doc_id: uuid.UUID, doc: DocumentReplace, expected: IfMatch,
                 ctx: CommandDep) -> JSONResponse:
@@ -219,7 +219,7 @@ def register_routes(app: FastAPI, settings: CommandSettings) -> None:
             handlers.replace_document(cmd, conn, ctx.settings.sync_stores,
                                    ctx.entry.request_id)))
 
-    @app.patch("/v1/documents/{doc_id:uuid}", dependencies=guard,
+    @app.patch("/v1/documents/{doc_id:uuid}", **guard,
                responses={200: {"model": DocumentWritten}, **documented(404, 412), **WRITE})
     def patch(doc_id: uuid.UUID, doc: DocumentPatch, expected: IfMatch,
               ctx: CommandDep) -> JSONResponse:
@@ -233,7 +233,7 @@ def register_routes(app: FastAPI, settings: CommandSettings) -> None:
             handlers.patch_document(cmd, conn, ctx.settings.sync_stores,
                                    ctx.entry.request_id)))
 
-    @app.delete("/v1/documents/{doc_id:uuid}", dependencies=guard,
+    @app.delete("/v1/documents/{doc_id:uuid}", **guard,
                 responses={200: {"model": DocumentWritten}, **documented(404, 412), **WRITE})
     def delete(doc_id: uuid.UUID, expected: IfMatch, ctx: CommandDep) -> JSONResponse:
         cmd = DeleteDocument(doc_id, expected)
@@ -242,7 +242,7 @@ def register_routes(app: FastAPI, settings: CommandSettings) -> None:
             handlers.delete_document(cmd, conn, ctx.settings.sync_stores,
                                    ctx.entry.request_id)))
 
-    @app.post("/v1/documents/bulk", status_code=200, dependencies=guard,
+    @app.post("/v1/documents/bulk", status_code=200, **guard,
               responses={200: {"model": BulkWritten}, **WRITE})
     async def bulk(batch: BulkImport, ctx: CommandDep, request: Request) -> JSONResponse:
         await ratelimit.check(request, "admin", len(batch.documents) - 1)  # one per document

@@ -149,7 +149,7 @@ def respond(hits: bytes, started: float, status: StoreStatus, cached: bool) -> R
 def register_routes(app: FastAPI, settings: QuerySettings) -> None:
     guard, refusals = http.guard(settings, "read")
 
-    @app.post("/v1/search", response_model=SearchResponse, dependencies=guard, responses=documented(
+    @app.post("/v1/search", response_model=SearchResponse, **guard, responses=documented(
         400, 409, 413, 422, 503, *refusals, s409=ReadModelBehindProblem))
     async def search(body: SearchRequest, router: RouterDep, encoder: EncoderDep,
                      results: ResultsDep, changes: ChangesDep) -> Response:
@@ -180,7 +180,7 @@ def register_routes(app: FastAPI, settings: QuerySettings) -> None:
             noted["store"] = name
             return respond(payload, started, router.status(name), cached=False)
 
-    @app.get("/v1/documents/{doc_id:uuid}", dependencies=guard,
+    @app.get("/v1/documents/{doc_id:uuid}", **guard,
              responses=documented(404, 422, 503, *refusals))
     def document(doc_id: uuid.UUID, router: RouterDep) -> DocumentView:
         with measured("document") as noted:
@@ -196,7 +196,7 @@ def register_routes(app: FastAPI, settings: QuerySettings) -> None:
                             category=hit.category, tags=list(hit.tags), attributes=hit.attributes,
                             published_at=hit.published_at, indexed_at=indexed_at, store=name)
 
-    @app.get("/v1/documents/{doc_id:uuid}/similar", dependencies=guard,
+    @app.get("/v1/documents/{doc_id:uuid}/similar", **guard,
              responses=documented(404, 422, 503, *refusals))
     def similar(doc_id: uuid.UUID, router: RouterDep,
                 limit: Annotated[int, Query(ge=1, le=100)] = 10) -> SearchResponse:

@@ -19,13 +19,11 @@ import hashlib
 import hmac
 import ipaddress
 import re
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Literal
 
-from fastapi import Depends, Request
-from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import Request
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -170,8 +168,13 @@ class Keys:
         return Principal(found.name, found.scopes, client)
 
 
-API_KEY = APIKeyHeader(name="X-API-Key", auto_error=False, scheme_name="ApiKey")
-BEARER = HTTPBearer(auto_error=False, scheme_name="Bearer")
+SECURITY_SCHEMES = {
+    "ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+    "Bearer": {"type": "http", "scheme": "bearer"},
+}
+SECURITY: list[dict[str, list[str]]] = [{"ApiKey": []}, {"Bearer": []}]
+"""What a guarded route shows in the schema: either scheme (``semsearch.problems.publish``
+adds the schemes; FastAPI's own security dependencies would cost two dependencies a request)."""
 
 
 def presented_secrets(request: Request) -> list[str]:
@@ -186,32 +189,15 @@ def presented_secrets(request: Request) -> list[str]:
     return found
 
 
-def require(scope: Scope) -> Callable[..., Awaitable[Principal]]:
-    """A dependency: the caller's principal, refused unless it holds ``scope``."""
-
-    async def guard(request: Request,
-                    api_key: Annotated[str | None, Depends(API_KEY)],
-                    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)],
-                    ) -> Principal:
-        # (the two dependencies put the schemes into the schema; the headers are read here, so
-        # that an empty or non-Bearer credential is refused, not skipped for the other one)
-        table: Keys = request.app.state.keys
-        client = request.client.host if request.client else "-"
-        presented: list[str | None] = [*presented_secrets(request)] or [None]
-        principal = [table.identify(secret, client) for secret in presented][0]
-        request.state.principal = principal
-        if scope not in principal.scopes:
-            raise Forbidden(f"key {principal.name!r} may not {scope}: this route needs the "
-                            f"{scope} scope", f'{REALM}, error="insufficient_scope", scope="{scope}"')
-        return principal
-
-    return guard
-
-
-async def anonymous(request: Request) -> Principal:
-    """The principal of an open app (AUTH=off): no security in the schema, nothing checked."""
-    principal = Principal("anonymous", frozenset({"admin", "read"}),
-                          request.client.host if request.client else "-")
-    request.state.principal = principal
-    return principal
-
+def principal(request: Request, scope: Scope) -> Principal:
+    """The caller, refused unless every secret it presents is known and one holds ``scope``;
+    anyone, when auth is off. Kept on ``request.state`` (for the audit and the rate limit)."""
+    table: Keys = request.app.state.keys
+    client = request.client.host if request.client else "-"
+    presented: list[str | None] = [*presented_secrets(request)] or [None]
+    found = [table.identify(secret, client) for secret in presented][0]
+    request.state.principal = found
+    if scope not in found.scopes:
+        raise Forbidden(f"key {found.name!r} may not {scope}: this route needs the {scope} "
+                        f"scope", f'{REALM}, error="insufficient_scope", scope="{scope}"')
+    return found

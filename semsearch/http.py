@@ -129,13 +129,14 @@ def install(app: FastAPI, max_body_bytes: int) -> None:
         return {"status": "ok"}
 
 
-def guard(settings: AuthSettings, scope: auth.Scope) -> tuple[list[Any], tuple[int, ...]]:
-    """A route's dependencies, and the statuses they add to it: the key's scope (when auth is
-    on; the schema then shows it as the route's security), then its rate limit."""
+def guard(settings: AuthSettings, scope: auth.Scope) -> tuple[dict[str, Any], tuple[int, ...]]:
+    """A guarded route's extra arguments (one dependency: the key's scope, when auth is on, then
+    the rate limit; and the route's security in the schema), and the statuses they add."""
 
-    async def limited(request: Request) -> None:
-        await ratelimit.check(request, scope)
+    async def checked(request: Request) -> None:
+        await ratelimit.check(request, scope, caller=auth.principal(request, scope))
 
+    route: dict[str, Any] = {"dependencies": [Depends(checked)]}
     if settings.auth == "off":
-        return [Depends(auth.anonymous), Depends(limited)], (429,)
-    return [Depends(auth.require(scope)), Depends(limited)], (401, 403, 429)
+        return route, (429,)
+    return {**route, "openapi_extra": {"security": auth.SECURITY}}, (401, 403, 429)

@@ -22,6 +22,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match, Route
 
+from semsearch.auth import SECURITY_SCHEMES
+
 MEDIA_TYPE = "application/problem+json"
 RFC_9110_PHRASES = {413: "Content Too Large", 422: "Unprocessable Content"}
 """Where Python 3.11's http module still has the older phrases."""
@@ -145,6 +147,9 @@ def publish(app: FastAPI) -> None:
                         body = response.get("content", {}).get("application/json", {})
                         if body.get("schema", {}).get("$ref", "").endswith("Problem"):
                             response["content"] = {MEDIA_TYPE: body}
+            if any("security" in op for path in schema.get("paths", {}).values()
+                   for op in path.values()):
+                schema.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEMES
             app.openapi_schema = schema
         return app.openapi_schema
 

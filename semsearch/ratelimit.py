@@ -1,6 +1,9 @@
 """Rate limits per key (per client address when auth is off), shared by every process through
-Redis: a fixed window per (scope, caller), one round trip per request (SET NX EX, INCRBY,
-pipelined). A bulk import counts its documents. Over the limit: 429 with ``Retry-After`` and
+Redis: a fixed window per (scope, caller), counted in Redis (SET NX EX, INCRBY, pipelined). A
+process does not ask Redis for every request: it reserves a lease of 1% of the limit at a time
+(at least what the request costs) and spends it locally, so a caller may be refused up to 1% of
+its limit per API process early, and Redis sees one round trip per lease (at a limit of 3,
+every request). A bulk import counts its documents. Over the limit: 429 with ``Retry-After`` and
 ``RateLimit-Limit``/``-Remaining``/``-Reset``. Without Redis the limits are not enforced (the
 APIs keep serving, as they do for writes when Redis is away) and checks pause for a few seconds.
 
@@ -14,7 +17,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fastapi import Request
 from pydantic import Field
@@ -55,6 +58,9 @@ class Limiter:
     limits: dict[str, int]
     window_s: int
     paused_until: float = 0.0
+    leases: dict[str, int] = field(default_factory=dict)
+    """What this process reserved in Redis and has not spent yet, per counter of this window."""
+    window: int = 0
 
     @classmethod
     def from_settings(cls, settings: RateLimitSettings) -> Limiter:
@@ -70,26 +76,35 @@ class Limiter:
         caller = principal.name if principal.name != "anonymous" else f"client {principal.client}"
         now = time.time()
         window = int(now // self.window_s)
+        if window != self.window:
+            self.window, self.leases = window, {}
         key = f"semsearch:rl:{scope}:{caller}:{window}"
+        if self.leases.get(key, 0) >= cost:
+            self.leases[key] -= cost
+            return
+        want = max(cost, limit // 100)
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
                 pipe.set(key, 0, ex=self.window_s + 1, nx=True)  # (EXPIRE NX needs Redis 7)
-                pipe.incrby(key, cost)
+                pipe.incrby(key, want)
                 _, used = await pipe.execute()
         except (RedisError, OSError) as exc:
             self.paused_until = time.monotonic() + PAUSE_AFTER_FAILURE_S
             log.warning("rate limits not enforced for %ss: Redis unavailable (%s)",
                         PAUSE_AFTER_FAILURE_S, exc)
             return
-        if int(used) > limit:
+        available = limit - (int(used) - want)
+        if available < cost:
             reset = max(1, math.ceil((window + 1) * self.window_s - now))
             raise RateLimited(limit, reset, caller, scope)
+        self.leases[key] = self.leases.get(key, 0) + min(want, available) - cost
 
     async def close(self) -> None:
         await self.redis.aclose()
 
 
-async def check(request: Request, scope: Scope, cost: int = 1) -> None:
+async def check(request: Request, scope: Scope, cost: int = 1,
+                caller: Principal | None = None) -> None:
     limiter: Limiter | None = getattr(request.app.state, "limiter", None)
     if limiter is not None:
-        await limiter.take(request.state.principal, scope, cost)
+        await limiter.take(caller or request.state.principal, scope, cost)

@@ -102,7 +102,8 @@ class LocalStack:
 
     def _auth(self) -> dict[str, str]:
         """Keys when the environment gives them; else an open stack, on loopback only."""
-        if any(os.environ.get(name) for name in
+        given = {**os.environ, **self.config.extra_env}
+        if any(given.get(name) for name in
                ("AUTH", "ADMIN_KEYS", "ADMIN_KEYS_FILE", "READ_KEYS", "READ_KEYS_FILE")):
             self.notes.append("auth: as set (AUTH, ADMIN_KEYS, READ_KEYS)")
             return {}
