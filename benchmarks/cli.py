@@ -102,6 +102,10 @@ def compare_encoders(args: argparse.Namespace, run: Run, corpus: texts.Corpus) -
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(argv or [])
+    if argv[:1] == ["edges"]:  # a comparison of its own, with its own options
+        from benchmarks import edges
+
+        return edges.main(argv[1:])
     args = parser().parse_args(argv)
     if args.subcommand == "relevance":
         return relevance_run.main(args, argv)

@@ -57,11 +57,12 @@ class LoadResult:
 
 def run_load(label: str, url: str, requests: list[Request], duration: float, *,
              concurrency: int | None = None, rate: float | None = None, warmup: float = 0.0,
-             template: bool = False) -> LoadResult:
-    """Closed loop with ``concurrency`` clients, or open loop at ``rate`` requests/s."""
+             template: bool = False, headers: dict[str, str] | None = None) -> LoadResult:
+    """Closed loop with ``concurrency`` clients, or open loop at ``rate`` requests/s;
+    ``headers`` go with every request (an API key)."""
     spec = {"url": url, "requests": requests, "duration": duration, "warmup": warmup,
             "template": template, "mode": "closed" if rate is None else "rate",
-            "concurrency": concurrency or 1, "rate": rate}
+            "concurrency": concurrency or 1, "rate": rate, "headers": headers or {}}
     with tempfile.TemporaryDirectory(prefix="semsearch-load-") as folder:
         spec_path, out_path = Path(folder) / "spec.json", Path(folder) / "out.json"
         spec_path.write_text(json.dumps(spec))

@@ -25,8 +25,9 @@ from urllib.parse import urlparse
 
 
 class HttpConnection:
-    def __init__(self, host: str, port: int) -> None:
+    def __init__(self, host: str, port: int, headers: dict[str, str] | None = None) -> None:
         self.host, self.port = host, port
+        self.extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
         self.reconnects = 0
@@ -64,7 +65,7 @@ class HttpConnection:
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
         assert self.reader is not None
         head = (f"{method} {path} HTTP/1.1\r\nHost: {self.host}\r\nContent-Type: application/json"
-                f"\r\nContent-Length: {len(body)}\r\n\r\n")
+                f"\r\n{self.extra}Content-Length: {len(body)}\r\n\r\n")
         self.writer.write(head.encode() + body)
         return await self.reader.readuntil(b"\r\n\r\n")
 
@@ -89,6 +90,7 @@ class Load:
         self.host, self.port = url.hostname or "127.0.0.1", url.port or 80
         self.requests = [(m, p, b.encode()) for m, p, b in spec["requests"]]
         self.template = bool(spec.get("template"))
+        self.headers: dict[str, str] = dict(spec.get("headers") or {})
         self.duration = float(spec["duration"])
         self.warmup = float(spec.get("warmup", 0.0))
         self.seq = itertools.count()
@@ -97,7 +99,7 @@ class Load:
         self.connections: list[HttpConnection] = []
 
     def connect(self) -> HttpConnection:
-        self.connections.append(HttpConnection(self.host, self.port))
+        self.connections.append(HttpConnection(self.host, self.port, self.headers))
         return self.connections[-1]
 
     def next_request(self) -> tuple[str, str, bytes]:

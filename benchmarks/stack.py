@@ -36,6 +36,11 @@ class Target:
     notes: list[str] = field(default_factory=list)
 
 
+BENCH_LIMITS = {"RATE_LIMIT_ADMIN": "1000000000", "RATE_LIMIT_READ": "1000000000"}
+"""Rate limits stay on (each request pays for its check, as in production) but are never hit:
+the load generator is one client."""
+
+
 class BenchStack:
     """Start with :meth:`start`, stop with :meth:`stop` (or use it as a context manager)."""
 
@@ -45,7 +50,7 @@ class BenchStack:
         self.encoder = encoder
         config = StackConfig(store="pgvector" if store == "pgvector" else "weaviate",
                              encoder=ENCODER_SETTING[encoder], require_weaviate=store == "weaviate",
-                             data_dir=home, extra_env=dict(extra_env or {}))
+                             data_dir=home, extra_env={**BENCH_LIMITS, **(extra_env or {})})
         self.local = LocalStack(pick_ports(config))
         self.ports = {"relay": free_port(), "worker": free_port()}
         self.paused = False

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-import re
+import logging
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractContextManager, asynccontextmanager
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from fastapi import Depends, FastAPI, Header, HTTPException, Request
+from fastapi import Depends, FastAPI, Header, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
-from command_side import handlers
+from command_side import audit, handlers
 from command_side.commands import (
     CreateDocument,
     DeleteDocument,
@@ -24,8 +27,9 @@ from command_side.commands import (
     PatchDocument,
     ReplaceDocument,
 )
-from command_side.exceptions import CommandError
+from command_side.exceptions import BadBatch, CommandError
 from command_side.idempotency import MAX_KEY_LENGTH, recall, remember, request_hash
+from command_side.metrics import COMMAND_SECONDS, COMMANDS, command_name
 from command_side.models import (
     BulkImport,
     BulkWritten,
@@ -33,10 +37,16 @@ from command_side.models import (
     DocumentPatch,
     DocumentReplace,
     DocumentWritten,
+    Readiness,
 )
 from command_side.settings import CommandSettings
-from semsearch import consistency, http
+from semsearch import auth, consistency, http, ratelimit
+from semsearch.auth import AuthError
 from semsearch.failpoints import crash_if
+from semsearch.problems import documented, problem
+from semsearch.ratelimit import Limiter, RateLimited
+
+log = logging.getLogger("semsearch.command_api")
 
 MAX_REQUEST_BYTES = 64 * 1024 * 1024
 RETRY_AFTER_SECONDS = "5"
@@ -44,38 +54,29 @@ RETRY_AFTER_SECONDS = "5"
 
 # Dependencies are coroutines: FastAPI runs a plain ``def`` dependency on its thread pool, one
 # thread hop per dependency per request.
-async def get_settings(request: Request) -> CommandSettings:
-    return request.app.state.settings
-
-
 async def get_engine(request: Request) -> Engine:
     return request.app.state.engine
 
 
-async def check_api_key(
-    request: Request, x_api_key: Annotated[str | None, Header()] = None
-) -> None:
-    expected = request.app.state.settings.api_key
-    if expected and x_api_key != expected:
-        raise HTTPException(401, "missing or wrong X-API-Key header")
+IF_MATCH = r'^(\*|(W/)?"?[0-9]{1,9}"?)$'
 
 
-async def if_match(if_match: Annotated[str | None, Header()] = None) -> int | None:
-    if if_match is None:
+async def if_match(if_match: Annotated[str | None, Header(
+        pattern=IF_MATCH, description='the version the change expects, as its ETag: "3" '
+        '(W/"3" and 3 too); * for any')] = None) -> int | None:
+    if if_match is None or if_match == "*":
         return None
-    found = re.fullmatch(r'\s*(?:W/)?"?(\d{1,9})"?\s*', if_match)
-    if not found:
-        raise HTTPException(400, f"If-Match must be a document version such as \"3\", got {if_match!r}")
-    return int(found.group(1))
+    return int(if_match.removeprefix("W/").strip('"'))
 
 
 async def idempotency_key(
-    idempotency_key: Annotated[str | None, Header(max_length=MAX_KEY_LENGTH)] = None,
+    idempotency_key: Annotated[str | None, Header(
+        min_length=1, max_length=MAX_KEY_LENGTH,
+        description="a retry with the same key and request gets the first answer again")] = None,
 ) -> str | None:
     return idempotency_key
 
 
-SettingsDep = Annotated[CommandSettings, Depends(get_settings)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
 IfMatch = Annotated[int | None, Depends(if_match)]
 IdempotencyKey = Annotated[str | None, Depends(idempotency_key)]
@@ -91,32 +92,70 @@ def respond(status: int, body: dict[str, Any]) -> JSONResponse:
     return JSONResponse(status_code=status, content=body, headers=headers)
 
 
-def execute(
-    engine: Engine,
-    failpoints: list[str],
-    key: str | None,
-    fingerprint: str,
-    status: int,
-    run: Callable[[Connection], dict[str, Any]],
-    one_statement: bool = False,
-) -> JSONResponse:
-    """Run one command in one transaction; with a key, replay the first answer on retries.
+@dataclass(frozen=True)
+class Command:
+    """What a command route needs beyond its body: the engine, settings, Idempotency-Key and
+    the audit entry of this request."""
 
-    ``one_statement``: the command writes with a single statement (the document and its outbox
-    row together, ``outbox.with_change``), which PostgreSQL runs atomically on its own; without
-    an idempotency key to remember as well, it needs no BEGIN and COMMIT round trips.
-    """
+    engine: Engine
+    settings: CommandSettings
+    key: str | None
+    entry: audit.Entry
+
+
+async def command(request: Request, key: IdempotencyKey) -> Command:
+    return Command(request.app.state.engine, request.app.state.settings, key,
+                   audit_entry(request, key))
+
+
+def audit_entry(request: Request, key: str | None = None) -> audit.Entry:
+    principal = getattr(request.state, "principal", None)
+    route = request.scope.get("route")
+    return audit.Entry(
+        key_name=principal.name if principal else "-",
+        client=request.client.host if request.client else "-", method=request.method,
+        route=getattr(route, "path_format", request.url.path), idempotency_key=key,
+        request_id=getattr(request.state, "request_id", None))
+
+
+CommandDep = Annotated[Command, Depends(command)]
+
+
+def execute(ctx: Command, fingerprint: str, status: int,
+            run: Callable[[Connection], dict[str, Any]]) -> JSONResponse:
+    """``_execute``, counted and timed (ADR-020); refusals are counted where they are audited."""
+    name, started = command_name(ctx.entry.method, ctx.entry.route), time.perf_counter()
+    try:
+        response, outcome = _execute(ctx, fingerprint, status, run)
+    except CommandError:
+        raise
+    except Exception:
+        COMMANDS.labels(name, "error").inc()
+        raise
+    finally:
+        COMMAND_SECONDS.labels(name).observe(time.perf_counter() - started)
+    COMMANDS.labels(name, outcome).inc()
+    return response
+
+
+def _execute(ctx: Command, fingerprint: str, status: int,
+             run: Callable[[Connection], dict[str, Any]]) -> tuple[JSONResponse, str]:
+    """Run one command and its audit row in one transaction; with an Idempotency-Key, replay
+    the first answer on retries (and audit the replay)."""
+    key, engine = ctx.key, ctx.engine
     if key is not None:
         with engine.connect() as conn:
             stored = recall(conn, key, fingerprint)
         if stored is not None:
-            return respond(*stored)
+            return _replayed(engine, ctx.entry, *stored), "replayed"
     try:
-        with _transaction(engine, one_statement and key is None) as conn:
+        with engine.begin() as conn:
             body = run(conn)
             if key is not None:
                 remember(conn, key, fingerprint, status, body)
-        crash_if("command-after-commit", failpoints)
+            audit.record(conn, ctx.entry.written(status, body))
+        crash_if("command-after-commit", ctx.settings.failpoints)
+        _log(ctx.entry.written(status, body))
     except IntegrityError:
         if key is None:
             raise
@@ -124,14 +163,21 @@ def execute(
             stored = recall(conn, key, fingerprint)
         if stored is None:
             raise
-        return respond(*stored)
+        return _replayed(engine, ctx.entry, *stored), "replayed"
+    return respond(status, body), "written"
+
+
+def _replayed(engine: Engine, entry: audit.Entry, status: int, body: dict[str, Any]) -> JSONResponse:
+    with engine.begin() as conn:
+        audit.record(conn, replayed := entry.written(status, body, outcome="replayed"))
+    _log(replayed)
     return respond(status, body)
 
 
-def _transaction(engine: Engine, autocommit: bool) -> AbstractContextManager[Connection]:
-    if autocommit:
-        return engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-    return engine.begin()
+def _log(entry: audit.Entry) -> None:
+    log.info("%s %s %d %s", entry.method, entry.route, entry.status, entry.outcome, extra={
+        "fields": {"key": entry.key_name, "documents": [str(d) for d in entry.doc_ids[:20]],
+                   "versions": entry.versions[:20], "count": len(entry.doc_ids)}})
 
 
 def fields_of(doc: DocumentReplace) -> DocumentFields:
@@ -145,70 +191,101 @@ def fields_of(doc: DocumentReplace) -> DocumentFields:
     )
 
 
-def register_routes(app: FastAPI) -> None:
-    guard = [Depends(check_api_key)]
 
-    @app.post("/v1/documents", status_code=201, dependencies=guard,
-              responses={201: {"model": DocumentWritten}})
-    def create(doc: DocumentCreate, engine: EngineDep, settings: SettingsDep,
-               key: IdempotencyKey) -> JSONResponse:
+def register_routes(app: FastAPI, settings: CommandSettings) -> None:
+    guard, refusals = http.guard(settings, "admin")
+    # what every write can answer besides success (409: the Idempotency-Key names another
+    # request; on a create, also: the document exists)
+    WRITE = documented(400, 409, 413, 422, 503, *refusals)  # noqa: N806
+
+    @app.post("/v1/documents", status_code=201, **guard,
+              responses={201: {"model": DocumentWritten}, **WRITE})
+    def create(doc: DocumentCreate, ctx: CommandDep) -> JSONResponse:
         cmd = CreateDocument(doc.id or uuid.uuid4(), fields_of(doc))
-        fingerprint = request_hash("POST", "/v1/documents", doc.model_dump(mode="json")) if key else ""
-        return execute(engine, settings.failpoints, key, fingerprint, 201, lambda conn: written(
-            handlers.create_document(cmd, conn, settings.sync_stores)), one_statement=True)
+        fingerprint = request_hash("POST", "/v1/documents", doc.model_dump(mode="json")) \
+            if ctx.key else ""
+        return execute(ctx, fingerprint, 201, lambda conn: written(
+            handlers.create_document(cmd, conn, ctx.settings.sync_stores,
+                                   ctx.entry.request_id)))
 
-    @app.put("/v1/documents/{doc_id}", dependencies=guard,
-              responses={200: {"model": DocumentWritten}})
-    def replace(doc_id: uuid.UUID, doc: DocumentReplace, engine: EngineDep,
-                settings: SettingsDep, expected: IfMatch, key: IdempotencyKey) -> JSONResponse:
+    @app.put("/v1/documents/{doc_id:uuid}", **guard,
+             responses={200: {"model": DocumentWritten}, **documented(404, 412), **WRITE})
+    def replace(doc_id: uuid.UUID, doc: DocumentReplace, expected: IfMatch,
+                ctx: CommandDep) -> JSONResponse:
         cmd = ReplaceDocument(doc_id, fields_of(doc), expected)
         fingerprint = request_hash(
-            "PUT", str(doc_id), [doc.model_dump(mode="json"), expected]) if key else ""
-        return execute(engine, settings.failpoints, key, fingerprint, 200, lambda conn: written(
-            handlers.replace_document(cmd, conn, settings.sync_stores)), one_statement=True)
+            "PUT", str(doc_id), [doc.model_dump(mode="json"), expected]) if ctx.key else ""
+        return execute(ctx, fingerprint, 200, lambda conn: written(
+            handlers.replace_document(cmd, conn, ctx.settings.sync_stores,
+                                   ctx.entry.request_id)))
 
-    @app.patch("/v1/documents/{doc_id}", dependencies=guard,
-              responses={200: {"model": DocumentWritten}})
-    def patch(doc_id: uuid.UUID, doc: DocumentPatch, engine: EngineDep,
-              settings: SettingsDep, expected: IfMatch, key: IdempotencyKey) -> JSONResponse:
+    @app.patch("/v1/documents/{doc_id:uuid}", **guard,
+               responses={200: {"model": DocumentWritten}, **documented(404, 412), **WRITE})
+    def patch(doc_id: uuid.UUID, doc: DocumentPatch, expected: IfMatch,
+              ctx: CommandDep) -> JSONResponse:
         changes = doc.model_dump(include=doc.model_fields_set)
         if "tags" in changes:
             changes["tags"] = list(dict.fromkeys(changes["tags"]))
         cmd = PatchDocument(doc_id, changes, expected)
         fingerprint = request_hash(
-            "PATCH", str(doc_id), [doc.model_dump(mode="json"), expected]) if key else ""
-        return execute(engine, settings.failpoints, key, fingerprint, 200, lambda conn: written(
-            handlers.patch_document(cmd, conn, settings.sync_stores)), one_statement=True)
+            "PATCH", str(doc_id), [doc.model_dump(mode="json"), expected]) if ctx.key else ""
+        return execute(ctx, fingerprint, 200, lambda conn: written(
+            handlers.patch_document(cmd, conn, ctx.settings.sync_stores,
+                                   ctx.entry.request_id)))
 
-    @app.delete("/v1/documents/{doc_id}", dependencies=guard,
-              responses={200: {"model": DocumentWritten}})
-    def delete(doc_id: uuid.UUID, engine: EngineDep, settings: SettingsDep,
-               expected: IfMatch, key: IdempotencyKey) -> JSONResponse:
+    @app.delete("/v1/documents/{doc_id:uuid}", **guard,
+                responses={200: {"model": DocumentWritten}, **documented(404, 412), **WRITE})
+    def delete(doc_id: uuid.UUID, expected: IfMatch, ctx: CommandDep) -> JSONResponse:
         cmd = DeleteDocument(doc_id, expected)
-        fingerprint = request_hash("DELETE", str(doc_id), expected) if key else ""
-        return execute(engine, settings.failpoints, key, fingerprint, 200, lambda conn: written(
-            handlers.delete_document(cmd, conn, settings.sync_stores)), one_statement=True)
+        fingerprint = request_hash("DELETE", str(doc_id), expected) if ctx.key else ""
+        return execute(ctx, fingerprint, 200, lambda conn: written(
+            handlers.delete_document(cmd, conn, ctx.settings.sync_stores,
+                                   ctx.entry.request_id)))
 
-    @app.post("/v1/documents/bulk", status_code=200, dependencies=guard,
-              responses={200: {"model": BulkWritten}})
-    def bulk(batch: BulkImport, engine: EngineDep, settings: SettingsDep,
-             key: IdempotencyKey) -> JSONResponse:
-        if len(batch.documents) > settings.bulk_max_documents:
-            raise HTTPException(422, f"a bulk import takes at most {settings.bulk_max_documents} "
-                                f"documents; this one has {len(batch.documents)}: split it")
-        docs = [(doc.id or uuid.uuid4(), fields_of(doc)) for doc in batch.documents]
-        if len({doc_id for doc_id, _ in docs}) != len(docs):
-            raise HTTPException(422, "a bulk import names the same id twice: send each id once")
-        cmd = ImportDocuments(tuple(docs))
-        fingerprint = request_hash("POST", "bulk", batch.model_dump(mode="json")) if key else ""
+    @app.post("/v1/documents/bulk", status_code=200, **guard,
+              responses={200: {"model": BulkWritten}, **WRITE})
+    async def bulk(batch: BulkImport, ctx: CommandDep, request: Request) -> JSONResponse:
+        await ratelimit.check(request, "admin", len(batch.documents) - 1)  # one per document
+        return await run_in_threadpool(import_batch, batch, ctx)
 
-        def run(conn: Connection) -> dict[str, Any]:
-            changes = handlers.import_documents(cmd, conn, settings.sync_stores)
-            token = consistency.encode([(c.id, c.version) for c in changes])
-            items = [{"id": str(c.id), "version": c.version} for c in changes]
-            return {"items": items, "token": token}
 
-        return execute(engine, settings.failpoints, key, fingerprint, 200, run)
+def import_batch(batch: BulkImport, ctx: Command) -> JSONResponse:
+    settings = ctx.settings
+    if len(batch.documents) > settings.bulk_max_documents:
+        raise BadBatch(f"a bulk import takes at most {settings.bulk_max_documents} "
+                       f"documents; this one has {len(batch.documents)}: split it")
+    docs = [(doc.id or uuid.uuid4(), fields_of(doc)) for doc in batch.documents]
+    if len({doc_id for doc_id, _ in docs}) != len(docs):
+        raise BadBatch("a bulk import names the same id twice: send each id once")
+    cmd = ImportDocuments(tuple(docs))
+    fingerprint = request_hash("POST", "bulk", batch.model_dump(mode="json")) if ctx.key else ""
+
+    def run(conn: Connection) -> dict[str, Any]:
+        changes = handlers.import_documents(cmd, conn, settings.sync_stores, ctx.entry.request_id)
+        token = consistency.encode([(c.id, c.version) for c in changes])
+        items = [{"id": str(c.id), "version": c.version} for c in changes]
+        return {"items": items, "token": token}
+
+    return execute(ctx, fingerprint, 200, run)
+
+
+async def audit_refusal(request: Request, status: int, reason: str) -> None:
+    """A refused request's audit row, in a transaction of its own (the command's, if any, was
+    rolled back); without the database the refusal is still answered, and logged."""
+    key = request.headers.get("idempotency-key")
+    doc_id = request.path_params.get("doc_id")
+    entry = audit_entry(request, key[:MAX_KEY_LENGTH] if key else None).refused(
+        status, reason, doc_id if isinstance(doc_id, uuid.UUID) else None)
+    COMMANDS.labels(command_name(entry.method, entry.route), "refused").inc()
+    try:
+        await run_in_threadpool(_record, request.app.state.engine, entry)
+    except DBAPIError as exc:
+        log.warning("could not audit a refused %s %s: %s", request.method, request.url.path, exc)
+
+
+def _record(engine: Engine, entry: audit.Entry) -> None:
+    with engine.begin() as conn:
+        audit.record(conn, entry)
 
 
 @asynccontextmanager
@@ -218,7 +295,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.database_url, pool_size=16, max_overflow=8, pool_pre_ping=True,
         connect_args={"connect_timeout": 5},
     )
+    app.state.limiter = Limiter.from_settings(settings)
     yield
+    await app.state.limiter.close()
     app.state.engine.dispose()
 
 
@@ -226,18 +305,26 @@ def create_app(settings: CommandSettings | None = None) -> FastAPI:
     app = FastAPI(title="semsearch command API", version="1", lifespan=lifespan, telemetry=http.TELEMETRY)
     app.state.settings = settings or CommandSettings()
     http.install(app, MAX_REQUEST_BYTES)
-    register_routes(app)
+    app.state.keys = auth.Keys(app.state.settings)
+    register_routes(app, app.state.settings)
 
     @app.exception_handler(CommandError)
     async def command_error(request: Request, exc: CommandError) -> JSONResponse:
-        return JSONResponse(status_code=exc.status_code, content={"detail": str(exc)})
+        await audit_refusal(request, exc.status_code, str(exc))
+        return problem(exc.status_code, str(exc))
+
+    @app.exception_handler(AuthError)
+    @app.exception_handler(RateLimited)
+    async def refused(request: Request, exc: AuthError | RateLimited) -> JSONResponse:
+        await audit_refusal(request, exc.status_code, str(exc))
+        return problem(exc.status_code, str(exc), headers=exc.headers)
 
     @app.exception_handler(OperationalError)
     async def database_down(request: Request, exc: OperationalError) -> JSONResponse:
-        return JSONResponse(status_code=503, headers={"Retry-After": RETRY_AFTER_SECONDS},
-                            content={"detail": "the write database is unavailable; retry later"})
+        return problem(503, "the write database is unavailable; retry later",
+                       headers={"Retry-After": RETRY_AFTER_SECONDS})
 
-    @app.get("/readyz")
+    @app.get("/readyz", responses={200: {"model": Readiness}, 503: {"model": Readiness}})
     def readyz(engine: EngineDep) -> JSONResponse:
         try:
             with engine.connect() as conn:

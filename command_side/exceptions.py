@@ -1,10 +1,11 @@
-"""Command-side errors, each mapped to one HTTP status in ``command_side.api``.
+"""Command-side errors, each mapped to one HTTP status (a problem body) in ``command_side.api``.
 
 CommandError
 ├── DocumentNotFound        404
 ├── DocumentExists          409
 ├── VersionMismatch         412
-└── IdempotencyKeyReused    422
+├── IdempotencyKeyReused    409
+└── BadBatch                422
 """
 
 
@@ -25,4 +26,13 @@ class VersionMismatch(CommandError):
 
 
 class IdempotencyKeyReused(CommandError):
+    """The key names an earlier, different request: the request itself is valid and would
+    succeed with a new key, so this is a conflict with the server's state (409), not bad input."""
+
+    status_code = 409
+
+
+class BadBatch(CommandError):
+    """A bulk import over the size limit, or naming one id twice."""
+
     status_code = 422

@@ -37,8 +37,9 @@ def _values(fields: DocumentFields) -> dict[str, object]:
 FIELDS = ("title", "body", "category", "tags", "attributes", "published_at")
 
 _CHANGE = """
-    INSERT INTO outbox (doc_id, version, pending_stores, created_at)
-    SELECT id, version, CAST(:stores AS text[]), now() FROM changed RETURNING version"""
+    INSERT INTO outbox (doc_id, version, pending_stores, created_at, request_id)
+    SELECT id, version, CAST(:stores AS text[]), now(), CAST(:request_id AS text)
+    FROM changed RETURNING version"""
 """The outbox row of whatever ``changed`` (a CTE returning id and version) wrote: the document
 and its change in ONE statement (as ``outbox.with_change`` builds for the other commands).
 Creates and replaces are the hot commands, so theirs are plain SQL: compiled once, not built
@@ -63,14 +64,16 @@ REPLACE = sa.text(f"""
         RETURNING id, version)""" + _CHANGE)
 
 
-def _params(doc_id: uuid.UUID, fields: DocumentFields, stores: list[str]) -> dict[str, object]:
+def _params(doc_id: uuid.UUID, fields: DocumentFields, stores: list[str],
+            request_id: str | None) -> dict[str, object]:
     return {**_values(fields), "id": doc_id, "attributes": json.dumps(fields.attributes),
-            "stores": stores}
+            "stores": stores, "request_id": request_id}
 
 
-def create_document(cmd: CreateDocument, conn: Connection, stores: list[str]) -> DocumentChanged:
+def create_document(cmd: CreateDocument, conn: Connection, stores: list[str],
+                    request_id: str | None = None) -> DocumentChanged:
     """Insert a new document; an id whose document was deleted may be created again."""
-    version = conn.execute(CREATE, _params(cmd.id, cmd.fields, stores)).scalar()
+    version = conn.execute(CREATE, _params(cmd.id, cmd.fields, stores, request_id)).scalar()
     if version is None:
         raise DocumentExists(f"document {cmd.id} already exists: use PUT or PATCH to change it")
     return DocumentChanged(cmd.id, version)
@@ -82,6 +85,7 @@ def _update(
     expected: int | None,
     values: dict[str, object],
     stores: list[str],
+    request_id: str | None,
 ) -> DocumentChanged:
     stmt = (
         sa.update(documents)
@@ -91,7 +95,7 @@ def _update(
     )
     if expected is not None:
         stmt = stmt.where(documents.c.version == expected)
-    version = conn.execute(with_change(stmt, stores)).scalar()
+    version = conn.execute(with_change(stmt, stores, request_id)).scalar()
     if version is None:
         raise _why_not_updated(conn, doc_id, expected)
     return DocumentChanged(doc_id, version)
@@ -110,28 +114,31 @@ def _why_not_updated(conn: Connection, doc_id: uuid.UUID, expected: int | None) 
     )
 
 
-def replace_document(cmd: ReplaceDocument, conn: Connection, stores: list[str]) -> DocumentChanged:
-    params = _params(cmd.id, cmd.fields, stores) | {"expected": cmd.expected_version}
+def replace_document(cmd: ReplaceDocument, conn: Connection, stores: list[str],
+                     request_id: str | None = None) -> DocumentChanged:
+    params = _params(cmd.id, cmd.fields, stores, request_id) | {"expected": cmd.expected_version}
     version = conn.execute(REPLACE, params).scalar()
     if version is None:
         raise _why_not_updated(conn, cmd.id, cmd.expected_version)
     return DocumentChanged(cmd.id, version)
 
 
-def patch_document(cmd: PatchDocument, conn: Connection, stores: list[str]) -> DocumentChanged:
+def patch_document(cmd: PatchDocument, conn: Connection, stores: list[str],
+                   request_id: str | None = None) -> DocumentChanged:
     changes = dict(cmd.changes)
     if "tags" in changes:
         changes["tags"] = list(changes["tags"])
-    return _update(conn, cmd.id, cmd.expected_version, changes, stores)
+    return _update(conn, cmd.id, cmd.expected_version, changes, stores, request_id)
 
 
-def delete_document(cmd: DeleteDocument, conn: Connection, stores: list[str]) -> DocumentChanged:
+def delete_document(cmd: DeleteDocument, conn: Connection, stores: list[str],
+                    request_id: str | None = None) -> DocumentChanged:
     """Leave a tombstone with a new version, so the read side deletes exactly once."""
-    return _update(conn, cmd.id, cmd.expected_version, {"deleted_at": NOW}, stores)
+    return _update(conn, cmd.id, cmd.expected_version, {"deleted_at": NOW}, stores, request_id)
 
 
 def import_documents(
-    cmd: ImportDocuments, conn: Connection, stores: list[str]
+    cmd: ImportDocuments, conn: Connection, stores: list[str], request_id: str | None = None
 ) -> list[DocumentChanged]:
     """Create or replace every document in one statement and one transaction."""
     rows = [
@@ -152,5 +159,5 @@ def import_documents(
     ).returning(documents.c.id, documents.c.version)
     versions: dict[uuid.UUID, int] = dict(conn.execute(stmt).tuples().all())
     changes = [DocumentChanged(doc_id, versions[doc_id]) for doc_id, _ in cmd.documents]
-    record_changes(conn, changes, stores)
+    record_changes(conn, changes, stores, request_id)
     return changes

@@ -1,5 +1,8 @@
 """The outbox: one row per committed change, written in the document's own transaction.
 
+Each row carries the request id of the command that made it (X-Request-ID), which the relay
+puts into the worker's job, so that one write can be followed through every process's logs.
+
 ``pending_stores`` lists the stores that have not yet confirmed applying the change; the worker
 removes its store once the change (or a later version) is in it. A row with stores still pending
 is sent again after a back-off, so Redis may lose everything without losing a change.
@@ -15,22 +18,26 @@ from command_side.commands import DocumentChanged
 from command_side.schema import outbox
 
 
-def record_changes(conn: Connection, changes: list[DocumentChanged], stores: list[str]) -> None:
+def record_changes(conn: Connection, changes: list[DocumentChanged], stores: list[str],
+                   request_id: str | None = None) -> None:
     if changes:
         conn.execute(
             sa.insert(outbox).values(created_at=sa.func.now()),
-            [{"doc_id": c.id, "version": c.version, "pending_stores": stores} for c in changes],
+            [{"doc_id": c.id, "version": c.version, "pending_stores": stores,
+              "request_id": request_id} for c in changes],
         )
 
 
-def with_change(dml: sa.Insert | sa.Update, stores: list[str]) -> sa.Insert:
+def with_change(dml: sa.Insert | sa.Update, stores: list[str],
+                request_id: str | None = None) -> sa.Insert:
     """``dml`` (returning the document's id and new version) and its outbox row as ONE statement:
     the document and its change are written together or not at all, in one round trip. The
     statement returns the new version, or nothing when ``dml`` changed no row."""
     changed = dml.cte("changed")
     return sa.insert(outbox).from_select(
-        ["doc_id", "version", "pending_stores", "created_at"],
-        sa.select(changed.c.id, changed.c.version, sa.literal(stores, ARRAY(sa.Text)), sa.func.now()),
+        ["doc_id", "version", "pending_stores", "created_at", "request_id"],
+        sa.select(changed.c.id, changed.c.version, sa.literal(stores, ARRAY(sa.Text)), sa.func.now(),
+                  sa.literal(request_id, sa.Text)),
     ).returning(outbox.c.version)
 
 

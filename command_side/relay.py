@@ -5,6 +5,7 @@ in the same transaction as the claim. A relay killed between claim and enqueue r
 the rows are claimed again; one killed after enqueue but before commit sends them twice, which
 the worker's version guard makes harmless. Rows still pending for a store are sent again after
 ``resend_after_seconds``, doubling per attempt: Redis may lose every job and nothing is lost.
+Each change in a job carries the request id of the command that made it.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from redis import Redis
 from rq import Queue, Retry
 from sqlalchemy.engine import Engine
 
+from command_side import audit
 from command_side.outbox import backlog
 from command_side.settings import CommandSettings
 from semsearch.failpoints import crash_if
@@ -37,7 +39,7 @@ MAX_BACKOFF_SECONDS = 600
 
 CLAIM = sa.text(
     """
-    SELECT seq, doc_id, version, pending_stores FROM outbox
+    SELECT seq, doc_id, version, pending_stores, request_id FROM outbox
     WHERE cardinality(pending_stores) > 0
       AND (sent_at IS NULL OR sent_at < now() - make_interval(
              secs => least(:resend * power(2, least(attempts - 1, 10)), :max_backoff)))
@@ -83,17 +85,24 @@ def relay_once(engine: Engine, redis: Redis, settings: CommandSettings) -> int:
             return 0
         crash_if("relay-after-claim", settings.failpoints)
         per_store: dict[str, list[list[object]]] = defaultdict(list)
-        for seq, doc_id, version, stores in rows:
+        for seq, doc_id, version, stores, request_id in rows:
             for store in stores:
-                per_store[store].append([str(doc_id), version, seq])
+                per_store[store].append([str(doc_id), version, seq, request_id])
         for store, changes in per_store.items():
-            Queue(queue_name(settings, store), connection=redis).enqueue(
+            job = Queue(queue_name(settings, store), connection=redis).enqueue(
                 JOB, store, changes, failure_ttl=7 * 24 * 3600, result_ttl=60,
                 retry=Retry(max=settings.job_retries) if settings.job_retries else None,
             )
+            log.info("sent %d change(s) to %s", len(changes), store, extra={"fields": {
+                "job": job.id, "store": store, "request_ids": request_ids(changes)}})
         conn.execute(MARK_SENT, {"seqs": [row.seq for row in rows]})
     SENT.inc(len(rows))
     return len(rows)
+
+
+def request_ids(changes: list[list[object]]) -> list[str]:
+    """The request ids of a batch's changes (each change: id, version, seq, request id)."""
+    return sorted({str(c[3]) for c in changes if len(c) > 3 and c[3]})
 
 
 def observe_backlog(engine: Engine) -> dict[str, object]:
@@ -130,6 +139,7 @@ def run(
                 last_observed = time.monotonic()
             if time.monotonic() - last_purge > 60:
                 purge_done(engine, settings)
+                audit.purge(engine, settings.audit_retention_days)
                 last_purge = time.monotonic()
         except Exception as exc:  # Redis or PostgreSQL away: the outbox keeps everything
             log.warning("relay could not send, will retry: %s", exc)

@@ -31,6 +31,7 @@ outbox = sa.Table(
     sa.Column("pending_stores", ARRAY(sa.Text), nullable=False),
     sa.Column("sent_at", sa.DateTime(timezone=True)),
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("request_id", sa.Text),
 )
 
 idempotency_keys = sa.Table(
@@ -41,4 +42,22 @@ idempotency_keys = sa.Table(
     sa.Column("status_code", sa.Integer, nullable=False),
     sa.Column("response", JSONB, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("key_name", sa.Text, nullable=False),
+    sa.Column("client", sa.Text, nullable=False),
+    sa.Column("method", sa.Text, nullable=False),
+    sa.Column("route", sa.Text, nullable=False),
+    sa.Column("doc_ids", ARRAY(UUID(as_uuid=True)), nullable=False),
+    sa.Column("versions", ARRAY(sa.Integer), nullable=False),
+    sa.Column("idempotency_key", sa.Text),
+    sa.Column("status", sa.Integer, nullable=False),
+    sa.Column("outcome", sa.Text, nullable=False),
+    sa.Column("request_id", sa.Text),
+    sa.Column("detail", sa.Text),
 )

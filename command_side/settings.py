@@ -1,14 +1,18 @@
 """Settings of the command API and the relay, read once from the environment."""
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
+from semsearch.auth import AuthSettings
 from semsearch.config import CommaList
+from semsearch.ratelimit import RateLimitSettings
 
 DEFAULT_DATABASE_URL = "postgresql+psycopg://semsearch@127.0.0.1:5432/semsearch"
 
 
-class CommandSettings(BaseSettings):
+class CommandSettings(AuthSettings, RateLimitSettings):
+    """(The auth settings are the command API's: ``semsearch.auth``.)"""
+
     model_config = SettingsConfigDict(env_prefix="", extra="ignore")
 
     database_url: str = DEFAULT_DATABASE_URL
@@ -29,8 +33,8 @@ class CommandSettings(BaseSettings):
     while the worker is busy, changes gather in the outbox and go as one larger job (dynamic
     batching) instead of queueing as many one-document jobs. 0 turns this off."""
     bulk_max_documents: int = Field(default=1000, ge=1)
-    api_key: str | None = None
-    """When set, writes need the header ``X-API-Key: <api_key>``."""
+    audit_retention_days: float = Field(default=90.0, gt=0)
+    """Audit rows older than this are purged (by the relay, once a minute)."""
     metrics_port: int | None = None
     """The relay serves Prometheus metrics here (it has no HTTP API of its own)."""
     failpoints: CommaList = Field(default_factory=list)

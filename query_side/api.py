@@ -11,7 +11,7 @@ from typing import Annotated
 
 import numpy as np
 import sqlalchemy as sa
-from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from pydantic import TypeAdapter
@@ -20,11 +20,14 @@ from embeddings import load_encoder
 from query_side import readmodel
 from query_side.db import make_read_engine, read_retrying
 from query_side.encoding import QueryEncoder
+from query_side.exceptions import BadToken, DocumentNotIndexed, QueryError, ReadModelBehind
+from query_side.metrics import measured
 from query_side.models import (
     DocumentView,
     Freshness,
     Hit,
     PassageView,
+    Readiness,
     SearchRequest,
     SearchResponse,
     snippet,
@@ -34,18 +37,16 @@ from query_side.router import SERVED, StoreRouter, StoreStatus
 from query_side.settings import QuerySettings
 from query_side.stores.base import Filters, SearchHit, StoreUnavailable
 from query_side.stores.factory import open_store
-from semsearch import consistency, http
+from semsearch import auth, consistency, http
+from semsearch.problems import ReadModelBehindProblem, documented, problem
+from semsearch.ratelimit import Limiter
+from semsearch.text import WHITESPACE
 
 MAX_REQUEST_BYTES = 1024 * 1024
 RECHECK_S = 1.0
 """Longest sleep of a read-your-writes wait between two looks at the read model while store
 changes are being heard (each heard change wakes it at once, so this is only a safety net: at
 0.25 s, a bulk import's waits took about 2% of the CPU ingest spends); 20 ms while they are not."""
-
-
-class ReadModelBehind(Exception):
-    def __init__(self, store: str, missing: list[tuple[uuid.UUID, int, int]], waited: float):
-        self.store, self.missing, self.waited = store, missing, waited
 
 
 # Dependencies are coroutines: FastAPI runs a plain ``def`` dependency on its thread pool, one
@@ -83,7 +84,7 @@ def serving_store(router: StoreRouter, token: str | None, wait_s: float,
     try:
         written = consistency.decode(token)
     except consistency.BadToken as exc:
-        raise HTTPException(422, str(exc)) from exc
+        raise BadToken(f"token: {exc}") from exc
     started = time.monotonic()
     while True:
         seen = changes.count if changes is not None else 0
@@ -131,13 +132,14 @@ def search_with_fallback(router: StoreRouter, name: str, vector: np.ndarray | No
         return router.stores[store].search(vector, body.filters, body.limit, body.offset,
                                            body.min_score, body.mode, text or None, body.alpha)
     try:
-        return name, run(name)
+        return name, router.call(name, lambda: run(name))  # bounded: STORE_TIMEOUT_SECONDS
     except StoreUnavailable:
         router.forget(name)
         others = [n for n in router.candidates() if n != name]
         if body.token is not None or not others:
             raise
-        return others[0], run(others[0])
+        return others[0], run(others[0])  # (on this thread: calls stuck on the first may fill
+        #                                     the bounded calls' pool)
 
 
 def respond(hits: bytes, started: float, status: StoreStatus, cached: bool) -> Response:
@@ -149,38 +151,47 @@ def respond(hits: bytes, started: float, status: StoreStatus, cached: bool) -> R
 
 
 def register_routes(app: FastAPI, settings: QuerySettings) -> None:
-    @app.post("/v1/search", response_model=SearchResponse)
+    guard, refusals = http.guard(settings, "read")
+
+    @app.post("/v1/search", response_model=SearchResponse, **guard, responses=documented(
+        400, 409, 413, 422, 503, *refusals, s409=ReadModelBehindProblem))
     async def search(body: SearchRequest, router: RouterDep, encoder: EncoderDep,
                      results: ResultsDep, changes: ChangesDep) -> Response:
-        started = time.perf_counter()
-        text = (body.query or "").strip()
-        key = None
-        if body.token is None:  # eventually consistent: the best store now, maybe from the cache
-            candidates = await run_in_threadpool(router.candidates) if router.stale() \
-                else router.candidates()
-            name = candidates[0]
-            key = body.model_dump_json(exclude={"token", "wait_ms"})
-            cached = results.get(name, key)
-            if cached is not None:
-                return respond(cached, started, router.status(name), cached=True)
-        else:
-            wait_s = settings.consistency_wait_seconds if body.wait_ms is None else body.wait_ms / 1e3
-            name = await run_in_threadpool(serving_store, router, body.token, wait_s, changes)
-        asked, generation = name, results.generation(name)
-        vector = await encoder.aencode(text) if text and body.mode != "keyword" else None
-        name, hits = await run_in_threadpool(search_with_fallback, router, name, vector, body, text)
-        payload = HITS.dump_json([to_hit(h) for h in hits])
-        if key is not None and name == asked:  # (a fallback's answer is not kept)
-            results.put(name, key, payload, generation)
-        SERVED.labels(name).inc()
-        return respond(payload, started, router.status(name), cached=False)
+        with measured("search") as noted:
+            started = time.perf_counter()
+            text = (body.query or "").strip(WHITESPACE)
+            key = None
+            if body.token is None:  # eventually consistent: the best store now, maybe from the cache
+                candidates = await run_in_threadpool(router.candidates) if router.stale() \
+                    else router.candidates()
+                name = candidates[0]
+                key = body.model_dump_json(exclude={"token", "wait_ms"})
+                cached = results.get(name, key)
+                if cached is not None:
+                    noted["store"] = name
+                    return respond(cached, started, router.status(name), cached=True)
+            else:
+                wait_s = settings.consistency_wait_seconds if body.wait_ms is None else body.wait_ms / 1e3
+                wait_s = min(wait_s, settings.max_wait_seconds)
+                name = await run_in_threadpool(serving_store, router, body.token, wait_s, changes)
+            asked, generation = name, results.generation(name)
+            vector = await encoder.aencode(text) if text and body.mode != "keyword" else None
+            name, hits = await run_in_threadpool(search_with_fallback, router, name, vector, body, text)
+            payload = HITS.dump_json([to_hit(h) for h in hits])
+            if key is not None and name == asked:  # (a fallback's answer is not kept)
+                results.put(name, key, payload, generation)
+            SERVED.labels(name).inc()
+            noted["store"] = name
+            return respond(payload, started, router.status(name), cached=False)
 
-    @app.get("/v1/documents/{doc_id}")
+    @app.get("/v1/documents/{doc_id:uuid}", **guard,
+             responses=documented(404, 422, 503, *refusals))
     def document(doc_id: uuid.UUID, router: RouterDep) -> DocumentView:
-        name = router.candidates()[0]
-        found = router.stores[name].get(doc_id)
-        if found is None:
-            raise HTTPException(404, f"document {doc_id} is not in the read model ({name})")
+        with measured("document") as noted:
+            noted["store"] = name = router.candidates()[0]
+            found = router.stores[name].get(doc_id)
+            if found is None:
+                raise DocumentNotIndexed(f"document {doc_id} is not in the read model ({name})")
         hit, _ = found
         indexed_at = read_retrying(router.read_engine, lambda conn: conn.execute(sa.text(
             "SELECT applied_at FROM projection_state WHERE store = :s AND doc_id = :d"),
@@ -189,24 +200,27 @@ def register_routes(app: FastAPI, settings: QuerySettings) -> None:
                             category=hit.category, tags=list(hit.tags), attributes=hit.attributes,
                             published_at=hit.published_at, indexed_at=indexed_at, store=name)
 
-    @app.get("/v1/documents/{doc_id}/similar")
+    @app.get("/v1/documents/{doc_id:uuid}/similar", **guard,
+             responses=documented(404, 422, 503, *refusals))
     def similar(doc_id: uuid.UUID, router: RouterDep,
                 limit: Annotated[int, Query(ge=1, le=100)] = 10) -> SearchResponse:
         started = time.perf_counter()
-        name = router.candidates()[0]
-        found = router.stores[name].get(doc_id)
-        if found is None:
-            raise HTTPException(404, f"document {doc_id} is not in the read model ({name})")
-        # the document's vector is the mean of its passages'; every passage of the others counts
-        vector = found[1]
-        hits = router.stores[name].search(vector, Filters(), limit + 1) if np.any(vector) else []
+        with measured("similar") as noted:
+            noted["store"] = name = router.candidates()[0]
+            found = router.stores[name].get(doc_id)
+            if found is None:
+                raise DocumentNotIndexed(f"document {doc_id} is not in the read model ({name})")
+            # the document's vector is the mean of its passages'; every passage of the others
+            # counts (none while a crash left it without passages)
+            vector = found[1]
+            hits = router.stores[name].search(vector, Filters(), limit + 1) if np.any(vector) else []
         status = router.status(name)
         return SearchResponse(
             hits=[to_hit(h) for h in hits if h.id != doc_id][:limit],
             took_ms=round((time.perf_counter() - started) * 1e3, 2), store=name,
             freshness=Freshness(behind=status.behind, lag_s=round(status.lag_s, 3)))
 
-    @app.get("/readyz")
+    @app.get("/readyz", responses={200: {"model": Readiness}, 503: {"model": Readiness}})
     def readyz(router: RouterDep) -> JSONResponse:
         stores = {name: router.status(name, fresh=True) for name in router.stores}
         serving = router.candidates()[0]
@@ -237,7 +251,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     listener = ChangeListener(settings.read_database_url, app.state.results, app.state.changes)
     router.start()
     listener.start()
+    app.state.limiter = Limiter.from_settings(settings)
     yield
+    await app.state.limiter.close()
     router.stop()
     listener.stop()
     app.state.encoder.close()
@@ -250,22 +266,18 @@ def create_app(settings: QuerySettings | None = None) -> FastAPI:
     app = FastAPI(title="semsearch query API", version="1", lifespan=lifespan, telemetry=http.TELEMETRY)
     app.state.settings = settings = settings or QuerySettings()
     http.install(app, MAX_REQUEST_BYTES)
+    app.state.keys = auth.Keys(settings)
     register_routes(app, settings)
 
-    @app.exception_handler(ReadModelBehind)
-    async def behind(request: Request, exc: ReadModelBehind) -> JSONResponse:
-        worst = max((wanted - held for _, wanted, held in exc.missing), default=0)
-        return JSONResponse(status_code=409, headers={"Retry-After": "1"}, content={
-            "detail": f"the read model ({exc.store}) has not reached your write after "
-                      f"{exc.waited:.2f}s: {len(exc.missing)} document(s) behind, by up to "
-                      f"{worst} version(s); retry, or wait longer with wait_ms",
-            "store": exc.store,
-            "behind": [{"id": str(i), "wanted": w, "held": h} for i, w, h in exc.missing[:20]],
-        })
+    @app.exception_handler(QueryError)
+    async def query_error(request: Request, exc: QueryError) -> JSONResponse:
+        if isinstance(exc, ReadModelBehind):
+            return problem(409, str(exc), headers={"Retry-After": "1"}, store=exc.store, behind=[
+                {"id": str(i), "wanted": w, "held": h} for i, w, h in exc.missing[:20]])
+        return problem(exc.status_code, str(exc))
 
     @app.exception_handler(StoreUnavailable)
     async def unavailable(request: Request, exc: StoreUnavailable) -> JSONResponse:
-        return JSONResponse(status_code=503, headers={"Retry-After": "2"},
-                            content={"detail": f"search store unavailable: {exc}"})
+        return problem(503, f"search store unavailable: {exc}", headers={"Retry-After": "2"})
 
     return app

@@ -4,20 +4,40 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from query_side.stores.base import Filters, Mode
+from semsearch import consistency
+from semsearch.text import WHITESPACE, Text
 
 MAX_LIMIT = 100
+MAX_QUERY = 2000
 SNIPPET_CHARS = 240
 
 
-class SearchRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+_QUERY = Text(MAX_QUERY)
+_LISTS = ("category", "tags_any", "tags_all")
+SEARCHABLE: dict[str, Any] = {"anyOf": [
+    {"required": ["query"], "properties": {"query": {"type": "string",
+                                                     "pattern": Text(MAX_QUERY, blank=False).pattern}}},
+    {"required": ["filters"], "properties": {"mode": {"const": "semantic"}, "filters": {"anyOf": [
+        *({"required": [name], "properties": {name: {"type": "array", "minItems": 1}}}
+          for name in _LISTS),
+        *({"required": [name], "properties": {name: {"type": "string"}}}
+          for name in ("published_after", "published_before")),
+        {"required": ["attributes"], "properties": {"attributes": {"type": "object",
+                                                                   "minProperties": 1}}}]}}},
+]}
+"""The rule ``_needs_text`` checks, in the schema: a query that is more than whitespace, or (in
+semantic mode) at least one filter."""
 
-    query: str | None = Field(default=None, max_length=2000)
+
+class SearchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra=SEARCHABLE)
+
+    query: Annotated[str, _QUERY] | None = None
     mode: Mode = "semantic"
     filters: Filters = Field(default_factory=Filters)
     limit: int = Field(default=10, ge=1, le=MAX_LIMIT)
@@ -27,16 +47,18 @@ class SearchRequest(BaseModel):
     alpha: float = Field(default=0.5, ge=0.0, le=1.0,
                          description="hybrid only: the semantic side's weight in the fusion "
                          "(1: semantic alone, 0: keyword alone)")
-    token: str | None = Field(default=None, max_length=200_000,
+    token: str | None = Field(default=None, max_length=200_000, pattern=consistency.PATTERN,
                               description="consistency token from a command response")
     wait_ms: int | None = Field(default=None, ge=0, le=60_000,
-                                description="longest wait for the token (default: server's)")
+                                description="longest wait for the token (default: the server's "
+                                "CONSISTENCY_WAIT_SECONDS; at most its MAX_WAIT_SECONDS)")
 
     @model_validator(mode="after")
     def _needs_text(self) -> SearchRequest:
-        if self.mode in ("keyword", "hybrid") and not (self.query or "").strip():
+        if self.mode in ("keyword", "hybrid") and not (self.query or "").strip(WHITESPACE):
             raise ValueError(f"mode {self.mode!r} needs a non-empty query")
-        if self.mode == "semantic" and not (self.query or "").strip() and self.filters.is_empty():
+        if self.mode == "semantic" and not (self.query or "").strip(WHITESPACE) \
+                and self.filters.is_empty():
             raise ValueError("give a query, filters, or both")
         return self
 
@@ -104,3 +126,15 @@ def snippet(body: str, limit: int = SNIPPET_CHARS) -> str:
         return text
     cut = text.rfind(" ", 0, limit)
     return text[: cut if cut > limit // 2 else limit] + "…"
+
+
+class StoreReadiness(BaseModel):
+    healthy: bool
+    behind: int
+    lag_s: float
+
+
+class Readiness(BaseModel):
+    status: str = Field(description="ready, or unavailable when the serving store is not healthy")
+    serving: str
+    stores: dict[str, StoreReadiness]

@@ -1,18 +1,33 @@
-"""Which store answers: Weaviate while it is healthy and close enough behind, else pgvector."""
+"""Which store answers: Weaviate while it is healthy and close enough behind, else pgvector.
+
+Fast failover: every health check and every search of a store is bounded by
+``STORE_TIMEOUT_SECONDS`` (its client's own retries may hold a call far longer: gRPC retried
+for about a minute against a killed Weaviate). A check that does not answer in time counts the
+store unhealthy (and no second check starts while one still hangs); a search that does not
+answer in time marks it unhealthy and moves to the next store. The checks run every half of
+``HEALTH_CACHE_SECONDS``, so a dead store stops serving within about a second, and serves
+again from the first check that finds it answering (and not behind).
+"""
 
 from __future__ import annotations
 
 import logging
 import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as CallTimeout
 from dataclasses import dataclass
+from typing import TypeVar
 
 from prometheus_client import Counter, Gauge
 from sqlalchemy.engine import Engine
 
 from query_side import readmodel
 from query_side.settings import QuerySettings
-from query_side.stores.base import VectorStore
+from query_side.stores.base import StoreUnavailable, VectorStore
+
+T = TypeVar("T")
 
 PREFERENCE = ("weaviate", "pgvector")
 
@@ -47,6 +62,10 @@ class StoreRouter:
         self._status: dict[str, StoreStatus] = {}
         self._stop = threading.Event()
         self._refresher: threading.Thread | None = None
+        self._calls = ThreadPoolExecutor(max_workers=32, thread_name_prefix="store-call")
+        self._checks = ThreadPoolExecutor(max_workers=max(1, len(stores)),
+                                          thread_name_prefix="store-check")
+        self._checking: dict[str, Future[bool]] = {}
 
     def start(self) -> None:
         """Check every store now, then keep the checks fresh from a background thread, so that
@@ -63,6 +82,28 @@ class StoreRouter:
         self._stop.set()
         if self._refresher is not None:
             self._refresher.join(timeout=5)
+        self._calls.shutdown(wait=False, cancel_futures=True)
+        self._checks.shutdown(wait=False, cancel_futures=True)
+
+    def call(self, name: str, run: Callable[[], T]) -> T:
+        """``run`` (a call of store ``name``) within STORE_TIMEOUT_SECONDS, else StoreUnavailable
+        (the call itself is left to finish on its own thread)."""
+        try:
+            return self._calls.submit(run).result(self.settings.store_timeout_seconds)
+        except CallTimeout:
+            raise StoreUnavailable(f"{name} did not answer within "
+                                   f"{self.settings.store_timeout_seconds}s") from None
+
+    def _healthy(self, name: str) -> bool:
+        running = self._checking.get(name)
+        if running is not None and not running.done():
+            return False  # the last check still hangs: the store is not answering
+        check = self._checks.submit(self.stores[name].health)
+        self._checking[name] = check
+        try:
+            return check.result(self.settings.store_timeout_seconds)
+        except CallTimeout:
+            return False
 
     def _refresh(self, every: float) -> None:
         while not self._stop.wait(every):
@@ -84,7 +125,7 @@ class StoreRouter:
         now = time.monotonic()
         if cached and not fresh and now - cached.checked_at < self.settings.health_cache_seconds:
             return cached
-        healthy = self.stores[name].health()
+        healthy = self._healthy(name)
         try:
             with self.read_engine.connect() as conn:
                 lag = readmodel.lag(conn, name)

@@ -6,7 +6,9 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from embeddings.passages import DEFAULT_OVERLAP, DEFAULT_TOKENS, MODEL_WINDOW, PassageSettings
+from semsearch.auth import AuthSettings
 from semsearch.config import CommaList
+from semsearch.ratelimit import RateLimitSettings
 
 DEFAULT_READ_DATABASE_URL = "postgresql+psycopg://semsearch@127.0.0.1:5432/semsearch_read"
 
@@ -44,14 +46,18 @@ class StoreSettings(BaseSettings):
                                title=self.passage_title, enabled=self.passages)
 
 
-class QuerySettings(StoreSettings):
+class QuerySettings(StoreSettings, AuthSettings, RateLimitSettings):
     store: Literal["auto", "pgvector", "weaviate"] = "auto"
     """auto: Weaviate while it is healthy and not too far behind, else pgvector."""
     max_lag_seconds: float = Field(default=30.0, ge=0)
     """Weaviate serves only while its oldest unapplied change is younger than this."""
     consistency_wait_seconds: float = Field(default=5.0, ge=0, le=60)
-    """Longest a search carrying a consistency token waits for the read model to catch up."""
+    """How long a search carrying a consistency token waits for the read model by default."""
+    max_wait_seconds: float = Field(default=60.0, ge=0, le=60)
+    """The longest any such search waits, whatever its ``wait_ms`` asks."""
     health_cache_seconds: float = Field(default=1.0, ge=0)
+    store_timeout_seconds: float = Field(default=1.0, gt=0, le=60)
+    """Longest a store may take for a health check or a search before the next store answers."""
     query_cache_size: int = Field(default=4096, ge=0)
     """Query embeddings kept in memory (LRU); 0 turns the cache off."""
     result_cache_size: int = Field(default=4096, ge=0)

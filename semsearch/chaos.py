@@ -35,7 +35,7 @@ class Cluster:
 
     def start(self, name: str, *args: str, failpoints: tuple[str, ...] = (),
               wait: bool = True) -> Managed:
-        env = {**os.environ, **self.env, "FAILPOINTS": ",".join(failpoints),
+        env = {**os.environ, "AUTH": "off", **self.env, "FAILPOINTS": ",".join(failpoints),
                "PYTHONUNBUFFERED": "1"}
         log = self.home / f"{name}.log"
         proc = Managed(name, [sys.executable, "-m", "semsearch.cli", *args], log, env=env).start()

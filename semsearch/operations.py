@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import uuid
 
-from command_side import deadletters
+from command_side import audit, deadletters
 from sync_worker import maintenance, runtime
 from sync_worker.settings import WorkerSettings
 
@@ -27,8 +27,11 @@ def dlq(args: argparse.Namespace) -> int:
             if ids is None and not args.all:
                 print("name document ids to replay, or --all")
                 return 2
-            print(f"replayed {deadletters.replay(conn, ids, args.store)} dead letter(s)")
-            return 0
+            replayed = deadletters.replay(conn, ids, args.store)
+            print(f"replayed {replayed} dead letter(s)")
+        audit.maintenance(rt.write_engine, "dlq replay",
+                          f"store={args.store or 'all'} replayed={replayed}", ids)
+        return 0
     finally:
         rt.close()
 
@@ -45,6 +48,9 @@ def reconcile(args: argparse.Namespace) -> int:
                   f"stray-passages-of={len(found.strays)}"
                   + (f"  → after repair: {left.total} differences" if left is not None else ""))
             left_total += (left.total if left is not None else found.total)
+            if args.apply:
+                audit.maintenance(rt.write_engine, "reconcile --apply",
+                                  f"store={store} differences={found.total}")
     finally:
         rt.close()
     return 0 if left_total == 0 else 1
@@ -54,7 +60,34 @@ def reindex(args: argparse.Namespace) -> int:
     rt = runtime.build(WorkerSettings())
     try:
         left = maintenance.reindex(rt, args.store)
+        audit.maintenance(rt.write_engine, "reindex", f"store={args.store} left={left.total}")
     finally:
         rt.close()
     print(f"{args.store}: reindexed; {left.total} differences left")
     return 0 if left.total == 0 else 1
+
+
+def audit_log(args: argparse.Namespace) -> int:
+    """``semsearch audit``: the audit trail, newest first, filtered."""
+    import sqlalchemy as sa
+
+    from command_side import audit as trail
+    from command_side.settings import CommandSettings
+
+    engine = sa.create_engine(CommandSettings().database_url, pool_size=1)
+    try:
+        with engine.connect() as conn:
+            rows = trail.find(conn, key=args.key, document=args.document, since=args.since,
+                              until=args.until, limit=args.limit)
+    finally:
+        engine.dispose()
+    for row in rows:
+        docs = ",".join(f"{d}@v{v}" for d, v in zip(row.doc_ids, row.versions, strict=False)) \
+            or ",".join(str(d) for d in row.doc_ids) or "-"
+        print(f"{row.at:%Y-%m-%d %H:%M:%S.%f}  {row.key_name:<16} {row.method:<6} {row.route:<28} "
+              f"{row.status:>3} {row.outcome:<8} {docs}"
+              + (f"  key={row.idempotency_key}" if row.idempotency_key else "")
+              + (f"  request={row.request_id}" if row.request_id else "")
+              + (f"  ({row.detail})" if row.detail else ""))
+    print(f"{len(rows)} row(s)")
+    return 0

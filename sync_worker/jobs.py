@@ -61,8 +61,14 @@ def _one_by_one(rt: Runtime, store: VectorStore, changes: list[Change]) -> Outco
     return total
 
 
+def request_ids(changes: list[list[object]]) -> list[str]:
+    """The request ids the relay put beside each change (absent in jobs of older relays)."""
+    return sorted({str(c[3]) for c in changes if len(c) > 3 and c[3]})
+
+
 def project_changes(store_name: str, changes: list[list[object]]) -> dict[str, int]:
-    """Apply a batch of (id, version, outbox seq) to one store. Raises to let RQ retry."""
+    """Apply a batch of (id, version, outbox seq[, request id]) to one store. Raises to let RQ
+    retry."""
     try:
         return _project_changes(current(), store_name, changes)
     except Exception:
@@ -75,6 +81,8 @@ def _project_changes(rt: Runtime, store_name: str, changes: list[list[object]]) 
     if not store.health():
         raise StoreUnavailable(f"{store_name} is not answering; the change stays pending")
     parsed = [(uuid.UUID(str(c[0])), int(str(c[1])), int(str(c[2]))) for c in changes]
+    log.info("%s: applying %d change(s)", store_name, len(parsed),
+             extra={"fields": {"store": store_name, "request_ids": request_ids(changes)}})
     try:
         outcome = project(store, parsed, rt.write_engine, rt.read_engine, rt.encoder,
                           rt.settings.failpoints, rt.settings.sync_stores, passages=rt.passages)
@@ -92,6 +100,7 @@ def _project_changes(rt: Runtime, store_name: str, changes: list[list[object]]) 
     for seconds in outcome.latencies:
         FRESHNESS.labels(store_name).observe(seconds)
     log.info("%s: %d upserted, %d deleted, %d skipped, %d embedded", store_name,
-             outcome.upserted, outcome.deleted, outcome.skipped, outcome.embedded)
+             outcome.upserted, outcome.deleted, outcome.skipped, outcome.embedded,
+             extra={"fields": {"store": store_name, "request_ids": request_ids(changes)}})
     return {"upserted": outcome.upserted, "deleted": outcome.deleted,
             "skipped": outcome.skipped, "embedded": outcome.embedded}

@@ -119,7 +119,10 @@ class Pipeline:
 
 @contextmanager
 def pipeline(services: Services, encoder: Encoder, stores: list[str] | None = None,
-             query_store: str = "pgvector", **query_options: Any) -> Iterator[Pipeline]:
+             query_store: str = "pgvector", auth: dict[str, Any] | None = None,
+             **query_options: Any) -> Iterator[Pipeline]:
+    """``auth``: the auth settings of both apps (default: AUTH=off)."""
+    auth = auth or {"auth": "off"}
     stores = stores or ["pgvector"]
     write_url, read_url = services.fresh_databases()
     queue = f"t{uuid.uuid4().hex[:10]}"
@@ -131,12 +134,12 @@ def pipeline(services: Services, encoder: Encoder, stores: list[str] | None = No
                     "weaviate_collection": f"T{uuid.uuid4().hex[:12]}"}
     redis_url = services.redis.url
     command_settings = CommandSettings(database_url=write_url, redis_url=redis_url,
-                                       sync_stores=stores, queue_name=queue)
+                                       sync_stores=stores, queue_name=queue, **auth)
     worker_settings = WorkerSettings(database_url=write_url, read_database_url=read_url,
                                      redis_url=redis_url, sync_stores=stores, queue_name=queue,
                                      **weaviate)
-    query_settings = QuerySettings(read_database_url=read_url, store=query_store,
-                                   **weaviate, **query_options)
+    query_settings = QuerySettings(read_database_url=read_url, store=query_store, redis_url=redis_url,
+                                   **weaviate, **auth, **query_options)
     counting = CountingEncoder(encoder)
     rt = runtime.build(worker_settings, encoder=counting)
     for name in stores:

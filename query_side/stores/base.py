@@ -13,10 +13,12 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal, Protocol
+from typing import Annotated, Any, Literal, Protocol
 
 import numpy as np
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt
+
+from semsearch.text import DateTime, Text
 
 
 class StoreUnavailable(Exception):
@@ -90,7 +92,10 @@ class StoredVersion:
     """The store holds exactly those passages, at the document's version (reconcile)."""
 
 
-Scalar = StrictBool | StrictInt | StrictFloat | str
+FILTER_TEXT = Text(256)
+FilterText = Annotated[str, FILTER_TEXT]
+"""A filter value: no NUL (no stored text holds one), at most 256 characters."""
+Scalar = StrictBool | StrictInt | StrictFloat | FilterText
 
 
 class Range(BaseModel):
@@ -105,13 +110,15 @@ class Filters(BaseModel):
     """Filters every store supports; an unknown field is refused."""
 
     model_config = ConfigDict(extra="forbid")
-    category: list[str] | None = Field(default=None, max_length=100,
-                                       description="category is one of these")
-    tags_any: list[str] | None = Field(default=None, max_length=100)
-    tags_all: list[str] | None = Field(default=None, max_length=100)
-    published_after: AwareDatetime | None = Field(default=None, description="inclusive")
-    published_before: AwareDatetime | None = Field(default=None, description="exclusive")
-    attributes: dict[str, Scalar | Range] | None = Field(default=None, max_length=32)
+    category: list[FilterText] | None = Field(default=None, max_length=100,
+                                              description="category is one of these")
+    tags_any: list[FilterText] | None = Field(default=None, max_length=100)
+    tags_all: list[FilterText] | None = Field(default=None, max_length=100)
+    published_after: DateTime | None = Field(default=None, description="inclusive")
+    published_before: DateTime | None = Field(default=None, description="exclusive")
+    attributes: dict[FilterText, Scalar | Range] | None = Field(
+        default=None, max_length=32, json_schema_extra={"propertyNames": {
+            "maxLength": 256, "pattern": FILTER_TEXT.pattern}})  # (else only patternProperties)
 
     def is_empty(self) -> bool:
         return not any(getattr(self, name) for name in type(self).model_fields)

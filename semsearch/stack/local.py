@@ -74,6 +74,7 @@ class LocalStack:
             self.redis = EmbeddedRedis(self.home / "redis").start()
             env["REDIS_URL"] = self.redis.url
         env |= self._start_weaviate()
+        env |= self._auth()
         from command_side.migrate import upgrade
 
         upgrade(env["DATABASE_URL"])
@@ -98,6 +99,17 @@ class LocalStack:
         self.notes.append(f"store: {self.config.store} (Weaviate {weaviate.url}, pgvector fallback)")
         return {"SYNC_STORES": "pgvector,weaviate", "STORE": self.config.store,
                 "WEAVIATE_URL": weaviate.url, "WEAVIATE_GRPC_PORT": str(weaviate.grpc_port)}
+
+    def _auth(self) -> dict[str, str]:
+        """Keys when the environment gives them; else an open stack, on loopback only."""
+        given = {**os.environ, **self.config.extra_env}
+        if any(given.get(name) for name in
+               ("AUTH", "ADMIN_KEYS", "ADMIN_KEYS_FILE", "READ_KEYS", "READ_KEYS_FILE")):
+            self.notes.append("auth: as set (AUTH, ADMIN_KEYS, READ_KEYS)")
+            return {}
+        self.notes.append("auth: off (loopback only; set ADMIN_KEYS and READ_KEYS, name:secret,…, "
+                          "to require keys)")
+        return {"AUTH": "off"}
 
     def spawn(self, name: str, *args: str, env: dict[str, str] | None = None) -> Managed:
         child_env = {**os.environ, **self.env, **(env or {}), "PYTHONUNBUFFERED": "1"}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -49,7 +50,7 @@ def test_command_process_loads_no_heavy_module_at_run_time() -> None:
         "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
-                         check=True)
+                         check=True, env={**os.environ, "AUTH": "off"})  # (no keys needed)
     loaded = set(json.loads(out.stdout))
     assert loaded & FORBIDDEN_FOR_COMMAND == set()
 

@@ -50,3 +50,11 @@ def test_docker_compose_config_accepts_it() -> None:
         pytest.skip("the docker client here has no compose plugin")
     subprocess.run(["docker", "compose", "-f", str(ROOT / "compose.yaml"), "config", "-q"],
                    check=True)
+
+
+def test_the_apis_refuse_to_start_without_keys() -> None:
+    """Compose refuses to start (the `:?` form) without ADMIN_KEYS; nothing opens the APIs."""
+    for name in ("command-api", "query-api"):
+        env = COMPOSE["services"][name]["environment"]
+        assert env["ADMIN_KEYS"].startswith("${ADMIN_KEYS:?"), name
+        assert "AUTH" not in env, name

@@ -32,6 +32,8 @@ def test_token_round_trip_and_damage() -> None:
     with pytest.raises(consistency.BadToken):
         consistency.decode("c1.AAAA")
     with pytest.raises(consistency.BadToken):
+        consistency.decode("c2.00")
+    with pytest.raises(consistency.BadToken):
         consistency.decode("x")
 
 
