@@ -6,10 +6,10 @@ passage split at token boundaries, ``overlap`` sentences repeated at the start o
 character offsets into the body, so a hit can be highlighted in the original text. A short body is
 one passage; an empty body is one empty passage (the title alone is then embedded).
 
-Each passage is embedded as ``title + passage`` (the title in every passage: measured in
-``semsearch bench relevance --no-title``), so a passage's embedding-cache key depends only on the
-title and its own text: editing one paragraph of a long document re-embeds only the passages that
-changed.
+Each passage is embedded as ``title + passage`` (the title in every passage, so a passage deep in
+a long document still says what it is about; ``semsearch bench relevance --passages on,notitle``
+compares), and a passage's embedding-cache key depends only on the title and its own text:
+editing one paragraph of a long document re-embeds only the passages that changed.
 """
 
 from __future__ import annotations

@@ -32,7 +32,8 @@ class StoreSettings(BaseSettings):
     passage_overlap: int = Field(default=DEFAULT_OVERLAP, ge=0, le=5)
     """Sentences repeated at the start of the next passage."""
     passage_title: bool = True
-    """Embed the title with every passage (measured: `semsearch bench relevance --no-title`)."""
+    """Embed the title with every passage (`semsearch bench relevance --passages on,notitle`
+    compares)."""
     passages: bool = True
     """False: one vector per document, its text cut at the model's window (the old read model)."""
     encoder_threads: int = Field(default=0, ge=0)
