@@ -30,7 +30,11 @@ from query_side.stores.base import Filters, Mode, PassageHit, SearchHit
 HYBRID_ALPHA = 0.5
 """Weight of the semantic side in hybrid search (0: keyword only, 1: semantic only)."""
 HYBRID_WINDOW = 100
-"""Documents taken from each side for hybrid fusion."""
+"""Documents taken from each side for hybrid fusion..."""
+HYBRID_POOL = 1024
+"""... found among each side's best passages, at most this many (long documents hold dozens of
+passages each: without a bound, a filter matching fewer than 100 of them made each side read
+every passage the filter matches, over a second on Weaviate)."""
 PASSAGES_PER_HIT = 3
 FIRST_POOL = 32
 MAX_POOL = 10_000
@@ -80,7 +84,7 @@ def aggregate(passages: Sequence[PassageMatch]) -> float:
 
 
 def top_documents(fetch: Callable[[int], list[PassageMatch]], wanted: int,
-                  floor: float | None = None) -> list[DocMatch]:
+                  floor: float | None = None, pool: int = MAX_POOL) -> list[DocMatch]:
     """The ``wanted`` best documents by their passages, best first, ties by id. ``floor``: stop
     once passages score below it (``min_score``).
 
@@ -89,7 +93,7 @@ def top_documents(fetch: Callable[[int], list[PassageMatch]], wanted: int,
     first by id: only documents scoring above it are sure of their place, and the pool grows
     until ``wanted`` are (or the store has no more). So a page never depends on how a store
     breaks ties (Weaviate's order among equal scores is its own)."""
-    k = max(FIRST_POOL, 3 * wanted)
+    k = min(pool, max(FIRST_POOL, 3 * wanted))
     while True:
         matches = fetch(k)
         docs: dict[uuid.UUID, list[PassageMatch]] = {}
@@ -97,13 +101,13 @@ def top_documents(fetch: Callable[[int], list[PassageMatch]], wanted: int,
             if floor is not None and match.score < floor:
                 break
             docs.setdefault(match.doc_id, []).append(match)
-        exhausted = len(matches) < k or k >= MAX_POOL or (
+        exhausted = len(matches) < k or k >= pool or (
             floor is not None and bool(matches) and matches[-1].score < floor)
         cut = matches[-1].score if matches else 0.0
         sure = sum(1 for found in docs.values() if aggregate(found) > cut)
         if exhausted or sure >= wanted:
             break
-        k = min(MAX_POOL, k * 4)
+        k = min(pool, k * 4)
     ranked = [DocMatch(doc_id, aggregate(found), found[:PASSAGES_PER_HIT])
               for doc_id, found in docs.items()]
     ranked.sort(key=lambda d: (-d.score, d.doc_id))
@@ -158,8 +162,9 @@ def search(store: Retrieval, vector: np.ndarray | None, filters: Filters, limit:
         case "keyword":
             docs = top_documents(keyword, wanted, min_score) if query_terms else []
         case "hybrid" if vector is not None:
-            docs = fuse(top_documents(semantic, HYBRID_WINDOW),
-                        top_documents(keyword, HYBRID_WINDOW) if query_terms else [], alpha)
+            docs = fuse(top_documents(semantic, HYBRID_WINDOW, pool=HYBRID_POOL),
+                        top_documents(keyword, HYBRID_WINDOW, pool=HYBRID_POOL)
+                        if query_terms else [], alpha)
             docs = [d for d in docs if min_score is None or d.score >= min_score]
         case _:
             return store.browse(filters, limit, offset)
