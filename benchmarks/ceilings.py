@@ -7,6 +7,8 @@ encoder can get); queries in batches of 64 (the query API's largest micro-batch)
 
 from __future__ import annotations
 
+import random
+import threading
 import time
 from typing import Any
 
@@ -83,3 +85,61 @@ def speedups(ceilings: dict[str, dict[str, Any]]) -> dict[str, float]:
     torch, onnx = ceilings["torch"], ceilings["onnx"]
     return {key: round(onnx[key] / torch[key], 2) for key in
             ("documents_per_s", "queries_per_s_batched", "queries_per_s_single")}
+
+
+class Interleaved:
+    """The raw encoder timed *during* a pipeline run, in the conditions the pipeline meets.
+
+    ``with Interleaved(stack, encoder, sample) as during: ...``: every ``every`` seconds the
+    stack's worker is paused (SIGSTOP), this process encodes the next ``chunk`` texts of
+    ``sample`` (cycling), and the worker resumes. On a shared machine whose speed drifts by tens
+    of percent within minutes, a ceiling timed only before and after can miss the conditions in
+    between; samples taken throughout pair with them. :meth:`paused_within` gives the seconds the
+    worker stood still within a span of ``time.monotonic()``, to leave out of the pipeline's time.
+    """
+
+    def __init__(self, stack: Any, encoder: Encoder, sample: list[str], every: float = 20.0,
+                 chunk: int = 48) -> None:
+        self.stack, self.encoder = stack, encoder
+        self.sample = random.Random(0).sample(sample, len(sample))  # each chunk a mix of lengths
+        self.every, self.chunk = every, chunk
+        self.timed: list[tuple[int, float]] = []
+        """(texts, seconds) of each sample"""
+        self.pauses: list[tuple[float, float]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="interleaved-ceiling")
+
+    def _run(self) -> None:
+        start = 0
+        while not self._stop.wait(self.every):
+            texts = [self.sample[(start + i) % len(self.sample)] for i in range(self.chunk)]
+            start += self.chunk
+            began = time.monotonic()
+            self.stack.pause_worker()
+            try:
+                timed = time.perf_counter()
+                self.encoder.encode(texts)
+                self.timed.append((len(texts), time.perf_counter() - timed))
+            finally:
+                self.stack.resume_worker()
+                self.pauses.append((began, time.monotonic()))
+
+    def __enter__(self) -> Interleaved:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def paused_within(self, start: float, end: float) -> float:
+        return sum(max(0.0, min(end, b) - max(start, a)) for a, b in self.pauses)
+
+    @property
+    def rate(self) -> float | None:
+        """Texts per second over every sample (None before the first)."""
+        seconds = sum(t for _, t in self.timed)
+        return round(sum(n for n, _ in self.timed) / seconds, 2) if seconds else None
+
+    def rates(self) -> list[float]:
+        return [round(n / t, 2) for n, t in self.timed]

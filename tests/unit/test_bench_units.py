@@ -245,3 +245,38 @@ def test_the_cpu_of_a_child_that_ended_stays_with_its_parent() -> None:
             process.kill()
         parent.kill()
         parent.wait()
+
+
+def test_interleaved_ceiling_pauses_the_worker_around_each_sample_and_counts_only_pauses_within() -> None:
+    from benchmarks.ceilings import Interleaved
+
+    events: list[str] = []
+
+    class Stack:
+        def pause_worker(self) -> None:
+            events.append("pause")
+
+        def resume_worker(self) -> None:
+            events.append("resume")
+
+    class Encoder:
+        def encode(self, texts: list[str]) -> list[str]:
+            assert events[-1] == "pause", "the encoder is timed only while the worker stands still"
+            events.append(f"encode {len(texts)}")
+            time.sleep(0.02)
+            return texts
+
+    sample = [f"text {i}" for i in range(10)]
+    started = time.monotonic()
+    with Interleaved(Stack(), Encoder(), sample, every=0.05, chunk=4) as during:  # type: ignore[arg-type]
+        time.sleep(0.4)
+    ended = time.monotonic()
+    assert len(during.timed) >= 3 and events.count("pause") == events.count("resume") == len(during.timed)
+    assert all(n == 4 for n, _ in during.timed)
+    assert during.rate is not None and 4 / 0.02 * 0.5 < during.rate <= 4 / 0.02 * 1.01
+    whole = during.paused_within(started, ended)
+    assert whole == pytest.approx(sum(b - a for a, b in during.pauses))
+    began, resumed = during.pauses[0]
+    half = (began + resumed) / 2
+    assert during.paused_within(began, half) == pytest.approx(half - began)
+    assert during.paused_within(ended + 1, ended + 2) == 0.0
