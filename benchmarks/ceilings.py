@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -37,11 +38,27 @@ def load_backend(name: str) -> Encoder:
             raise ValueError(f"unknown encoder backend {name!r}: use torch or onnx")
 
 
-def document_rate(encoder: Encoder, texts: list[str]) -> float:
+@dataclass(frozen=True)
+class Sample:
+    """Passage texts of ``documents`` documents: what the worker embeds for them."""
+
+    texts: list[str]
+    documents: int
+
+
+def encode_cost(encoder: Encoder, texts: list[str]) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of this process, every thread) to encode ``texts`` in one call,
+    after a warm-up."""
     encoder.encode(texts[:8])
-    started = time.perf_counter()
+    wall, cpu = time.perf_counter(), time.process_time()
     encoder.encode(texts)
-    return len(texts) / (time.perf_counter() - started)
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def document_rate(encoder: Encoder, texts: list[str], documents: int | None = None) -> float:
+    """``texts`` (or ``documents``, when the texts are their passages) per second."""
+    wall, _ = encode_cost(encoder, texts)
+    return (documents or len(texts)) / wall
 
 
 def query_rates(encoder: Encoder, queries: list[str], singles: int) -> dict[str, float]:
@@ -62,14 +79,20 @@ def query_rates(encoder: Encoder, queries: list[str], singles: int) -> dict[str,
             "query_single_p50_ms": round(float(np.percentile(latencies, 50)) * 1e3, 2)}
 
 
-def measure(backend: str, texts: list[str], queries: list[str], singles: int = 200,
+def measure(backend: str, sample: Sample, queries: list[str], singles: int = 200,
             with_sts: bool = True) -> dict[str, Any]:
-    """The ceilings of one encoder backend, plus its STS Benchmark score."""
+    """The ceilings of one encoder backend, plus its STS Benchmark score. Documents: the passage
+    texts of ``sample``'s documents in one call; the CPU is this process's, every thread."""
     encoder = load_backend(backend)
+    wall, cpu = encode_cost(encoder, sample.texts)
     result: dict[str, Any] = {
-        "backend": backend, "model_id": encoder.model_id, "document_sample": len(texts),
-        "document_mean_chars": round(float(np.mean([len(t) for t in texts])), 1),
-        "documents_per_s": round(document_rate(encoder, texts), 2),
+        "backend": backend, "model_id": encoder.model_id, "document_sample": sample.documents,
+        "document_passages": len(sample.texts),
+        "passage_mean_chars": round(float(np.mean([len(t) for t in sample.texts])), 1),
+        "documents_per_s": round(sample.documents / wall, 2),
+        "passages_per_s": round(len(sample.texts) / wall, 2),
+        "cpu_ms_per_document": round(cpu * 1e3 / sample.documents, 2),
+        "cores_busy": round(cpu / wall, 2),
         "query_sample": len(queries),
     }
     result |= query_rates(encoder, queries, singles)

@@ -94,7 +94,8 @@ def compare_encoders(args: argparse.Namespace, run: Run, corpus: texts.Corpus) -
     queries = texts.queries(args.ceiling_queries, seed=99)
     found: dict[str, dict[str, Any]] = {}
     for backend in [b.strip() for b in args.ceilings.split(",") if b.strip()]:
-        print(f"ceiling: {backend} on {len(sample)} documents, {len(queries)} queries…", flush=True)
+        print(f"ceiling: {backend} on {sample.documents} documents ({len(sample.texts)} passages), "
+              f"{len(queries)} queries…", flush=True)
         found[backend] = ceilings.measure(backend, sample, queries, with_sts=not args.no_sts)
     found["speedup"] = ceilings.speedups(found)
     run.data["ceilings"] = found

@@ -53,6 +53,31 @@ def _store_checks(store: str, runs: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+ENCODER_GAP = 0.005
+"""Largest nDCG@10 an encoder may lose to another on any set, mode and store (issue 16: the
+default encoder chosen by measurement)."""
+
+
+def _encoder_checks(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """``on`` (--encoder) against each ``on@<other>``, per store, set and mode."""
+    out = []
+    for store, runs in data["runs"].items():
+        mine = (runs.get("on") or {}).get("relevance") or {}
+        for setting, found in runs.items():
+            if not setting.startswith("on@"):
+                continue
+            for name, modes in (found.get("relevance") or {}).items():
+                for mode, theirs in modes.items():
+                    if (ours := mine.get(name, {}).get(mode)) is None:
+                        continue
+                    gap = round(theirs["ndcg"] - ours["ndcg"], 4)
+                    out.append(check(
+                        f"{store}: {name} {mode} nDCG@10, {data['encoder']} ({ours['ndcg']}) "
+                        f"vs {setting[3:]} ({theirs['ndcg']}): how much lower", gap,
+                        f"≤ {ENCODER_GAP}", gap <= ENCODER_GAP + 1e-9))
+    return out
+
+
 def checks(data: dict[str, Any]) -> list[dict[str, Any]]:
     out = []
     for store, runs in data["runs"].items():
@@ -65,6 +90,7 @@ def checks(data: dict[str, Any]) -> list[dict[str, Any]]:
                 gap = round(abs(heads["pgvector"][mode]["ndcg"] - heads["weaviate"][mode]["ndcg"]), 4)
                 out.append(check(f"stores agree: headings {mode} nDCG@10 gap", gap, f"≤ {limit}",
                                  gap <= limit + 1e-9))
+    out += _encoder_checks(data)
     for backend, value in (data.get("sts") or {}).items():
         if isinstance(value, float):
             target = STS_TARGETS.get(backend)

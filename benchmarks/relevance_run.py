@@ -61,6 +61,10 @@ def arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--sets", type=_names(("headings", "long")), default=["headings", "long"])
     p.add_argument("--encoder", choices=list(ENCODER_SETTING), default="torch",
                    help="the stack's encoder; hashing: tests only")
+    p.add_argument("--compare-encoders", type=_names(tuple(ENCODER_SETTING)), default=[],
+                   help="other encoders run with passages on, each on its own stack (setting "
+                        "on@<encoder>), their nDCG@10 compared with --encoder's on every set, "
+                        "mode and store (e.g. --encoder onnx --compare-encoders torch)")
     p.add_argument("--sts", type=_names(("torch", "onnx", "hashing")), default=["torch", "onnx"],
                    help="encoder backends scored on the STS Benchmark ('' for none)")
     p.add_argument("--sts-file", type=Path, help="STS Benchmark test split (default: the shared copy)")
@@ -100,17 +104,22 @@ def main(args: argparse.Namespace, argv: list[str]) -> int:
     data: dict[str, Any] = {"meta": meta(argv), "encoder": args.encoder, "settings": settings,
                             "sets": {s.name: describe(s) for s in sets}, "runs": {},
                             "notes": relevance_report.notes(args)}
-    encoder = ceilings.load_backend(args.encoder)
-    data["sts"] = sts_scores(args, encoder)
+    encoders = {args.encoder: ceilings.load_backend(args.encoder)}
+    data["sts"] = sts_scores(args, encoders[args.encoder])
+    runs = [(setting, args.encoder) for setting in settings] + [
+        (f"on@{other}", other) for other in args.compare_encoders if other != args.encoder]
     failed = 0
     for store in ["pgvector", "weaviate"] if args.store == "both" else [args.store]:
-        for setting in settings:
-            print(f"== {store}, passages {setting}: starting a stack (encoder {args.encoder})…",
+        for setting, backend in runs:
+            print(f"== {store}, passages {setting}: starting a stack (encoder {backend})…",
                   flush=True)
+            if backend not in encoders:
+                encoders[backend] = ceilings.load_backend(backend)
             try:
-                stack = BenchStack(store, encoder=args.encoder, extra_env=SETTINGS[setting].env)
+                stack = BenchStack(store, encoder=backend,
+                                   extra_env=SETTINGS[setting.split("@")[0]].env)
                 with stack as target:
-                    found = one_stack(args, stack, target, setting, sets, encoder)
+                    found = one_stack(args, stack, target, setting, sets, encoders[backend])
             except Exception as exc:  # one stack failing must not lose the others' figures
                 failed += 1
                 found = {"error": f"{type(exc).__name__}: {exc}"[:500]}
@@ -153,7 +162,7 @@ def one_stack(args: argparse.Namespace, stack: Any, target: Any, setting: str, s
     from benchmarks import exact, relevance
     from query_side.settings import StoreSettings
 
-    passage_settings = StoreSettings(**SETTINGS[setting].fields).passage_settings()  # type: ignore[arg-type]
+    passage_settings = StoreSettings(**SETTINGS[setting.split("@")[0]].fields).passage_settings()  # type: ignore[arg-type]
     docs = [d for s in sets for d in s.documents]
     prepared = exact.plans(docs, encoder.model_id, passage_settings)
     found: dict[str, Any] = {"passage_settings": passage_settings.key, "passages_per_document": {}}

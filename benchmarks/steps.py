@@ -37,10 +37,16 @@ class Session:
             self.run.marks.setdefault(self.target.store, []).append((self.sampler.mark(label), label))
 
 
-def ceiling_sample(corpus: texts.Corpus, size: int) -> list[str]:
-    """Up to ``size`` texts spread evenly over the corpus, so they look like what is ingested."""
+def ceiling_sample(corpus: texts.Corpus, size: int) -> ceilings.Sample:
+    """Up to ``size`` documents spread evenly over the corpus, so they look like what is ingested,
+    as the passage texts the worker embeds for them (the stack's default passage settings)."""
+    from benchmarks import exact
+    from query_side.settings import StoreSettings
+
     every = max(1, len(corpus.documents) // max(size, 1))
-    return corpus.texts()[::every][:size]
+    docs = corpus.documents[::every][:size]
+    prepared = exact.plans(docs, "", StoreSettings().passage_settings())
+    return ceilings.Sample([t for p in prepared for t in p.texts], len(docs))
 
 
 @contextmanager
@@ -84,8 +90,8 @@ def ceiling_again(s: Session, key: str) -> float:
     s.mark(f"ceiling again ({key})")
     encoder = ceilings.load_backend(s.args.encoder)
     if key == "documents_per_s":
-        return round(ceilings.document_rate(
-            encoder, ceiling_sample(s.corpus, s.args.ceiling_documents)), 2)
+        sample = ceiling_sample(s.corpus, s.args.ceiling_documents)
+        return round(ceilings.document_rate(encoder, sample.texts, sample.documents), 2)
     rates = ceilings.query_rates(encoder, texts.queries(s.args.ceiling_queries, seed=99), singles=0)
     return rates["queries_per_s_batched"]
 

@@ -32,7 +32,7 @@ class Corpus:
     categories: list[str] = field(default_factory=list)
 
     def texts(self) -> list[str]:
-        """What the worker embeds for each document (title + body)."""
+        """Each document as one text (title + body), as the read model held it before passages."""
         return [embedded_text(d["title"], d["body"]) for d in self.documents]
 
 
