@@ -160,9 +160,10 @@ class Interleaved:
 
     @property
     def rate(self) -> float | None:
-        """Texts per second over every sample (None before the first)."""
-        seconds = sum(t for _, t in self.timed)
-        return round(sum(n for n, _ in self.timed) / seconds, 2) if seconds else None
+        """The mean of the samples' texts per second (None before the first): samples are evenly
+        spaced in time, so this is the encoder's mean speed over the span they cover."""
+        rates = self.rates()
+        return round(sum(rates) / len(rates), 2) if rates else None
 
     def rates(self) -> list[float]:
         return [round(n / t, 2) for n, t in self.timed]

@@ -8,6 +8,7 @@ store's top k with the exact top k, counting a found document whose exact score 
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -76,24 +77,36 @@ Ranked = list[tuple[str, float]]
 """A search's hits: (document id, score), best first."""
 
 
+BUSY_RETRIES = 5
+"""A search answered 503 (the store over the query API's time bound on a loaded machine) is sent
+again this many times, after its Retry-After; the retries are counted in the figures."""
+
+
 def search(client: httpx.Client, query: str, mode: str, filters: Mapping[str, Any] | None,
-           limit: int = K) -> Ranked:
+           limit: int = K, retried: list[int] | None = None) -> Ranked:
     body: dict[str, Any] = {"query": query, "mode": mode, "limit": limit}
     if filters:
         body["filters"] = dict(filters)
-    reply = client.post("/v1/search", json=body)
+    for _ in range(BUSY_RETRIES):
+        reply = client.post("/v1/search", json=body)
+        if reply.status_code != 503:
+            break
+        if retried is not None:
+            retried.append(1)
+        time.sleep(min(5.0, float(reply.headers.get("Retry-After") or 1)))
     reply.raise_for_status()
     return [(str(hit["id"]), float(hit["score"])) for hit in reply.json()["hits"]]
 
 
 def ranked_lists(target: Target, queries: Sequence[str], mode: str,
-                 filters: Mapping[str, Any] | None, clients: int, label: str) -> list[Ranked]:
+                 filters: Mapping[str, Any] | None, clients: int, label: str,
+                 retried: list[int] | None = None) -> list[Ranked]:
     """Every query's top ``K`` hits, in query order, from ``clients`` concurrent HTTP clients."""
     with httpx.Client(base_url=target.query_url, timeout=120) as client, \
             ThreadPoolExecutor(max(1, clients)) as pool, \
             tqdm(total=len(queries), desc=label, unit="query") as bar:
         def one(query: str) -> Ranked:
-            found = search(client, query, mode, filters)
+            found = search(client, query, mode, filters, retried=retried)
             bar.update(1)
             return found
 
@@ -106,8 +119,10 @@ def evaluate(target: Target, labelled: LabelledSet, modes: Sequence[str] = MODES
     texts = [q.text for q in labelled.queries]
     out = {}
     for mode in modes:
+        retried: list[int] = []
         found = ranked_lists(target, texts, mode, labelled.filters, clients,
-                             f"{target.store} {labelled.name} {mode}".ljust(28))
+                             f"{target.store} {labelled.name} {mode}".ljust(28), retried)
         out[mode] = mean_scores([scores([doc for doc, _ in ranked], q.relevant)
                                  for ranked, q in zip(found, labelled.queries, strict=True)])
+        out[mode]["retried_503"] = len(retried)
     return out

@@ -123,11 +123,13 @@ def notes(args: argparse.Namespace) -> list[str]:
 def _set_tables(data: dict[str, Any]) -> list[str]:
     lines = []
     for name, info in data["sets"].items():
-        rows = [[store, setting, mode, m["ndcg"], m["recall"], m["mrr"], m["queries"]]
+        rows = [[store, setting, mode, m["ndcg"], m["recall"], m["mrr"], m["queries"],
+                 m.get("retried_503", 0)]
                 for store, runs in data["runs"].items() for setting, found in runs.items()
                 for mode, m in ((found.get("relevance") or {}).get(name) or {}).items()]
         lines += [f"## Set: {name}", "", info["note"] + ".", "",
-                  *table(["store", "passages", "mode", "nDCG@10", "Recall@10", "MRR@10", "queries"], rows)]
+                  *table(["store", "passages", "mode", "nDCG@10", "Recall@10", "MRR@10", "queries",
+                          "503s retried"], rows)]
     return lines
 
 
@@ -146,12 +148,13 @@ def _passages_and_ingest(data: dict[str, Any]) -> list[str]:
         ["store", "passages", "set", "mean", "max", "total"], per_doc),
         "## Ingest through the pipeline", "",
         "Both sets bulk-imported through the command API until searchable (read-your-writes "
-        "waits). The raw encoder encodes the same distinct passage texts in this process: in one "
+        "waits). The raw encoder encodes the same distinct passage texts in this process, run at "
+        "the worker's CPU priority (WORKER_NICE): in one "
         "call just before and just after, and throughout the ingest: every 20 s the worker is "
         "paused (SIGSTOP) while 48 of the texts are encoded here, then resumed. The pipeline's "
-        "seconds leave the pauses out. The ratio that the check reads is to the samples taken "
-        "throughout (the machine is shared: its speed drifts by tens of percent within a run, so "
-        "the ceiling is timed in the conditions the pipeline met); the ratio to the mean of "
+        "seconds leave the pauses out. The ratio that the check reads is to the mean of the "
+        "samples taken throughout (the machine is shared: its speed drifts by tens of percent "
+        "within a run, so the ceiling is timed in the conditions the pipeline met); the ratio to the mean of "
         "before and after is beside it.", "",
         *table(["store", "passages", "documents", "passages embedded", "seconds", "worker paused s",
                 "docs/s", "passages/s", "raw encoder passages/s (before / after)",

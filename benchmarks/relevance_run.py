@@ -95,7 +95,12 @@ def main(args: argparse.Namespace, argv: list[str]) -> int:
     from benchmarks.labelled import LabelledSet, headings, long
     from benchmarks.results import meta
     from benchmarks.stack import BenchStack
+    from semsearch.cli import lower_priority
+    from sync_worker.settings import WorkerSettings
 
+    # The raw encoder runs here at the worker's CPU priority, so that on a shared machine both
+    # meet the other load alike (the worker is niced: embedding is background work).
+    lower_priority(WorkerSettings().worker_nice)
     out = args.out or Path("bench-results") / time.strftime("%Y%m%d-%H%M%S")
     settings = args.passages + (["notitle"] if args.no_title and "notitle" not in args.passages else [])
     builders = {"headings": lambda: headings(args.heading_articles, args.heading_queries),
