@@ -7,6 +7,7 @@ encoder can get); queries in batches of 64 (the query API's largest micro-batch)
 
 from __future__ import annotations
 
+import os
 import random
 import threading
 import time
@@ -17,15 +18,19 @@ import numpy as np
 
 from benchmarks import sts
 from embeddings import Encoder, SentenceTransformerEncoder
+from embeddings.encoder import resolve_device
 
 BACKENDS = ("torch", "onnx")
+TRUE = ("1", "true", "True", "yes", "on")
 QUERY_BATCH = 64
 
 
 def load_backend(name: str) -> Encoder:
     match name:
-        case "torch":
-            return SentenceTransformerEncoder()
+        case "torch":  # on the device the worker would take (DEVICE, as for the stack)
+            device = resolve_device(os.environ.get("DEVICE", "auto"))
+            return SentenceTransformerEncoder(device=device,
+                                              half=os.environ.get("ENCODER_FP16", "") in TRUE)
         case "onnx":
             from embeddings.onnx import OnnxEncoder
 

@@ -23,6 +23,31 @@ DEFAULT_MODEL = "all-MiniLM-L6-v2"
 DEFAULT_BATCH_SIZE = 32
 """Texts per forward pass; 32 keeps padding waste low on paragraphs of mixed length."""
 
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def resolve_device(setting: str, kind: str = "sentence-transformers") -> str:
+    """The device an encoder runs on: ``cpu``, or ``cuda`` when ``setting`` asks for it or is
+    ``auto`` and torch sees a CUDA GPU. Only the torch encoder runs on a GPU: the ONNX int8
+    model and the hashing stand-in always run on the CPU (``DEVICE=cuda`` with them is refused,
+    as is ``cuda`` on a machine without a GPU: a setting that cannot hold says so at start)."""
+    if setting not in DEVICES:
+        raise ValueError(f"DEVICE={setting!r}: use one of {', '.join(DEVICES)}")
+    if setting == "cpu":
+        return "cpu"
+    if kind != "sentence-transformers":
+        if setting == "cuda":
+            raise ValueError(f"DEVICE=cuda: the {kind} encoder runs on the CPU only; use "
+                             "ENCODER=sentence-transformers for a GPU")
+        return "cpu"
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    if setting == "cuda":
+        raise ValueError("DEVICE=cuda, but torch sees no CUDA GPU here; use DEVICE=auto or cpu")
+    return "cpu"
+
 
 class Encoder(Protocol):
     model_id: str
@@ -48,11 +73,13 @@ class SentenceTransformerEncoder:
         path: str | None = None,
         device: str = "cpu",
         batch_size: int = DEFAULT_BATCH_SIZE,
+        half: bool = False,
     ) -> None:
         self.model_id = model_id
         self._path = path
         self._device = device
         self._batch_size = batch_size
+        self._half = half and device == "cuda"
         self._model: SentenceTransformer | None = None
         self._lock = threading.Lock()
         self.calls = 0
@@ -67,6 +94,8 @@ class SentenceTransformerEncoder:
 
                 path = self._path or packaged_model_path()
                 self._model = SentenceTransformer(path, device=self._device)
+                if self._half:  # fp16 on a GPU (ENCODER_FP16): half the memory, more speed
+                    self._model.half()
             return self._model
 
     def encode(self, texts: list[str]) -> np.ndarray:
@@ -109,11 +138,15 @@ class HashingEncoder:
 
 
 def load_encoder(kind: str = "sentence-transformers", device: str = "cpu",
-                 batch_size: int = DEFAULT_BATCH_SIZE, threads: int = 0) -> Encoder:
-    """``threads``: the ONNX encoder's concurrent calls (0: one per CPU)."""
+                 batch_size: int = DEFAULT_BATCH_SIZE, threads: int = 0,
+                 half: bool = False) -> Encoder:
+    """``device``: ``auto``, ``cpu`` or ``cuda`` (see :func:`resolve_device`); ``half``: fp16
+    weights on a GPU (ignored on the CPU); ``threads``: the ONNX encoder's concurrent calls (0:
+    one per CPU)."""
+    device = resolve_device(device, kind)
     match kind:
         case "sentence-transformers":
-            return SentenceTransformerEncoder(device=device, batch_size=batch_size)
+            return SentenceTransformerEncoder(device=device, batch_size=batch_size, half=half)
         case "onnx":
             from embeddings.onnx import OnnxEncoder
 

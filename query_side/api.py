@@ -242,7 +242,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     stores = {name: open_store(name, settings, read_engine) for name in names}
     readmodel.ensure_store(read_engine, stores["pgvector"])
     encoder = app.state.__dict__.get("encoder_override") or load_encoder(
-        settings.encoder, threads=settings.encoder_threads)
+        settings.encoder, threads=settings.encoder_threads, device=settings.device,
+        half=settings.encoder_fp16)
     app.state.encoder = QueryEncoder(encoder, settings.query_cache_size)
     app.state.encoder.encode("warm up")
     app.state.router = router = StoreRouter(stores, settings, read_engine)

@@ -39,6 +39,12 @@ class StoreSettings(BaseSettings):
     encoder_threads: int = Field(default=0, ge=0)
     """ONNX encoder: concurrent single-threaded calls per process; 0: one per CPU (a query API
     with several worker processes gives each its share of the CPUs)."""
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    """Where the torch encoder runs: ``auto`` takes a CUDA GPU when torch sees one, else the
+    CPU; ``cuda`` refuses to start without one. The ONNX encoder always runs on the CPU."""
+    encoder_fp16: bool = False
+    """On a GPU, fp16 weights (half the memory, faster); not measured here for quality (no GPU
+    on the machines this project is tested on), so off by default."""
     failpoints: CommaList = Field(default_factory=list)
     """Test-only crash points (semsearch.failpoints); empty in production."""
 

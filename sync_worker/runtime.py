@@ -70,7 +70,8 @@ def build(settings: WorkerSettings, encoder: Encoder | None = None) -> Runtime:
     write_engine = sa.create_engine(settings.database_url, pool_size=4, pool_pre_ping=True)
     read_engine = make_read_engine(settings.read_database_url)
     encoder = encoder or load_encoder(settings.encoder, batch_size=settings.embed_batch_size,
-                                      threads=settings.encoder_threads)
+                                      threads=settings.encoder_threads,
+                                      device=settings.device, half=settings.encoder_fp16)
     return Runtime(settings, write_engine, read_engine, encoder)
 
 

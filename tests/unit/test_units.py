@@ -128,3 +128,42 @@ def test_snippet_of_a_prefix_is_the_snippet_of_the_whole() -> None:
         body = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 120)))
         limit = rng.choice([10, 50, 240])
         assert snippet(body, limit) == whole(body, limit), (body, limit)
+
+
+def test_device_auto_takes_a_gpu_only_where_torch_sees_one(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    from embeddings.encoder import SentenceTransformerEncoder, load_encoder, resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto") == "cpu"
+    assert resolve_device("cpu") == "cpu"
+    with pytest.raises(ValueError, match="no CUDA GPU"):
+        resolve_device("cuda")
+    with pytest.raises(ValueError, match="use one of"):
+        resolve_device("tpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_device("auto") == "cuda"
+    assert resolve_device("cpu") == "cpu"  # asked for: kept, GPU or not
+    encoder = load_encoder("sentence-transformers", device="auto", half=True)
+    assert isinstance(encoder, SentenceTransformerEncoder)
+    assert (encoder._device, encoder._half) == ("cuda", True)
+    # the ONNX int8 encoder runs on the CPU only: auto stays there, cuda is refused
+    assert resolve_device("auto", "onnx") == "cpu"
+    with pytest.raises(ValueError, match="CPU only"):
+        resolve_device("cuda", "onnx")
+
+
+def test_device_setting_reaches_the_worker_and_the_query_api_settings(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from query_side.settings import QuerySettings
+    from sync_worker.settings import WorkerSettings
+
+    monkeypatch.setenv("DEVICE", "cpu")
+    monkeypatch.setenv("ENCODER_FP16", "true")
+    for settings in (WorkerSettings(), QuerySettings(auth="off")):
+        assert (settings.device, settings.encoder_fp16) == ("cpu", True)
+    monkeypatch.setenv("DEVICE", "gpu")
+    with pytest.raises(ValidationError):
+        WorkerSettings()
