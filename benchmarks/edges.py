@@ -1,20 +1,31 @@
-"""``semsearch bench edges``: what keys and rate limits cost, as a ratio of throughput.
+"""``semsearch bench edges``: what keys and rate limits cost, as ratios measured in one run.
 
-Two stacks on pgvector with the hashing encoder (so that the HTTP path, not the model, is what
-is measured), one after the other: open (AUTH=off, no rate limits) and guarded (AUTH=on, every
-request with a key, rate limits on but out of reach). On each: creates at ``--concurrency``
-clients, then one repeated search (served from the result cache: the cheapest request, where an
-added cost shows most) at twice that. Prints and writes the figures and the guarded/open ratios
-of throughput and of the API process's CPU per request (on a shared machine the second is the
-steadier: other tenants move throughput more than they move CPU per request).
+Three stacks on pgvector with the hashing encoder (so that the HTTP path, not the model, is what
+is measured), all up at once, their workers paused: ``open`` and ``open-again`` (AUTH=off, no
+rate limits) and ``guarded`` (AUTH=on, every request with a key, the default rate limits, out of
+reach). The load alternates between them in short rounds, each round in another order, so that
+the machine's drift (other tenants of a shared machine move throughput by tens of percent within
+a minute) falls on every stack alike: creates at ``--concurrency`` clients, then one repeated
+search (served from the result cache: the cheapest request, where an added cost shows most) at
+twice that. Ratios are medians over rounds of one round's figures; ``open-again / open`` is the
+A/A ratio: what two identical stacks differ by in this run, the floor under which a cost cannot be
+told from noise.
+
+Also timed in this process, by CPU time rather than wall time: the guard itself (the route
+dependency that reads the key and takes from the rate limit, with a real Redis), guarded and open,
+per request: its cost as a share of the API's CPU per request does not depend on the machine's
+load.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
+import statistics
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from benchmarks.commands import create_requests
@@ -23,61 +34,134 @@ from benchmarks.memory import children_map, cpu_s
 from benchmarks.stack import BenchStack
 
 ADMIN, READER = "bench-admin-0123456789", "bench-reader-0123456789"
+OPEN = {"AUTH": "off", "RATE_LIMIT_ADMIN": "0", "RATE_LIMIT_READ": "0"}
 MODES: dict[str, tuple[dict[str, str], dict[str, str], dict[str, str]]] = {
-    "open": ({"AUTH": "off", "RATE_LIMIT_ADMIN": "0", "RATE_LIMIT_READ": "0"}, {}, {}),
-    "guarded": ({"AUTH": "on", "ADMIN_KEYS": f"bench:{ADMIN}", "READ_KEYS": f"ui:{READER}"},
+    "open": (OPEN, {}, {}),
+    "open-again": (OPEN, {}, {}),
+    "guarded": ({"AUTH": "on", "ADMIN_KEYS": f"bench:{ADMIN}", "READ_KEYS": f"ui:{READER}",
+                 "RATE_LIMIT_ADMIN": "60000", "RATE_LIMIT_READ": "120000"},  # the defaults
                 {"X-API-Key": ADMIN}, {"Authorization": f"Bearer {READER}"}),
 }
 SEARCH = [("POST", "/v1/search", json.dumps({"query": "how did the moon form", "limit": 5}))]
+LOADS = ("creates", "searches")
 
 
-def measure(mode: str, duration: float, warmup: float, concurrency: int) -> dict[str, Any]:
-    """Throughput, and the API process's CPU per request (less at the mercy of other tenants of
-    a shared machine than throughput is)."""
-    env, admin, reader = MODES[mode]
-    stack = BenchStack("pgvector", encoder="hashing", extra_env=env)
-    target = stack.start()
-    found: dict[str, Any] = {}
+def one_round(stack: BenchStack, mode: str, load: str, duration: float,
+              concurrency: int) -> dict[str, float]:
+    """One round of ``load`` on ``stack``: requests/s and the API processes' CPU per request."""
+    _, admin, reader = MODES[mode]
+    target = stack.local
+    if load == "creates":
+        api, url, requests, clients, headers = ("command-api", target.command_url,
+                                                create_requests(), concurrency, admin)
+    else:
+        api, url, requests, clients, headers = ("query-api", target.query_url, SEARCH,
+                                                2 * concurrency, reader)
+    pid = target.children[api].pid
+    before = cpu_s(pid, children_map())
+    result = run_load(f"{mode}: {load}", url, requests, duration, concurrency=clients,
+                      template=load == "creates", headers=headers)
+    spent = cpu_s(pid, children_map()) - before
+    ok = int(result.ok.sum())
+    return {"qps": ok / result.wall_s, "api_cpu_ms": 1e3 * spent / max(1, ok),
+            "errors": int((~result.ok).sum())}
+
+
+async def _guard_cpu_s(auth: Any, limits: Any, headers: list[tuple[bytes, bytes]],
+                      requests: int) -> float:
+    from starlette.requests import Request
+
+    from semsearch import http
+    from semsearch.auth import Keys
+    from semsearch.ratelimit import Limiter
+
+    dependency = http.guard(auth, "read")[0]["dependencies"][0].dependency
+    limiter = Limiter.from_settings(limits)
+    app = SimpleNamespace(state=SimpleNamespace(keys=Keys(auth), limiter=limiter))
     try:
-        for load, api, url, requests, clients, headers, template in (
-                ("creates", "command-api", target.command_url, create_requests(), concurrency,
-                 admin, True),
-                ("searches", "query-api", target.query_url, SEARCH, 2 * concurrency, reader, False)):
-            pid = stack.local.children[api].pid
-            before = cpu_s(pid, children_map())
-            result = run_load(f"{mode}: {load}", url, requests, duration, concurrency=clients,
-                              warmup=warmup, template=template, headers=headers)
-            spent = cpu_s(pid, children_map()) - before  # (the warm-up's requests included)
-            found[load] = {**result.summary(), "api_cpu_ms_per_request": round(
-                1e3 * spent / max(1, result.ok.sum() * (warmup + duration) / duration), 3)}
+        started = time.process_time()
+        for _ in range(requests):
+            await dependency(Request({"type": "http", "app": app, "headers": headers,
+                                      "client": ("127.0.0.1", 5000)}))
+        return time.process_time() - started
     finally:
-        stack.stop()
-    return found
+        await limiter.close()
+
+
+def guard_cpu_us(redis_url: str, requests: int = 20_000) -> dict[str, float]:
+    """CPU microseconds per request of the guard dependency itself, guarded (a Bearer key,
+    limits at their defaults, on ``redis_url``) and open (AUTH=off, no limits)."""
+    from semsearch.auth import AuthSettings
+    from semsearch.ratelimit import RateLimitSettings
+
+    Given = tuple[AuthSettings, RateLimitSettings, list[tuple[bytes, bytes]]]
+    guarded: Given = (AuthSettings(auth="on", read_keys=[f"ui:{READER}"]),
+               RateLimitSettings(redis_url=redis_url),
+               [(b"authorization", f"Bearer {READER}".encode())])
+    opened: Given = (AuthSettings(auth="off"),
+              RateLimitSettings(redis_url=redis_url, rate_limit_admin=0, rate_limit_read=0), [])
+    return {mode: round(1e6 * asyncio.run(_guard_cpu_s(*given, requests)) / requests, 2)
+            for mode, given in (("guarded", guarded), ("open", opened))}
+
+
+def median_ratio(rounds: dict[str, list[dict[str, float]]], a: str, b: str, field: str) -> float:
+    return round(statistics.median(x[field] / y[field] for x, y in
+                                   zip(rounds[a], rounds[b], strict=True)), 3)
 
 
 def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="semsearch bench edges", description=__doc__)
-    p.add_argument("--duration", type=float, default=10.0)
-    p.add_argument("--warmup", type=float, default=2.0)
+    p.add_argument("--rounds", type=int, default=6, help="rounds per load and stack")
+    p.add_argument("--duration", type=float, default=4.0, help="seconds per round")
     p.add_argument("--concurrency", type=int, default=8)
-    p.add_argument("--order", default="open,guarded",
-                   help="which stack first (run both orders: the first stack of a run differs)")
     p.add_argument("--out", type=Path, default=Path("bench-results") / time.strftime(
         "%Y%m%d-%H%M%S-edges.json"))
     args = p.parse_args(argv)
-    found: dict[str, Any] = {mode: measure(mode, args.duration, args.warmup, args.concurrency)
-                             for mode in args.order.split(",")}
-    found["ratio"] = {load: round(found["guarded"][load]["qps"] / found["open"][load]["qps"], 3)
-                      for load in ("creates", "searches")}
-    found["cpu_ratio"] = {load: round(found["guarded"][load]["api_cpu_ms_per_request"]
-                                      / found["open"][load]["api_cpu_ms_per_request"], 3)
-                          for load in ("creates", "searches")}
-    for load in ("creates", "searches"):
-        o, g = found["open"][load], found["guarded"][load]
-        print(f"{load:<9} open {o['qps']:>8}/s {o['api_cpu_ms_per_request']} ms CPU   guarded "
-              f"{g['qps']:>8}/s {g['api_cpu_ms_per_request']} ms CPU   throughput ratio "
-              f"{found['ratio'][load]}, API CPU per request ratio {found['cpu_ratio'][load]} "
-              f"(errors {o['errors']}/{g['errors']})")
+    stacks = {mode: BenchStack("pgvector", encoder="hashing", extra_env=MODES[mode][0])
+              for mode in MODES}
+    rounds: dict[str, dict[str, list[dict[str, float]]]] = {
+        load: {mode: [] for mode in MODES} for load in LOADS}
+    try:
+        for stack in stacks.values():
+            stack.start()
+            stack.pause_worker()  # the APIs' path alone: no embedding beside it
+        guard_us = guard_cpu_us(stacks["guarded"].local.env["REDIS_URL"])
+        order = list(MODES)
+        for load in LOADS:
+            for mode in order:  # a warm-up round each, not counted
+                one_round(stacks[mode], mode, load, 1.0, args.concurrency)
+            for r in range(args.rounds):
+                for mode in order[r % 3:] + order[:r % 3]:  # each stack first in turn
+                    rounds[load][mode].append(
+                        one_round(stacks[mode], mode, load, args.duration, args.concurrency))
+                print(f"{load} round {r + 1}/{args.rounds}: " + ", ".join(
+                    f"{m} {rounds[load][m][-1]['qps']:.0f}/s" for m in order), flush=True)
+    finally:
+        for stack in stacks.values():
+            stack.stop()
+    found: dict[str, Any] = {"rounds": rounds, "guard_cpu_us": guard_us, "settings": vars(args)
+                             | {"out": str(args.out)}}
+    for load in LOADS:
+        by_mode = rounds[load]
+        api_cpu_us = 1e3 * statistics.median(x["api_cpu_ms"] for x in by_mode["guarded"])
+        found[load] = {
+            "qps": {m: round(statistics.median(x["qps"] for x in by_mode[m]), 1) for m in MODES},
+            "api_cpu_ms_per_request": {m: round(statistics.median(x["api_cpu_ms"] for x in by_mode[m]),
+                                                4) for m in MODES},
+            "errors": {m: sum(int(x["errors"]) for x in by_mode[m]) for m in MODES},
+            "throughput_ratio": median_ratio(by_mode, "guarded", "open", "qps"),
+            "throughput_ratio_aa": median_ratio(by_mode, "open-again", "open", "qps"),
+            "cpu_ratio": median_ratio(by_mode, "guarded", "open", "api_cpu_ms"),
+            "cpu_ratio_aa": median_ratio(by_mode, "open-again", "open", "api_cpu_ms"),
+            "guard_share": round((guard_us["guarded"] - guard_us["open"]) / api_cpu_us, 4),
+        }
+        f = found[load]
+        print(f"{load:<9} open {f['qps']['open']}/s, guarded {f['qps']['guarded']}/s: throughput "
+              f"ratio {f['throughput_ratio']} (A/A {f['throughput_ratio_aa']}); API CPU per "
+              f"request ratio {f['cpu_ratio']} (A/A {f['cpu_ratio_aa']}); the guard adds "
+              f"{guard_us['guarded'] - guard_us['open']:.1f} µs CPU = {100 * f['guard_share']:.2f}%"
+              f" of the API's {api_cpu_us:.0f} µs per request; errors {f['errors']}")
+    print(f"guard CPU per request: guarded {guard_us['guarded']} µs, open {guard_us['open']} µs")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(found, indent=2))
     print(f"written: {args.out}")
