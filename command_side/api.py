@@ -197,6 +197,7 @@ def create_app(settings: CommandSettings | None = None) -> FastAPI:
     http.install(app, MAX_REQUEST_BYTES)
     app.state.keys = auth.Keys(app.state.settings)
     register_routes(app, app.state.settings)
+    http.enforce(app)
 
     @app.exception_handler(CommandError)
     async def command_error(request: Request, exc: CommandError) -> JSONResponse:

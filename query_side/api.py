@@ -269,6 +269,7 @@ def create_app(settings: QuerySettings | None = None) -> FastAPI:
     http.install(app, MAX_REQUEST_BYTES)
     app.state.keys = auth.Keys(settings)
     register_routes(app, settings)
+    http.enforce(app)
 
     @app.exception_handler(QueryError)
     async def query_error(request: Request, exc: QueryError) -> JSONResponse:

@@ -19,17 +19,18 @@ import hashlib
 import hmac
 import ipaddress
 import re
+from collections.abc import MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from fastapi import Request
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from semsearch.config import CommaList
 
 Scope = Literal["admin", "read"]
+OPEN_SCOPES = frozenset({"admin", "read"})
 MIN_SECRET = 16
 NAME = re.compile(r"[A-Za-z0-9_.@-]{1,64}")
 REALM = 'Bearer realm="semsearch"'
@@ -155,7 +156,7 @@ class Keys:
 
     def identify(self, secret: str | None, client: str) -> Principal:
         if self.open:
-            return Principal("anonymous", frozenset({"admin", "read"}), client)
+            return Principal("anonymous", OPEN_SCOPES, client)
         if not secret:
             raise Unauthorized("an API key is needed: send X-API-Key or Authorization: Bearer")
         digest = hashlib.sha256(secret.encode()).digest()
@@ -177,27 +178,33 @@ SECURITY: list[dict[str, list[str]]] = [{"ApiKey": []}, {"Bearer": []}]
 adds the schemes; FastAPI's own security dependencies would cost two dependencies a request)."""
 
 
-def presented_secrets(request: Request) -> list[str]:
-    """Every secret the request presents: X-API-Key, and the Authorization header's Bearer
-    token; each must be valid (an Authorization of another scheme presents an invalid one)."""
+def presented_secrets(headers: list[tuple[bytes, bytes]]) -> list[str]:
+    """Every secret a request presents (its raw ASGI headers): X-API-Key, and the Authorization
+    header's Bearer token; each must be valid (an Authorization of another scheme presents an
+    invalid one)."""
     found = []
-    if "x-api-key" in request.headers:
-        found.append(request.headers["x-api-key"])
-    if "authorization" in request.headers:
-        scheme, _, token = request.headers["authorization"].partition(" ")
-        found.append(token.strip() if scheme.lower() == "bearer" else "")
+    for name, value in headers:
+        if name == b"x-api-key":
+            found.append(value.decode("latin-1"))
+        elif name == b"authorization":
+            scheme, _, token = value.decode("latin-1").partition(" ")
+            found.append(token.strip() if scheme.lower() == "bearer" else "")
     return found
 
 
-def principal(request: Request, scope: Scope) -> Principal:
-    """The caller, refused unless every secret it presents is known and one holds ``scope``;
-    anyone, when auth is off. Kept on ``request.state`` (for the audit and the rate limit)."""
-    table: Keys = request.app.state.keys
-    client = request.client.host if request.client else "-"
-    presented: list[str | None] = [*presented_secrets(request)] or [None]
-    found = [table.identify(secret, client) for secret in presented][0]
-    request.state.principal = found
-    if scope not in found.scopes:
-        raise Forbidden(f"key {found.name!r} may not {scope}: this route needs the {scope} "
-                        f"scope", f'{REALM}, error="insufficient_scope", scope="{scope}"')
+def principal(scope: MutableMapping[str, Any], needed: Scope) -> Principal:
+    """The caller of the request with ASGI ``scope``, refused unless every secret it presents is
+    known and one holds ``needed``; anyone, when auth is off. Kept in the request's state (for
+    the audit and the rate limit)."""
+    table: Keys = scope["app"].state.keys
+    client = scope["client"][0] if scope.get("client") else "-"
+    if table.open:
+        found = Principal("anonymous", OPEN_SCOPES, client)
+    else:
+        presented: list[str | None] = [*presented_secrets(scope["headers"])] or [None]
+        found = [table.identify(secret, client) for secret in presented][0]
+    scope.setdefault("state", {})["principal"] = found
+    if needed not in found.scopes:
+        raise Forbidden(f"key {found.name!r} may not {needed}: this route needs the {needed} "
+                        f"scope", f'{REALM}, error="insufficient_scope", scope="{needed}"')
     return found

@@ -68,20 +68,33 @@ class Limiter:
         return cls(redis, {"admin": settings.rate_limit_admin, "read": settings.rate_limit_read},
                    settings.rate_limit_window_seconds)
 
-    async def take(self, principal: Principal, scope: Scope, cost: int = 1) -> None:
-        """Count ``cost`` against the caller's limit for ``scope``; raise RateLimited past it."""
+    def spend(self, principal: Principal, scope: Scope, cost: int = 1) -> str | None:
+        """Count ``cost`` from what this process has leased already (no Redis, no await: most
+        requests end here); the counter's key when a lease must be taken first."""
         limit = self.limits[scope]
-        if not limit or cost <= 0 or time.monotonic() < self.paused_until:
-            return
+        if not limit or cost <= 0 or (self.paused_until and time.monotonic() < self.paused_until):
+            return None
         caller = principal.name if principal.name != "anonymous" else f"client {principal.client}"
-        now = time.time()
-        window = int(now // self.window_s)
+        window = int(time.time() // self.window_s)
         if window != self.window:
             self.window, self.leases = window, {}
         key = f"semsearch:rl:{scope}:{caller}:{window}"
         if self.leases.get(key, 0) >= cost:
             self.leases[key] -= cost
-            return
+            return None
+        return key
+
+    async def take(self, principal: Principal, scope: Scope, cost: int = 1) -> None:
+        """Count ``cost`` against the caller's limit for ``scope``; raise RateLimited past it."""
+        key = self.spend(principal, scope, cost)
+        if key is not None:
+            await self.lease(key, principal, scope, cost)
+
+    async def lease(self, key: str, principal: Principal, scope: Scope, cost: int) -> None:
+        """Reserve a share of the limit in Redis and spend ``cost`` from it."""
+        limit = self.limits[scope]
+        caller = principal.name if principal.name != "anonymous" else f"client {principal.client}"
+        now, window = time.time(), int(key.rsplit(":", 1)[1])
         want = max(cost, limit // 100)
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
