@@ -65,7 +65,9 @@ def assert_converged(c: Cluster, expected_live: int | None = None) -> None:
             "pgvector": expected_live, "weaviate": expected_live}
 
 
-def wait_dead(c: Cluster, name: str, timeout: float = 60) -> None:
+def wait_dead(c: Cluster, name: str, timeout: float = 180) -> None:
+    """Until ``name`` has died at its failpoint (a worker first loads its model: a minute on a
+    busy machine)."""
     deadline = time.monotonic() + timeout
     while c.procs[name].alive():
         assert time.monotonic() < deadline, f"{name} did not reach its failpoint"

@@ -47,7 +47,10 @@ def test_a_document_that_keeps_failing_is_dead_lettered_then_replayed(
         time.sleep(0.05)
     with pipe2.write_engine.connect() as conn:
         letters = deadletters.list_dead(conn)
-    assert [(d.store, d.doc_id, d.attempts) for d in letters] == [("weaviate", bad, 2)]
+    # dead after DEAD_LETTER_AFTER (2) attempts; on a slow machine RQ's own retry of the failed
+    # job may come due within the same burst and count one more
+    assert [(d.store, d.doc_id) for d in letters] == [("weaviate", bad)]
+    assert letters[0].attempts >= pipe2.worker_settings.dead_letter_after == 2
     assert "not a number" in letters[0].error or "version" in letters[0].error
     assert pipe2.outbox(str(bad))[-1].pending_stores == []  # no longer retried
     weaviate_store = pipe2.runtime.store("weaviate")
