@@ -3,9 +3,9 @@
 Three stacks on pgvector with the hashing encoder (so that the HTTP path, not the model, is what
 is measured), all up at once, their workers paused: ``open`` and ``open-again`` (AUTH=off, no
 rate limits) and ``guarded`` (AUTH=on, every request with a key, the default rate limits, out of
-reach). The load alternates between them in short rounds, each round in another order, so that
-the machine's drift (other tenants of a shared machine move throughput by tens of percent within
-a minute) falls on every stack alike: creates at ``--concurrency`` clients, then one repeated
+reach). The load alternates between them in short rounds, each round in another (seeded random)
+order, so that the machine's drift (other tenants of a shared machine move throughput by tens of
+percent within a minute) falls on every stack alike: creates at ``--concurrency`` clients, then one repeated
 search (served from the result cache: the cheapest request, where an added cost shows most) at
 twice that. Ratios are medians over rounds of one round's figures; ``open-again / open`` is the
 A/A ratio: what two identical stacks differ by in this run, the floor under which a cost cannot be
@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import random
 import statistics
 import time
 from pathlib import Path
@@ -145,11 +146,16 @@ def main(argv: list[str]) -> int:
     p.add_argument("--rounds", type=int, default=6, help="rounds per load and stack")
     p.add_argument("--duration", type=float, default=4.0, help="seconds per round")
     p.add_argument("--concurrency", type=int, default=8)
+    p.add_argument("--start-order", default="guarded,open,open-again",
+                   help="which stack starts first (a stack's place may matter: compare orders)")
     p.add_argument("--out", type=Path, default=Path("bench-results") / time.strftime(
         "%Y%m%d-%H%M%S-edges.json"))
     args = p.parse_args(argv)
+    started = args.start_order.split(",")
+    if sorted(started) != sorted(MODES):
+        p.error(f"--start-order: name each of {', '.join(MODES)} once")
     stacks = {mode: BenchStack("pgvector", encoder="hashing", extra_env=MODES[mode][0])
-              for mode in MODES}
+              for mode in started}
     rounds: dict[str, dict[str, list[dict[str, float]]]] = {
         load: {mode: [] for mode in MODES} for load in LOADS}
     try:
@@ -162,7 +168,7 @@ def main(argv: list[str]) -> int:
             for mode in order:  # a warm-up round each, not counted
                 one_round(stacks[mode], mode, load, 1.0, args.concurrency)
             for r in range(args.rounds):
-                for mode in order[r % 3:] + order[:r % 3]:  # each stack first in turn
+                for mode in random.Random(r).sample(order, len(order)):  # a new order each round
                     rounds[load][mode].append(
                         one_round(stacks[mode], mode, load, args.duration, args.concurrency))
                 print(f"{load} round {r + 1}/{args.rounds}: " + ", ".join(
