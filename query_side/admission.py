@@ -1,0 +1,99 @@
+"""Admission control: how many searches one query API process works on at a time, and what it
+refuses at once.
+
+At most ``limit`` searches embed their query and search a store at a time; up to ``queue`` more
+wait for a slot, first come first served, each for at most ``max_wait_s``. A search that finds the
+line full, or that waited its limit out, is answered 503 (problem details, ``Retry-After``), so
+under overload the process keeps serving its best rate and refuses the rest at once, where
+without a bound every search queued in the event loop and the thread pool and all came back late
+(issue 16: a fifth of the peak at 30x the best concurrency, tens of seconds per search). What
+costs neither encoder nor store (a result-cache hit, health, readiness, metrics) never waits here.
+
+``semsearch_query_refused_total{reason}`` counts the refusals: ``full`` (the line was full) or
+``waited`` (no slot came within ``max_wait_s``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+from prometheus_client import Counter
+
+REFUSED = Counter("semsearch_query_refused_total",
+                  "Requests refused by admission control (503), by reason", ["reason"])
+RETRY_AFTER_S = 1
+
+
+class Overloaded(Exception):
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+
+
+@dataclass
+class Admission:
+    limit: int
+    queue: int
+    max_wait_s: float
+    in_flight: int = 0
+    _waiting: deque[asyncio.Future[None]] = field(default_factory=deque)
+
+    @property
+    def waiting(self) -> int:
+        return len(self._waiting)
+
+    async def acquire(self) -> None:
+        """Take a slot, waiting in line for one if need be; raise Overloaded if none comes."""
+        if self.in_flight < self.limit and not self._waiting:
+            self.in_flight += 1
+            return
+        if len(self._waiting) >= self.queue:
+            raise Overloaded("full", f"the query API is at capacity ({self.limit} requests in "
+                                     f"flight, {len(self._waiting)} waiting); retry after "
+                                     f"{RETRY_AFTER_S}s")
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.append(future)
+        timer = asyncio.get_running_loop().call_later(self.max_wait_s, self._expire, future)
+        try:
+            await future
+        except asyncio.CancelledError:
+            if future.done() and not future.cancelled() and future.exception() is None:
+                self.release()  # handed a slot just as the request was cancelled
+            elif future in self._waiting:
+                self._waiting.remove(future)
+            raise
+        finally:
+            timer.cancel()
+
+    def _expire(self, future: asyncio.Future[None]) -> None:
+        if not future.done():
+            self._waiting.remove(future)
+            future.set_exception(Overloaded("waited", (
+                f"no capacity came free within {self.max_wait_s:g}s (the query API is overloaded); "
+                f"retry after {RETRY_AFTER_S}s")))
+
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        """Hold a slot for the body of the ``async with``; Overloaded (counted) if none comes."""
+        try:
+            await self.acquire()
+        except Overloaded as exc:
+            REFUSED.labels(exc.reason).inc()
+            raise
+        try:
+            yield
+        finally:
+            self.release()
+
+    def release(self) -> None:
+        """Hand the slot to the first request still waiting, or give it back."""
+        while self._waiting:
+            future = self._waiting.popleft()
+            if not future.done():
+                future.set_result(None)
+                return
+        self.in_flight -= 1

@@ -1,0 +1,102 @@
+"""Admission control: a bounded number in flight, a bounded line, a bounded wait, 503 beyond."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from query_side.admission import REFUSED, Admission, Overloaded
+
+
+def test_slots_then_a_line_in_order_then_refusal_when_the_line_is_full() -> None:
+    async def scenario() -> None:
+        admission = Admission(limit=2, queue=2, max_wait_s=5)
+        await admission.acquire()
+        await admission.acquire()
+        assert admission.in_flight == 2
+        order: list[int] = []
+
+        async def wait(n: int) -> None:
+            await admission.acquire()
+            order.append(n)
+
+        first, second = asyncio.create_task(wait(1)), asyncio.create_task(wait(2))
+        await asyncio.sleep(0)
+        assert admission.waiting == 2
+        started = time.perf_counter()
+        with pytest.raises(Overloaded) as refused:
+            await admission.acquire()
+        assert refused.value.reason == "full" and time.perf_counter() - started < 0.01
+        admission.release()  # the slot goes to the first in line, not back to the pool
+        await first
+        assert order == [1] and admission.in_flight == 2 and admission.waiting == 1
+        admission.release()
+        await second
+        assert order == [1, 2]
+        for _ in range(2):
+            admission.release()
+        assert admission.in_flight == 0 and admission.waiting == 0
+
+    asyncio.run(scenario())
+
+
+def test_a_request_that_waited_too_long_is_refused_and_leaves_the_line() -> None:
+    async def scenario() -> None:
+        admission = Admission(limit=1, queue=4, max_wait_s=0.05)
+        await admission.acquire()
+        started = time.perf_counter()
+        with pytest.raises(Overloaded) as refused:
+            await admission.acquire()
+        assert refused.value.reason == "waited"
+        assert 0.04 < time.perf_counter() - started < 0.5
+        assert admission.waiting == 0
+        admission.release()
+        assert admission.in_flight == 0
+
+    asyncio.run(scenario())
+
+
+def test_a_cancelled_waiter_gives_back_nothing_it_did_not_hold() -> None:
+    async def scenario() -> None:
+        admission = Admission(limit=1, queue=4, max_wait_s=5)
+        await admission.acquire()
+        waiter = asyncio.create_task(admission.acquire())
+        await asyncio.sleep(0)
+        waiter.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiter
+        assert admission.waiting == 0 and admission.in_flight == 1
+        # handed a slot in the same turn as it was cancelled: the slot comes back
+        waiter = asyncio.create_task(admission.acquire())
+        await asyncio.sleep(0)
+        admission.release()
+        waiter.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiter
+        assert admission.in_flight == 0 and admission.waiting == 0
+
+    asyncio.run(scenario())
+
+
+def refused(reason: str) -> float:
+    return REFUSED.labels(reason)._value.get()  # type: ignore[attr-defined,no-any-return]
+
+
+def test_a_slot_is_held_for_its_block_and_refusals_are_counted_by_reason() -> None:
+    async def scenario() -> None:
+        admission = Admission(limit=1, queue=0, max_wait_s=1)
+        full = refused("full")
+        async with admission.slot():
+            assert admission.in_flight == 1
+            with pytest.raises(Overloaded):
+                async with admission.slot():
+                    raise AssertionError("admitted beyond the limit")
+        assert admission.in_flight == 0 and refused("full") == full + 1
+        with pytest.raises(RuntimeError):
+            async with admission.slot():
+                raise RuntimeError("the search failed")
+        assert admission.in_flight == 0  # given back whatever happened in the block
+
+    asyncio.run(scenario())
