@@ -22,6 +22,9 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from prometheus_client import Counter
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from semsearch.problems import problem
 
 REFUSED = Counter("semsearch_query_refused_total",
                   "Requests refused by admission control (503), by reason", ["reason"])
@@ -46,15 +49,21 @@ class Admission:
     def waiting(self) -> int:
         return len(self._waiting)
 
+    @property
+    def full(self) -> bool:
+        return self.in_flight >= self.limit and len(self._waiting) >= self.queue
+
+    def at_capacity(self) -> str:
+        return (f"the query API is at capacity ({self.limit} searches in flight, "
+                f"{len(self._waiting)} waiting); retry after {RETRY_AFTER_S}s")
+
     async def acquire(self) -> None:
         """Take a slot, waiting in line for one if need be; raise Overloaded if none comes."""
         if self.in_flight < self.limit and not self._waiting:
             self.in_flight += 1
             return
-        if len(self._waiting) >= self.queue:
-            raise Overloaded("full", f"the query API is at capacity ({self.limit} requests in "
-                                     f"flight, {len(self._waiting)} waiting); retry after "
-                                     f"{RETRY_AFTER_S}s")
+        if self.full:
+            raise Overloaded("full", self.at_capacity())
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiting.append(future)
         timer = asyncio.get_running_loop().call_later(self.max_wait_s, self._expire, future)
@@ -97,3 +106,27 @@ class Admission:
                 future.set_result(None)
                 return
         self.in_flight -= 1
+
+
+@dataclass(frozen=True)
+class _Route:
+    path: str
+    """Names a refused request's route in the HTTP metrics (they read ``scope["route"].path``)."""
+
+
+class AdmissionDoor:
+    """Pure ASGI middleware: while the line is full, a search is refused before its body is read,
+    validated or routed, so refusals cost as little as they can of what the process serves."""
+
+    def __init__(self, app: ASGIApp, admission: Admission, paths: tuple[str, ...]) -> None:
+        self.app, self.admission = app, admission
+        self.routes = {path: _Route(path) for path in paths}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self.admission.full and scope["path"] in self.routes:
+            REFUSED.labels("full").inc()
+            scope["route"] = self.routes[scope["path"]]
+            await problem(503, self.admission.at_capacity(),
+                          headers={"Retry-After": str(RETRY_AFTER_S)})(scope, receive, send)
+            return
+        await self.app(scope, receive, send)

@@ -6,8 +6,10 @@ import asyncio
 import time
 
 import pytest
+from fastapi import FastAPI, Request
+from fastapi.testclient import TestClient
 
-from query_side.admission import REFUSED, Admission, Overloaded
+from query_side.admission import REFUSED, Admission, AdmissionDoor, Overloaded
 
 
 def test_slots_then_a_line_in_order_then_refusal_when_the_line_is_full() -> None:
@@ -100,3 +102,32 @@ def test_a_slot_is_held_for_its_block_and_refusals_are_counted_by_reason() -> No
         assert admission.in_flight == 0  # given back whatever happened in the block
 
     asyncio.run(scenario())
+
+
+def test_while_the_line_is_full_the_door_refuses_searches_before_reading_them() -> None:
+    app = FastAPI()
+    admission = Admission(limit=1, queue=0, max_wait_s=1)
+    app.add_middleware(AdmissionDoor, admission=admission, paths=("/v1/search",))
+    bodies: list[bytes] = []
+
+    @app.post("/v1/search")
+    async def search(request: Request) -> dict[str, str]:
+        bodies.append(await request.body())
+        return {"ok": "yes"}
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    with TestClient(app) as client:
+        assert client.post("/v1/search", content=b"first").json() == {"ok": "yes"}
+        admission.in_flight = 1  # as if one search were being served
+        before = refused("full")
+        reply = client.post("/v1/search", content=b"second")
+        assert reply.status_code == 503 and reply.headers["Retry-After"] == "1"
+        assert reply.headers["content-type"] == "application/problem+json"
+        assert "capacity" in reply.json()["detail"] and bodies == [b"first"]
+        assert refused("full") == before + 1
+        assert client.get("/healthz").status_code == 200
+        admission.in_flight = 0
+        assert client.post("/v1/search", content=b"third").status_code == 200
