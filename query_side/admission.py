@@ -7,7 +7,9 @@ line full, or that waited its limit out, is answered 503 (problem details, ``Ret
 under overload the process keeps serving its best rate and refuses the rest at once, where
 without a bound every search queued in the event loop and the thread pool and all came back late
 (issue 16: a fifth of the peak at 30x the best concurrency, tens of seconds per search). What
-costs neither encoder nor store (a result-cache hit, health, readiness, metrics) never waits here.
+costs neither encoder nor store (a result-cache hit, health, readiness, metrics) never waits in
+line; but while the line is full, every search is refused at the door (``AdmissionDoor``),
+cache hits included, before its body is even read: refusing must cost far less than serving.
 
 ``semsearch_query_refused_total{reason}`` counts the refusals: ``full`` (the line was full) or
 ``waited`` (no slot came within ``max_wait_s``).
