@@ -2,8 +2,10 @@
 refuses at once.
 
 At most ``limit`` searches embed their query and search a store at a time; up to ``queue`` more
-wait for a slot, first come first served, each for at most ``max_wait_s``. A search that finds the
-line full, or that waited its limit out, is answered 503 (problem details, ``Retry-After``), so
+wait for a slot, first come first served, each for at most ``max_wait_s``, and no more join the
+line than finish within ``max_wait_s`` at the pace measured while the slots are all taken. A
+search that finds the line full, or that waited its limit out, is answered 503 (problem details,
+``Retry-After``), so
 under overload the process keeps serving its best rate and refuses the rest at once, where
 without a bound every search queued in the event loop and the thread pool and all came back late
 (issue 16: a fifth of the peak at 30x the best concurrency, tens of seconds per search). What
@@ -18,6 +20,7 @@ cache hits included, before its body is even read: refusing must cost far less t
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -45,7 +48,11 @@ class Admission:
     queue: int
     max_wait_s: float
     in_flight: int = 0
+    interval_s: float = 0.0
+    """Between two searches finishing while every slot is taken (a moving average): how fast
+    the line moves, measured; 0 until measured."""
     _waiting: deque[asyncio.Future[None]] = field(default_factory=deque)
+    _finished: float = 0.0
 
     @property
     def waiting(self) -> int:
@@ -53,7 +60,13 @@ class Admission:
 
     @property
     def full(self) -> bool:
-        return self.in_flight >= self.limit and len(self._waiting) >= self.queue
+        """Every slot taken and the line as long as ``queue``, or as long as the searches that
+        finish within ``max_wait_s`` at the pace measured (on a slowed machine the line is
+        shorter, so that who joins it is served in time, and the rest refused at once)."""
+        if self.in_flight < self.limit:
+            return False
+        waiting = len(self._waiting)
+        return waiting >= self.queue or (waiting + 1) * self.interval_s > self.max_wait_s
 
     def at_capacity(self) -> str:
         return (f"the query API is at capacity ({self.limit} searches in flight, "
@@ -63,6 +76,8 @@ class Admission:
         """Take a slot, waiting in line for one if need be; raise Overloaded if none comes."""
         if self.in_flight < self.limit and not self._waiting:
             self.in_flight += 1
+            if self.in_flight == self.limit:  # busy from now: the next finish is a step of pace
+                self._finished = time.monotonic()
             return
         if self.full:
             raise Overloaded("full", self.at_capacity())
@@ -102,6 +117,11 @@ class Admission:
 
     def release(self) -> None:
         """Hand the slot to the first request still waiting, or give it back."""
+        now = time.monotonic()
+        if self.in_flight >= self.limit:  # the pace is the line's only while it is busy
+            gap = now - self._finished
+            self.interval_s = gap if not self.interval_s else 0.9 * self.interval_s + 0.1 * gap
+        self._finished = now
         while self._waiting:
             future = self._waiting.popleft()
             if not future.done():

@@ -131,3 +131,30 @@ def test_while_the_line_is_full_the_door_refuses_searches_before_reading_them() 
         assert client.get("/healthz").status_code == 200
         admission.in_flight = 0
         assert client.post("/v1/search", content=b"third").status_code == 200
+
+
+def test_the_line_is_as_long_as_what_the_measured_pace_serves_within_the_bound() -> None:
+    async def scenario() -> None:
+        admission = Admission(limit=1, queue=100, max_wait_s=0.5)
+        await admission.acquire()
+        assert not admission.full  # no pace measured yet: the count alone bounds the line
+        await asyncio.sleep(0.05)
+        admission.release()  # busy for 0.05 s: the first step of the pace
+        assert 0.04 < admission.interval_s < 0.2
+        admission.interval_s = 0.2  # as if one search finished every 0.2 s
+        await admission.acquire()
+        waiters = [asyncio.create_task(admission.acquire()) for _ in range(2)]
+        await asyncio.sleep(0)
+        assert admission.waiting == 2 and admission.full  # a third would wait 0.6 s > 0.5 s
+        with pytest.raises(Overloaded) as refused:
+            await admission.acquire()
+        assert refused.value.reason == "full"
+        admission.interval_s = 0.1
+        assert not admission.full
+        for waiter in waiters:
+            admission.release()
+            await waiter
+        admission.release()
+        assert admission.in_flight == 0
+
+    asyncio.run(scenario())
