@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import time
 
@@ -10,6 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.testclient import TestClient
 
 from query_side.admission import REFUSED, Admission, AdmissionDoor, Overloaded
+from semsearch import cli
 
 
 def test_slots_then_a_line_in_order_then_refusal_when_the_line_is_full() -> None:
@@ -158,3 +160,16 @@ def test_the_line_is_as_long_as_what_the_measured_pace_serves_within_the_bound()
         assert admission.in_flight == 0
 
     asyncio.run(scenario())
+
+
+def test_the_query_api_listens_with_its_backlog_and_keep_alive(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    served: list[dict[str, object]] = []
+    monkeypatch.setattr(cli, "serve", lambda *args, **kwargs: served.append(kwargs) or 0)
+    monkeypatch.setenv("QUERY_API_BACKLOG", "3000")
+    monkeypatch.setenv("QUERY_API_KEEP_ALIVE_SECONDS", "7")
+    for name in ("ENCODER_THREADS", "PROMETHEUS_MULTIPROC_DIR"):  # set by several workers:
+        monkeypatch.setenv(name, "1")  # put back as they were after the test
+    for workers in (1, 2):
+        assert cli.cmd_query_api(argparse.Namespace(workers=workers, port=1, host="127.0.0.1")) == 0
+    assert [(s["backlog"], s["timeout_keep_alive"]) for s in served] == [(3000, 7), (3000, 7)]
