@@ -78,8 +78,11 @@ class QuerySettings(StoreSettings, AuthSettings, RateLimitSettings):
     """Searches that may wait for a slot beyond ``search_in_flight``; the next is refused at
     once with 503 and Retry-After. Twice the in-flight limit: about 0.2 s of waiting at the
     ~70 distinct searches/s one process serves on one core."""
-    search_queue_seconds: float = Field(default=0.5, gt=0, le=60)
-    """A search that waited this long for a slot is refused (503) rather than served late."""
+    search_queue_seconds: float = Field(default=0.2, gt=0, le=60)
+    """A search that waited this long for a slot is refused (503) rather than served late, and
+    no more join the line than the measured pace serves within it. 0.2 s: against 0.5 s, about as
+    many searches/s were served at 10x and 30x the best concurrency (59-81 against 66-81) with
+    a p50 of ~300 ms instead of ~520 ms (2 loaded cores, docs/benchmarks/2026-12-06-overload-pgvector)."""
     query_api_backlog: int = Field(default=4096, ge=64, le=65535)
     """Listen backlog: connections the kernel completes before the API accepts them (capped by
     net.core.somaxconn), so a burst of 2,000 connections is queued, not dropped and retried."""
