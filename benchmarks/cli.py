@@ -22,7 +22,7 @@ from benchmarks.steps import STEPS, measure_ceiling, session
 SUBCOMMANDS = {
     "ingest": "documents/s through the command API until searchable, vs the raw encoder",
     "freshness": "commit-to-searchable p50/p95/p99 under steady writes at half capacity",
-    "query": "closed-loop query load at several concurrency levels, four workloads",
+    "query": "closed-loop query load at several concurrency levels, four workloads, then overload",
     "commands": "command API creates and updates, worker running vs paused, and the naive baseline",
     "all": "ingest, freshness, query and commands on one stack per store",
     "endurance": "steady writes and searches for --minutes: resident memory must stay flat",
@@ -61,6 +61,10 @@ def common() -> argparse.ArgumentParser:
     p.add_argument("--duration", type=float, default=15.0, help="seconds measured per load phase")
     p.add_argument("--warmup", type=float, default=3.0, help="seconds discarded before each phase")
     p.add_argument("--concurrency", type=levels, default=[1, 8, 32, 64], help="query clients")
+    p.add_argument("--overload-multiples", type=levels, default=[1, 3, 10, 30],
+                   help="query overload phase: closed-loop clients as multiples of the best level")
+    p.add_argument("--burst", type=int, default=2000,
+                   help="query overload phase: connections opened at once (0: no overload phase)")
     p.add_argument("--command-concurrency", type=levels, default=[4, 16, 64])
     p.add_argument("--freshness-seconds", type=float, default=60.0, help="length of the steady writes")
     p.add_argument("--no-naive", action="store_true", help="skip the naive embed-in-request baseline")

@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from benchmarks.loadgen import CONNECT_TIMEOUT, RESPONSE_TIMEOUT
+
 Request = tuple[str, str, str]
 """(method, path, JSON body)"""
 
@@ -47,6 +49,29 @@ class LoadResult:
             "reconnects": self.reconnects,
         }
 
+    def overload_summary(self) -> dict[str, Any]:
+        """What an overloaded server did: served and refused (503) per second, the latency of
+        each, connection errors and timeouts, and any other status."""
+        refused = self.status == 503
+        failed = ~self.ok & ~refused
+        late = self.latency[refused] * 1e3
+        pct = (lambda q: round(float(np.percentile(late, q)), 2)) if len(late) else (lambda q: None)
+        summary = self.summary()
+        return {
+            "label": self.label, "requests": summary["requests"], "served": summary["ok"],
+            "served_per_s": summary["qps"],
+            "refused": int(refused.sum()),
+            "refused_per_s": round(float(refused.sum()) / self.wall_s, 1) if self.wall_s else 0.0,
+            "served_p50_ms": summary["p50_ms"], "served_p99_ms": summary["p99_ms"],
+            "refused_p50_ms": pct(50), "refused_p99_ms": pct(99),
+            "connection_errors": int((self.status == 0).sum()),
+            "connect_timeouts": int((self.status == CONNECT_TIMEOUT).sum()),
+            "response_timeouts": int((self.status == RESPONSE_TIMEOUT).sum()),
+            "other_statuses": sorted({int(s) for s in self.status[failed] if s > 0}),
+            "other_5xx": int(((self.status >= 500) & ~refused).sum()),
+            "loadgen_cpu_share": summary["loadgen_cpu_share"],
+        }
+
     def per_second(self) -> list[int]:
         """Successful requests completed in each second of the run (for throughput plots)."""
         finished = (self.started + self.latency)[self.ok]
@@ -57,12 +82,16 @@ class LoadResult:
 
 def run_load(label: str, url: str, requests: list[Request], duration: float, *,
              concurrency: int | None = None, rate: float | None = None, warmup: float = 0.0,
-             template: bool = False, headers: dict[str, str] | None = None) -> LoadResult:
-    """Closed loop with ``concurrency`` clients, or open loop at ``rate`` requests/s;
-    ``headers`` go with every request (an API key)."""
+             template: bool = False, headers: dict[str, str] | None = None,
+             burst: bool = False, **options: Any) -> LoadResult:
+    """Closed loop with ``concurrency`` clients, open loop at ``rate`` requests/s, or ``burst``:
+    ``concurrency`` connections at once, one request each; ``headers`` go with every request (an
+    API key); ``options``: the load generator's ``timeout``, ``connect_timeout``,
+    ``honor_retry_after`` and ``max_connections`` (open loop)."""
+    mode = "burst" if burst else "closed" if rate is None else "rate"
     spec = {"url": url, "requests": requests, "duration": duration, "warmup": warmup,
-            "template": template, "mode": "closed" if rate is None else "rate",
-            "concurrency": concurrency or 1, "rate": rate, "headers": headers or {}}
+            "template": template, "mode": mode, "concurrency": concurrency or 1, "rate": rate,
+            "headers": headers or {}, **options}
     with tempfile.TemporaryDirectory(prefix="semsearch-load-") as folder:
         spec_path, out_path = Path(folder) / "spec.json", Path(folder) / "out.json"
         spec_path.write_text(json.dumps(spec))

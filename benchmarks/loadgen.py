@@ -8,6 +8,12 @@ Open-loop latency is measured from each request's *scheduled* start, so a stalle
 hidden by requests that were never sent (coordinated omission). Bodies may hold ``%SEQ%`` (the
 request's sequence number) and ``%UUID%`` (a fresh UUID), replaced per request.
 
+A third mode, *burst*, opens ``concurrency`` connections at once and sends one request on each
+(a traffic spike). Status 0 is a connection error, ``CONNECT_TIMEOUT`` a connection not
+accepted within ``connect_timeout`` seconds, ``RESPONSE_TIMEOUT`` no response within
+``timeout``. Closed-loop clients given ``honor_retry_after`` wait out a 503's Retry-After before
+their next request, as well-behaved clients do.
+
 Run as ``python -m benchmarks.loadgen SPEC.json OUT.json``; :func:`run_load` does that.
 """
 
@@ -23,10 +29,21 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+CONNECT_TIMEOUT = -1
+RESPONSE_TIMEOUT = -2
+
+
+class ConnectTimeout(Exception):
+    pass
+
 
 class HttpConnection:
-    def __init__(self, host: str, port: int, headers: dict[str, str] | None = None) -> None:
+    def __init__(self, host: str, port: int, headers: dict[str, str] | None = None,
+                 connect_timeout: float | None = None) -> None:
         self.host, self.port = host, port
+        self.connect_timeout = connect_timeout
+        self.retry_after = 0.0
+        """The last response's Retry-After (seconds), 0 without one."""
         self.extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
@@ -51,6 +68,8 @@ class HttpConnection:
         lines = raw.decode("latin-1").split("\r\n")
         status = int(lines[0].split(" ", 2)[1])
         headers = {k.strip().lower(): v.strip() for k, _, v in (x.partition(":") for x in lines[1:] if x)}
+        after = headers.get("retry-after", "")
+        self.retry_after = float(after) if after.isdigit() else 0.0
         if headers.get("transfer-encoding", "").lower() == "chunked":
             await self._skip_chunks()
         else:
@@ -62,8 +81,12 @@ class HttpConnection:
     async def _send(self, method: str, path: str, body: bytes) -> bytes:
         """Write the request (connecting first if need be); the response's head."""
         if self.writer is None or self.writer.is_closing():
-            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
-        assert self.reader is not None
+            try:
+                self.reader, self.writer = await asyncio.wait_for(
+                    asyncio.open_connection(self.host, self.port), self.connect_timeout)
+            except TimeoutError as exc:
+                raise ConnectTimeout from exc
+        assert self.reader is not None and self.writer is not None
         head = (f"{method} {path} HTTP/1.1\r\nHost: {self.host}\r\nContent-Type: application/json"
                 f"\r\n{self.extra}Content-Length: {len(body)}\r\n\r\n")
         self.writer.write(head.encode() + body)
@@ -97,9 +120,13 @@ class Load:
         self.rows: list[tuple[float, float, int]] = []
         self.t0 = 0.0
         self.connections: list[HttpConnection] = []
+        self.timeout: float | None = spec.get("timeout")
+        self.connect_timeout: float | None = spec.get("connect_timeout")
+        self.honor_retry_after = bool(spec.get("honor_retry_after"))
 
     def connect(self) -> HttpConnection:
-        self.connections.append(HttpConnection(self.host, self.port, self.headers))
+        self.connections.append(HttpConnection(self.host, self.port, self.headers,
+                                               self.connect_timeout))
         return self.connections[-1]
 
     def next_request(self) -> tuple[str, str, bytes]:
@@ -113,11 +140,13 @@ class Load:
     async def one(self, conn: HttpConnection, scheduled: float) -> None:
         method, path, body = self.next_request()
         try:
-            status = await conn.request(method, path, body)
-        except (OSError, asyncio.IncompleteReadError, ValueError):
+            status = await asyncio.wait_for(conn.request(method, path, body), self.timeout)
+        except (OSError, asyncio.IncompleteReadError, ValueError, ConnectTimeout,
+                TimeoutError) as exc:
             conn.close()
             conn.writer = None
-            status = 0
+            status = {ConnectTimeout: CONNECT_TIMEOUT, TimeoutError: RESPONSE_TIMEOUT}.get(
+                type(exc), 0)
         done = time.perf_counter()
         if scheduled - self.t0 >= self.warmup:
             self.rows.append((scheduled - self.t0 - self.warmup, done - scheduled, status))
@@ -129,6 +158,9 @@ class Load:
             conn = self.connect()
             while (now := time.perf_counter()) < end:
                 await self.one(conn, now)
+                if self.honor_retry_after and conn.retry_after:
+                    await asyncio.sleep(min(conn.retry_after, max(0.0, end - time.perf_counter())))
+                    conn.retry_after = 0.0
             conn.close()
 
         await asyncio.gather(*(client() for _ in range(concurrency)))
@@ -156,12 +188,24 @@ class Load:
             conn.close()
 
 
+    async def burst(self, connections: int) -> None:
+        """``connections`` clients at once, one request each, then every connection closed."""
+        async def client() -> None:
+            conn = self.connect()
+            await self.one(conn, self.t0)
+            conn.close()
+
+        await asyncio.gather(*(client() for _ in range(connections)))
+
+
 async def _main(spec: dict[str, Any]) -> dict[str, Any]:
     load = Load(spec)
     cpu0 = time.process_time()
     load.t0 = time.perf_counter()
     if spec["mode"] == "closed":
         await load.closed(int(spec["concurrency"]))
+    elif spec["mode"] == "burst":
+        await load.burst(int(spec["concurrency"]))
     else:
         await load.open_loop(float(spec["rate"]), int(spec.get("max_connections", 256)))
     wall = time.perf_counter() - load.t0 - load.warmup

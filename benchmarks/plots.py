@@ -101,3 +101,29 @@ def bars(path: Path, title: str, groups: Sequence[str], series: Mapping[str, Seq
     ax.grid(axis="y", linewidth=0.4, alpha=0.6)
     ax.legend(fontsize=7, ncols=min(4, max(1, len(series))), loc="upper center")
     return _save(fig, path)
+
+
+def overload(path: Path, title: str, rates: Mapping[str, Series], p99_ms: Mapping[str, Series],
+             peak: float) -> Path:
+    """Per second (served, refused) and the p99 of served requests against multiples of the best
+    load, log-scaled; the peak and 0.9x the peak dashed."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5))
+    for label, points in rates.items():
+        if points:
+            xs, ys = zip(*points, strict=True)
+            left.plot(xs, ys, marker="o", label=label)
+    left.axhline(peak, color="grey", linestyle="--", linewidth=0.8, label="peak")
+    left.axhline(0.9 * peak, color="grey", linestyle=":", linewidth=0.8, label="0.9x peak")
+    left.set_ylabel("requests per second")
+    for label, points in p99_ms.items():
+        if points:
+            xs, ys = zip(*points, strict=True)
+            right.plot(xs, ys, marker="o", label=label)
+    right.axhline(1000, color="grey", linestyle="--", linewidth=0.8, label="1 s")
+    right.set_ylabel("p99 of served requests (ms)")
+    for ax in (left, right):
+        ax.set_xscale("log")
+        ax.set_xlabel("multiple of the best concurrency (closed) or of the peak rate (open)")
+        ax.legend(fontsize=7)
+    fig.suptitle(title)
+    return _save(fig, path)

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from benchmarks import plots
+from benchmarks import overload, plots
 from benchmarks.memory import budget_mb
 from benchmarks.results import Run, checks
 
@@ -106,7 +106,8 @@ def _query(store: str, size: str, q: dict[str, Any], ceiling: dict[str, Any]) ->
         f"Distinct queries open-loop at {half['rate_per_s']}/s (half the best): p50 "
         f"{half['p50_ms']} ms, p99 {half['p99_ms']} ms, {half['errors']} errors. Best distinct QPS / "
         f"raw batched encoding = {q.get('ratio_to_batched_encoder')}.", "",
-        *_bracket(q, "queries"), *_distinct_cpu(q, ceiling), *_store_alone(q), ""]
+        *_bracket(q, "queries"), *_distinct_cpu(q, ceiling), *_store_alone(q), "",
+        *(overload.lines(q["overload"], table) if "overload" in q else [])]
 
 
 def _distinct_cpu(q: dict[str, Any], ceiling: dict[str, Any]) -> list[str]:
@@ -216,6 +217,10 @@ def draw(run: Run) -> list[Path]:
     for store, figures in run.data["stores"].items():
         groups: dict[str, tuple[str, ...]] = {
             f"query-{size}": (f"{store} {size} ",) for size in figures.get("query", {})}
+        for size, q in figures.get("query", {}).items():
+            if "overload" in q:
+                pictures.append(overload.draw(out / f"overload-{store}-{size}.png",
+                                              f"{store}, {size} documents: overload", q["overload"]))
         groups["commands"] = (f"{store} worker", f"{store} naive")
         for name, prefixes in groups.items():
             if found := run.latencies(prefixes, strip=f"{store} "):

@@ -118,6 +118,10 @@ def _query_checks(where: str, q: dict[str, Any]) -> list[dict[str, Any]]:
     if half.get("p99_ms") is not None:
         out.append(_check(f"{where}: distinct p99 at half load (ms)", half["p99_ms"], "< 100",
                           half["p99_ms"] < 100))
+    if "overload" in q:
+        from benchmarks import overload
+
+        out += overload.checks(where, q["overload"], _check)
     processes = q.get("query_api_processes") or 1
     for kind in ("repeated", "filter_only"):
         per = round(best[kind]["qps"] / processes, 1)

@@ -9,7 +9,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from benchmarks import bulkload, ceilings, commands, endurance, freshness, ingest, query, texts
+from benchmarks import (
+    bulkload,
+    ceilings,
+    commands,
+    endurance,
+    freshness,
+    ingest,
+    overload,
+    query,
+    texts,
+)
 from benchmarks.memory import MemorySampler
 from benchmarks.results import Run
 from benchmarks.stack import BenchStack, Target, external
@@ -182,6 +192,12 @@ def step_query(s: Session) -> None:
             result["store_alone"] = alone | {"bound_with_encoder_per_s": round(bound, 1),
                                              "bound_to_batched_encoder": round(bound / batched, 3),
                                              "ratio_to_bound": round(best / bound, 3)}
+        if s.args.burst:  # past the best level: served, refused, and a burst of connections
+            s.mark(f"overload {size}")
+            result["overload"] = overload.run(
+                s.target, pool, s.corpus.categories, result["best"]["distinct"], s.args.duration,
+                s.args.warmup, f"{s.target.store} {size}", s.run.collect, s.args.burst,
+                tuple(s.args.overload_multiples))
         s.figures.setdefault("query", {})[str(size)] = result
 
 

@@ -18,6 +18,7 @@ from pydantic import TypeAdapter
 
 from embeddings import load_encoder
 from query_side import readmodel
+from query_side.admission import RETRY_AFTER_S, Admission, AdmissionDoor, Overloaded
 from query_side.db import make_read_engine, read_retrying
 from query_side.encoding import QueryEncoder
 from query_side.exceptions import BadToken, DocumentNotIndexed, QueryError, ReadModelBehind
@@ -68,10 +69,15 @@ async def get_changes(request: Request) -> ChangeSignal:
     return request.app.state.changes
 
 
+async def get_admission(request: Request) -> Admission:
+    return request.app.state.admission
+
+
 RouterDep = Annotated[StoreRouter, Depends(get_router)]
 EncoderDep = Annotated[QueryEncoder, Depends(get_encoder)]
 ResultsDep = Annotated[ResultCache, Depends(get_results)]
 ChangesDep = Annotated[ChangeSignal, Depends(get_changes)]
+AdmissionDep = Annotated[Admission, Depends(get_admission)]
 
 
 def serving_store(router: StoreRouter, token: str | None, wait_s: float,
@@ -156,7 +162,7 @@ def register_routes(app: FastAPI, settings: QuerySettings) -> None:
     @app.post("/v1/search", response_model=SearchResponse, **guard, responses=documented(
         400, 409, 413, 422, 503, *refusals, s409=ReadModelBehindProblem))
     async def search(body: SearchRequest, router: RouterDep, encoder: EncoderDep,
-                     results: ResultsDep, changes: ChangesDep) -> Response:
+                     results: ResultsDep, changes: ChangesDep, admission: AdmissionDep) -> Response:
         with measured("search") as noted:
             started = time.perf_counter()
             text = (body.query or "").strip(WHITESPACE)
@@ -175,8 +181,10 @@ def register_routes(app: FastAPI, settings: QuerySettings) -> None:
                 wait_s = min(wait_s, settings.max_wait_seconds)
                 name = await run_in_threadpool(serving_store, router, body.token, wait_s, changes)
             asked, generation = name, results.generation(name)
-            vector = await encoder.aencode(text) if text and body.mode != "keyword" else None
-            name, hits = await run_in_threadpool(search_with_fallback, router, name, vector, body, text)
+            async with admission.slot():  # a bounded line in front of the encoder and the store
+                vector = await encoder.aencode(text) if text and body.mode != "keyword" else None
+                name, hits = await run_in_threadpool(search_with_fallback, router, name, vector,
+                                                     body, text)
             payload = HITS.dump_json([to_hit(h) for h in hits])
             if key is not None and name == asked:  # (a fallback's answer is not kept)
                 results.put(name, key, payload, generation)
@@ -241,7 +249,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     names = ["pgvector"] + (["weaviate"] if settings.weaviate_url else [])
     stores = {name: open_store(name, settings, read_engine) for name in names}
     readmodel.ensure_store(read_engine, stores["pgvector"])
-    encoder = app.state.__dict__.get("encoder_override") or load_encoder(
+    encoder = getattr(app.state, "encoder_override", None) or load_encoder(
         settings.encoder, threads=settings.encoder_threads, device=settings.device,
         half=settings.encoder_fp16)
     app.state.encoder = QueryEncoder(encoder, settings.query_cache_size)
@@ -266,7 +274,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 def create_app(settings: QuerySettings | None = None) -> FastAPI:
     app = FastAPI(title="semsearch query API", version="1", lifespan=lifespan, telemetry=http.TELEMETRY)
     app.state.settings = settings = settings or QuerySettings()
-    http.install(app, MAX_REQUEST_BYTES)
+    app.state.admission = Admission(settings.search_in_flight, settings.search_queue,
+                                    settings.search_queue_seconds)
+    app.add_middleware(AdmissionDoor, admission=app.state.admission, paths=("/v1/search",))
+    http.install(app, MAX_REQUEST_BYTES)  # (its middleware wraps the door: refusals are counted)
     app.state.keys = auth.Keys(settings)
     register_routes(app, settings)
     http.enforce(app)
@@ -277,6 +288,10 @@ def create_app(settings: QuerySettings | None = None) -> FastAPI:
             return problem(409, str(exc), headers={"Retry-After": "1"}, store=exc.store, behind=[
                 {"id": str(i), "wanted": w, "held": h} for i, w, h in exc.missing[:20]])
         return problem(exc.status_code, str(exc))
+
+    @app.exception_handler(Overloaded)
+    async def overloaded(request: Request, exc: Overloaded) -> JSONResponse:
+        return problem(503, str(exc), headers={"Retry-After": str(RETRY_AFTER_S)})
 
     @app.exception_handler(StoreUnavailable)
     async def unavailable(request: Request, exc: StoreUnavailable) -> JSONResponse:

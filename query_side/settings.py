@@ -74,6 +74,26 @@ class QuerySettings(StoreSettings, AuthSettings, RateLimitSettings):
     """Worker processes of the query API, each with its own event loop, encoder and caches;
     0: one per CPU. One process's Python (HTTP, validation, the database driver) holds one GIL:
     two processes on 2 cores served ~1.3x the distinct queries of one (dev stack, measured)."""
+    search_in_flight: int = Field(default=8, ge=1, le=1024)
+    """Searches one query API process embeds and looks up at a time (admission control,
+    query_side/admission.py; result-cache hits never wait). Measured on 2 cores (issue 16, and
+    `semsearch bench query`'s overload phase): distinct searches peaked at 16 clients over 2
+    processes, 8 each; more at a time only lengthens every search (the encoder's batches are
+    full and the CPUs busy)."""
+    search_queue: int = Field(default=16, ge=0, le=100_000)
+    """Searches that may wait for a slot beyond ``search_in_flight``; the next is refused at
+    once with 503 and Retry-After. Twice the in-flight limit: about 0.2 s of waiting at the
+    ~70 distinct searches/s one process serves on one core."""
+    search_queue_seconds: float = Field(default=0.2, gt=0, le=60)
+    """A search that waited this long for a slot is refused (503) rather than served late, and
+    no more join the line than the measured pace serves within it. 0.2 s: against 0.5 s, about as
+    many searches/s were served at 10x and 30x the best concurrency (59-81 against 66-81) with
+    a p50 of ~300 ms instead of ~520 ms (2 loaded cores, docs/benchmarks/2026-12-06-overload-pgvector)."""
+    query_api_backlog: int = Field(default=4096, ge=64, le=65535)
+    """Listen backlog: connections the kernel completes before the API accepts them (capped by
+    net.core.somaxconn), so a burst of 2,000 connections is queued, not dropped and retried."""
+    query_api_keep_alive_seconds: int = Field(default=5, ge=1, le=300)
+    """An idle keep-alive connection is closed after this long."""
 
     @field_validator("weaviate_url")
     @classmethod

@@ -12,7 +12,7 @@ import warnings
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from semsearch.auth import AuthSettings
@@ -110,7 +110,8 @@ def lower_priority(nice: int) -> None:
 
 
 def serve(app_factory: str, port: int, host: str, workers: int = 1,
-          settings: AuthSettings | None = None) -> int:
+          settings: AuthSettings | None = None, **server: Any) -> int:
+    """``server``: more of uvicorn's settings (the query API's backlog and keep-alive)."""
     import uvicorn
 
     from semsearch.auth import check_serving
@@ -119,7 +120,7 @@ def serve(app_factory: str, port: int, host: str, workers: int = 1,
         logging.getLogger("semsearch.auth").info(check_serving(settings, host))
 
     uvicorn.run(app_factory, factory=True, host=host, port=port, log_level="warning",
-                access_log=False, workers=workers)
+                access_log=False, workers=workers, **server)
     return 0
 
 
@@ -142,13 +143,18 @@ def cmd_query_api(args: argparse.Namespace) -> int:
     settings = QuerySettings()
     cpus = default_parallel()
     workers = args.workers or settings.query_api_workers or cpus
+    # a burst of connections waits in the listen backlog until accepted, then each request is
+    # served or refused by admission control (query_side/admission.py); uvicorn's own
+    # limit_concurrency is left off: its 503 is plain text, without Retry-After
+    server = {"backlog": settings.query_api_backlog,
+              "timeout_keep_alive": settings.query_api_keep_alive_seconds}
     if workers == 1:
-        return serve("query_side.api:create_app", args.port, args.host, settings=settings)
+        return serve("query_side.api:create_app", args.port, args.host, settings=settings, **server)
     if not settings.encoder_threads:  # read by each worker's QuerySettings
         os.environ["ENCODER_THREADS"] = str(max(1, cpus // workers))
     with tempfile.TemporaryDirectory(prefix="semsearch-query-metrics-") as metrics_dir:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir  # /metrics sums every worker
-        return serve("query_side.api:create_app", args.port, args.host, workers, settings)
+        return serve("query_side.api:create_app", args.port, args.host, workers, settings, **server)
 
 
 def cmd_status(args: argparse.Namespace) -> int:

@@ -85,7 +85,8 @@ WHY = {
     413: ("the request body is over the limit", None),
     422: ("the request is not valid: each field refused is named", None),
     429: ("the key (or, without auth, the client address) is over its rate limit", RATE_LIMIT),
-    503: ("a database or store this needs is unavailable; retry after Retry-After", RETRY_AFTER),
+    503: ("a database or store this needs is unavailable, or the service is at capacity; retry "
+          "after Retry-After", RETRY_AFTER),
 }
 
 

@@ -15,7 +15,8 @@ from embeddings.onnx import default_parallel
 TINY = ["--store", "pgvector", "--documents", "60", "--encoder", "hashing", "--duration", "0.5",
         "--warmup", "0.2", "--concurrency", "2", "--command-concurrency", "2",
         "--freshness-seconds", "1", "--ceilings", "hashing", "--no-sts",
-        "--ceiling-documents", "20", "--ceiling-queries", "40", "--sample-interval", "0.2"]
+        "--ceiling-documents", "20", "--ceiling-queries", "40", "--sample-interval", "0.2",
+        "--overload-multiples", "1,3", "--burst", "40"]
 
 
 def test_bench_all_writes_json_markdown_and_plots(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
@@ -45,6 +46,13 @@ def test_bench_all_writes_json_markdown_and_plots(tmp_path: Path, monkeypatch) -
     per_process = "pgvector @ 60 docs: repeated QPS per query-API process ("
     assert any(c["what"].startswith(per_process) and c["what"].endswith(f"over {workers})")
                for c in data["checks"])
+    over = figures["query"]["60"]["overload"]
+    assert [r["multiple"] for r in over["closed"]] == [r["multiple"] for r in over["open"]] == [1, 3]
+    assert over["closed"][0]["clients"] == over["best_concurrency"] == 2
+    assert over["burst"]["requests"] == 40 and over["burst"]["served"] > 0
+    assert over["burst"]["connect_timeouts"] == over["burst"]["response_timeouts"] == 0
+    assert any(c["what"].startswith("pgvector @ 60 docs: burst of 40 connections")
+               for c in data["checks"])
     alone = figures["query"]["90"]["store_alone"]
     assert alone["searches_per_s"] > 0 and alone["empty"] == 0
     assert 0 < alone["bound_with_encoder_per_s"] < alone["searches_per_s"]
@@ -61,10 +69,11 @@ def test_bench_all_writes_json_markdown_and_plots(tmp_path: Path, monkeypatch) -
     text = (out / "report.md").read_text()
     assert "## Checks" in text and "bulk-loaded" in text and "The store alone" in text
     assert "CPU by phase" in text and "CPU per distinct query at the best level" in text
+    assert "#### Overload" in text and "Burst: 40 connections" in text
     assert "CPU per document during ingest" in text and "just before and just after" in text
     for picture in ("rss-pgvector.png", "ingest-pgvector.png", "freshness-pgvector.png",
                     "latency-pgvector-query-60.png", "latency-pgvector-commands.png",
-                    "throughput-pgvector.png"):
+                    "throughput-pgvector.png", "overload-pgvector-60.png"):
         assert (out / picture).stat().st_size > 1000, picture
 
 

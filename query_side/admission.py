@@ -1,0 +1,154 @@
+"""Admission control: how many searches one query API process works on at a time, and what it
+refuses at once.
+
+At most ``limit`` searches embed their query and search a store at a time; up to ``queue`` more
+wait for a slot, first come first served, each for at most ``max_wait_s``, and no more join the
+line than finish within ``max_wait_s`` at the pace measured while the slots are all taken. A
+search that finds the line full, or that waited its limit out, is answered 503 (problem details,
+``Retry-After``), so
+under overload the process keeps serving its best rate and refuses the rest at once, where
+without a bound every search queued in the event loop and the thread pool and all came back late
+(issue 16: a fifth of the peak at 30x the best concurrency, tens of seconds per search). What
+costs neither encoder nor store (a result-cache hit, health, readiness, metrics) never waits in
+line; but while the line is full, every search is refused at the door (``AdmissionDoor``),
+cache hits included, before its body is even read: refusing must cost far less than serving.
+
+``semsearch_query_refused_total{reason}`` counts the refusals: ``full`` (the line was full) or
+``waited`` (no slot came within ``max_wait_s``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+from prometheus_client import Counter
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from semsearch.problems import problem
+
+REFUSED = Counter("semsearch_query_refused_total",
+                  "Requests refused by admission control (503), by reason", ["reason"])
+RETRY_AFTER_S = 1
+
+
+class Overloaded(Exception):
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+
+
+@dataclass
+class Admission:
+    limit: int
+    queue: int
+    max_wait_s: float
+    in_flight: int = 0
+    interval_s: float = 0.0
+    """Between two searches finishing while every slot is taken (a moving average): how fast
+    the line moves, measured; 0 until measured."""
+    _waiting: deque[asyncio.Future[None]] = field(default_factory=deque)
+    _finished: float = 0.0
+
+    @property
+    def waiting(self) -> int:
+        return len(self._waiting)
+
+    @property
+    def full(self) -> bool:
+        """Every slot taken and the line as long as ``queue``, or as long as the searches that
+        finish within ``max_wait_s`` at the pace measured (on a slowed machine the line is
+        shorter, so that who joins it is served in time, and the rest refused at once)."""
+        if self.in_flight < self.limit:
+            return False
+        waiting = len(self._waiting)
+        return waiting >= self.queue or (waiting + 1) * self.interval_s > self.max_wait_s
+
+    def at_capacity(self) -> str:
+        return (f"the query API is at capacity ({self.limit} searches in flight, "
+                f"{len(self._waiting)} waiting); retry after {RETRY_AFTER_S}s")
+
+    async def acquire(self) -> None:
+        """Take a slot, waiting in line for one if need be; raise Overloaded if none comes."""
+        if self.in_flight < self.limit and not self._waiting:
+            self.in_flight += 1
+            if self.in_flight == self.limit:  # busy from now: the next finish is a step of pace
+                self._finished = time.monotonic()
+            return
+        if self.full:
+            raise Overloaded("full", self.at_capacity())
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.append(future)
+        timer = asyncio.get_running_loop().call_later(self.max_wait_s, self._expire, future)
+        try:
+            await future
+        except asyncio.CancelledError:
+            if future.done() and not future.cancelled() and future.exception() is None:
+                self.release()  # handed a slot just as the request was cancelled
+            elif future in self._waiting:
+                self._waiting.remove(future)
+            raise
+        finally:
+            timer.cancel()
+
+    def _expire(self, future: asyncio.Future[None]) -> None:
+        if not future.done():
+            self._waiting.remove(future)
+            future.set_exception(Overloaded("waited", (
+                f"no capacity came free within {self.max_wait_s:g}s (the query API is overloaded); "
+                f"retry after {RETRY_AFTER_S}s")))
+
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        """Hold a slot for the body of the ``async with``; Overloaded (counted) if none comes."""
+        try:
+            await self.acquire()
+        except Overloaded as exc:
+            REFUSED.labels(exc.reason).inc()
+            raise
+        try:
+            yield
+        finally:
+            self.release()
+
+    def release(self) -> None:
+        """Hand the slot to the first request still waiting, or give it back."""
+        now = time.monotonic()
+        if self.in_flight >= self.limit:  # the pace is the line's only while it is busy
+            gap = now - self._finished
+            self.interval_s = gap if not self.interval_s else 0.9 * self.interval_s + 0.1 * gap
+        self._finished = now
+        while self._waiting:
+            future = self._waiting.popleft()
+            if not future.done():
+                future.set_result(None)
+                return
+        self.in_flight -= 1
+
+
+@dataclass(frozen=True)
+class _Route:
+    path: str
+    """Names a refused request's route in the HTTP metrics (they read ``scope["route"].path``)."""
+
+
+class AdmissionDoor:
+    """Pure ASGI middleware: while the line is full, a search is refused before its body is read,
+    validated or routed, so refusals cost as little as they can of what the process serves."""
+
+    def __init__(self, app: ASGIApp, admission: Admission, paths: tuple[str, ...]) -> None:
+        self.app, self.admission = app, admission
+        self.routes = {path: _Route(path) for path in paths}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self.admission.full and scope["path"] in self.routes:
+            REFUSED.labels("full").inc()
+            scope["route"] = self.routes[scope["path"]]
+            await problem(503, self.admission.at_capacity(),
+                          headers={"Retry-After": str(RETRY_AFTER_S)})(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
