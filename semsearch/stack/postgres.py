@@ -66,10 +66,10 @@ class EmbeddedPostgres:
 
     def _init(self) -> None:
         pgdata = self.data_dir / "pgdata"
+        if self.user:  # at every start: something may have closed a parent since (pytest
+            _open_path_for(self.user, self.data_dir)  # makes /tmp/pytest-of-root 0700 anew)
         if (pgdata / "PG_VERSION").exists():
             return
-        if self.user:
-            _open_path_for(self.user, self.data_dir)
         subprocess.run(
             [str(bin_dir() / "initdb"), "-D", str(pgdata), "-U", SUPERUSER, "--auth=trust",
              "--encoding=UTF8", "--no-sync"],
