@@ -4,6 +4,7 @@ resume at start, the rebuild of an empty store, the data folder's lock, backup a
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from pathlib import Path
 
@@ -51,7 +52,7 @@ def test_a_data_folder_is_held_by_one_stack_at_a_time(tmp_path: Path) -> None:
     held = datafolder.lock(tmp_path)
     try:
         assert datafolder.in_use(tmp_path)
-        with pytest.raises(datafolder.FolderInUse, match=f"{tmp_path} is in use .* pid "):
+        with pytest.raises(datafolder.FolderInUse, match=rf"{tmp_path} is in use .*\(pid {os.getpid()}\)"):
             datafolder.lock(tmp_path)
     finally:
         datafolder.release(tmp_path, held)
