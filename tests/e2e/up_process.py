@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import psutil
 
+from semsearch.stack.datafolder import holder
 from semsearch.stack.process import free_port, log_tail, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -59,6 +60,8 @@ def start(folder: Path | None, logs: Path, *flags: str, store: str = "auto",
         for url in (up.command_url, up.query_url):
             wait_until(lambda u=url: httpx.get(f"{u}/readyz").status_code == 200,  # type: ignore[misc]
                        timeout, "semsearch up", log, alive=lambda: proc.poll() is None)
+        if folder is not None:  # stack.json names the children once `up` has seen them ready
+            wait_until(lambda: holder(folder).get("state") == "running", 30, "stack.json", log)
     except BaseException:
         stop(up)
         raise
