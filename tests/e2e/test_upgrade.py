@@ -32,9 +32,10 @@ def old_release(into: Path) -> Path:
 
 def test_a_folder_of_the_release_before_passages_opens_with_nothing_lost(tmp_path: Path) -> None:
     folder, old = tmp_path / "data", old_release(tmp_path / "old")
-    up = up_process.start(folder, tmp_path / "logs", store="pgvector", cwd=old,
+    up = up_process.start(folder, tmp_path / "logs", store="pgvector", cwd=old, recorded=False,
                           env=up_process.clean_env(PYTHONPATH=str(old)))
     try:
+        assert not (folder / "stack.json").exists()  # the old release runs, not this one
         with httpx.Client(base_url=up.command_url, timeout=30) as client:
             items = client.post("/v1/documents/bulk", json={"documents": [
                 {"id": str(uuid.uuid4()), "title": f"Orchard {n}",

@@ -42,8 +42,10 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 
 def start(folder: Path | None, logs: Path, *flags: str, store: str = "auto",
-          cwd: Path = ROOT, env: dict[str, str] | None = None, timeout: float = 300) -> Up:
-    """`semsearch up` on ``folder`` (None: no --data-dir), ready to serve."""
+          cwd: Path = ROOT, env: dict[str, str] | None = None, timeout: float = 300,
+          recorded: bool = True) -> Up:
+    """`semsearch up` on ``folder`` (None: no --data-dir), ready to serve; ``recorded``: wait
+    for its stack.json too (releases before the data folder wrote none)."""
     command_port, query_port = free_port(), free_port()
     logs.mkdir(parents=True, exist_ok=True)
     log = logs / f"up-{time.time_ns()}.log"
@@ -60,7 +62,7 @@ def start(folder: Path | None, logs: Path, *flags: str, store: str = "auto",
         for url in (up.command_url, up.query_url):
             wait_until(lambda u=url: httpx.get(f"{u}/readyz").status_code == 200,  # type: ignore[misc]
                        timeout, "semsearch up", log, alive=lambda: proc.poll() is None)
-        if folder is not None:  # stack.json names the children once `up` has seen them ready
+        if folder is not None and recorded:  # stack.json names the children once `up` has seen them ready
             wait_until(lambda: holder(folder).get("state") == "running", 30, "stack.json", log)
     except BaseException:
         stop(up)
