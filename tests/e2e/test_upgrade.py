@@ -61,7 +61,7 @@ def test_a_folder_of_the_release_before_passages_opens_with_nothing_lost(tmp_pat
     try:
         with psycopg.connect(conninfo(up_process.stack_env(folder)["DATABASE_URL"])) as conn:
             held = dict(conn.execute("SELECT id::text, version FROM documents").fetchall())
-            revision = conn.execute("SELECT version_num FROM alembic_version").scalar()  # type: ignore[attr-defined]
+            revision = conn.execute("SELECT version_num FROM alembic_version").fetchone()[0]  # type: ignore[index]
         assert held == written and revision == "0003"
         up_process.wait_drained(folder, 300, new.log)
         logs = "".join(p.read_text() for p in (folder / "logs").glob("*.log"))
