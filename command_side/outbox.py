@@ -67,3 +67,21 @@ def backlog(conn: Connection) -> dict[str, object]:
         )
     ).one()
     return {"pending": int(row[0]), "oldest_age_s": float(row[1])}
+
+
+REQUEUE_LIVE = sa.text(
+    """
+    INSERT INTO outbox (doc_id, version, pending_stores, created_at)
+    SELECT d.id, d.version, ARRAY[CAST(:store AS text)], now() FROM documents d
+    WHERE d.deleted_at IS NULL AND NOT EXISTS (
+        SELECT 1 FROM outbox o
+        WHERE o.doc_id = d.id AND o.version = d.version AND :store = ANY(o.pending_stores))
+    """
+)
+
+
+def requeue_live(conn: Connection, store: str) -> int:
+    """A change for ``store`` of every live document not already pending there: how a read model
+    that lost everything (restored, upgraded, new) is rebuilt by the ordinary pipeline, in the
+    background, durably (a crash half-way resumes where it was). Returns how many."""
+    return int(conn.execute(REQUEUE_LIVE, {"store": store}).rowcount)

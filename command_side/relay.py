@@ -5,6 +5,9 @@ in the same transaction as the claim. A relay killed between claim and enqueue r
 the rows are claimed again; one killed after enqueue but before commit sends them twice, which
 the worker's version guard makes harmless. Rows still pending for a store are sent again after
 ``resend_after_seconds``, doubling per attempt: Redis may lose every job and nothing is lost.
+A relay that starts sends every unconfirmed row again at once, without waiting for its back-off:
+after a crash of the stack, jobs that a killed Redis or a killed worker lost would otherwise wait
+up to ``MAX_BACKOFF_SECONDS`` (a job that did survive is then applied twice, harmlessly).
 Each change in a job carries the request id of the command that made it.
 """
 
@@ -50,6 +53,9 @@ CLAIM = sa.text(
 )
 MARK_SENT = sa.text(
     "UPDATE outbox SET sent_at = now(), attempts = attempts + 1 WHERE seq = ANY(:seqs)"
+)
+RESUME = sa.text(
+    "UPDATE outbox SET sent_at = NULL WHERE cardinality(pending_stores) > 0 AND sent_at IS NOT NULL"
 )
 PURGE = sa.text(
     "DELETE FROM outbox WHERE cardinality(pending_stores) = 0 "
@@ -100,6 +106,15 @@ def relay_once(engine: Engine, redis: Redis, settings: CommandSettings) -> int:
     return len(rows)
 
 
+def resume(engine: Engine) -> int:
+    """Make every row sent but not confirmed by all its stores due now; returns how many."""
+    with engine.begin() as conn:
+        due = conn.execute(RESUME).rowcount
+    if due:
+        log.info("resuming: %d change(s) sent before but never confirmed are sent again", due)
+    return due
+
+
 def request_ids(changes: list[list[object]]) -> list[str]:
     """The request ids of a batch's changes (each change: id, version, seq, request id)."""
     return sorted({str(c[3]) for c in changes if len(c) > 3 and c[3]})
@@ -127,8 +142,12 @@ def run(
 ) -> None:
     """Relay until ``stop`` is set (or, with ``burst``, until nothing is left to send)."""
     last_purge = last_observed = 0.0
+    resumed = False
     while not stop.is_set():
         try:
+            if not resumed:
+                resume(engine)
+                resumed = True
             if settings.max_queued_jobs and not burst and backed_up(redis, settings):
                 # the worker is busy: changes gather in the outbox and go as one larger job
                 stop.wait(settings.relay_idle_seconds)

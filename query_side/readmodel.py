@@ -62,7 +62,7 @@ def ensure_schema(conn: Connection) -> None:
 def reset_store(conn: Connection, store: str) -> None:
     """``store`` was replaced by an empty read model of a newer shape: it holds nothing now, so
     every live document shows as behind (the router serves from another store while it can) until
-    ``semsearch reindex`` rebuilds it."""
+    the worker's rebuild (``sync_worker.rebuild``, at its start) or ``semsearch reindex`` fills it."""
     conn.execute(sa.text("DELETE FROM projection_state WHERE store = :s AND deleted"), {"s": store})
     conn.execute(sa.text("UPDATE projection_state SET version = 0, content_hash = NULL, "
                          "applied_at = NULL WHERE store = :s"), {"s": store})
@@ -73,8 +73,8 @@ def ensure_store(engine: Engine, store: VectorStore) -> None:
     """The store's schema; a read model of an older shape it replaced is reset and logged."""
     if store.ensure_schema():
         log.warning("%s: its read model was made by a release before passages and has been "
-                    "replaced by an empty one; rebuild it with `semsearch reindex --store %s`",
-                    store.name, store.name)
+                    "replaced by an empty one; the worker rebuilds it from PostgreSQL in the "
+                    "background (or now: `semsearch reindex --store %s`)", store.name, store.name)
         with engine.begin() as conn:
             reset_store(conn, store.name)
 

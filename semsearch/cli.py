@@ -21,11 +21,21 @@ Handler = Callable[[argparse.Namespace], int]
 
 
 def cmd_up(args: argparse.Namespace) -> int:
+    from semsearch.stack.datafolder import FolderInUse, default_data_dir
     from semsearch.stack.local import LocalStack, StackConfig
 
+    data_dir = None if args.temporary else (args.data_dir or default_data_dir())
     stack = LocalStack(StackConfig(store=args.store, command_port=args.command_port,
-                                   query_port=args.query_port, data_dir=args.data_dir,
+                                   query_port=args.query_port, data_dir=data_dir,
                                    require_weaviate=args.store == "weaviate"))
+    try:
+        stack.hold_folder()
+    except FolderInUse as exc:
+        print(f"semsearch up: {exc}", file=sys.stderr)
+        return 2
+    print(f"data         {stack.home}   " + ("(temporary: deleted on stop)" if data_dir is None
+                                              else "(kept; --temporary for a throwaway stack)"),
+          flush=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
@@ -163,6 +173,18 @@ def cmd_status(args: argparse.Namespace) -> int:
     return print_status()
 
 
+def use_running_stack(args: argparse.Namespace) -> None:
+    """An operator command with no DATABASE_URL in its environment talks to the stack running
+    on ``--data-dir`` (default: the default data folder), as its ``stack.json`` describes."""
+    import os
+
+    from semsearch.stack.datafolder import default_data_dir, running_env
+
+    if not os.environ.get("DATABASE_URL"):
+        for name, value in running_env(args.data_dir or default_data_dir()).items():
+            os.environ.setdefault(name, value)
+
+
 def cmd_soak(args: argparse.Namespace) -> int:
     from semsearch.soak import main as soak_main
 
@@ -181,13 +203,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return bench_main(args.rest)
 
 
-def lazy(name: str) -> Handler:
+def lazy(name: str, module: str = "semsearch.operations") -> Handler:
     """An operator command, imported only when run (the relay process stays light)."""
 
     def run(args: argparse.Namespace) -> int:
-        from semsearch import operations
+        import importlib
 
-        handler: Handler = getattr(operations, name)
+        handler: Handler = getattr(importlib.import_module(module), name)
         return handler(args)
 
     return run
@@ -208,7 +230,12 @@ def parser() -> argparse.ArgumentParser:
         p.add_argument("--store", choices=["auto", "pgvector", "weaviate"], default="auto")
     up.add_argument("--command-port", type=int, default=8001)
     up.add_argument("--query-port", type=int, default=8002)
-    up.add_argument("--data-dir", type=Path, help="keep data here (default: temporary)")
+    where = up.add_mutually_exclusive_group()
+    where.add_argument("--data-dir", type=Path,
+                       help="keep data here (default: $XDG_DATA_HOME/semsearch, "
+                            "~/.local/share/semsearch)")
+    where.add_argument("--temporary", action="store_true",
+                       help="a throwaway stack in a temporary folder, deleted on stop")
     demo.add_argument("--documents", type=int, default=1000, help="paragraphs to import")
     demo.add_argument("--keep-running", action="store_true", help="leave the stack up after")
     add("migrate", cmd_migrate, "apply the write schema's migrations (DATABASE_URL)")
@@ -225,7 +252,16 @@ def parser() -> argparse.ArgumentParser:
         if name == "query-api":
             p.add_argument("--workers", type=int, default=0,
                            help="worker processes (default: QUERY_API_WORKERS, else one per CPU)")
-    add("status", cmd_status, "health, backlog and lag of every store")
+    stat = add("status", cmd_status, "health, backlog and lag of every store")
+    back = add("backup", lazy("backup_command", "semsearch.backup"),
+               "back up the write database while the stack serves")
+    back.add_argument("dir", type=Path, help="a new or empty folder")
+    res = add("restore", lazy("restore_command", "semsearch.backup"),
+              "make a data folder from a backup (stack stopped)")
+    res.add_argument("dir", type=Path, help="a folder written by `semsearch backup`")
+    res.add_argument("--data-dir", type=Path, help="the data folder to make (default: "
+                     "$XDG_DATA_HOME/semsearch, ~/.local/share/semsearch); must be empty")
+    res.add_argument("--force", action="store_true", help="replace what the data folder holds")
     aud = add("audit", lazy("audit_log"), "who changed what, and who was refused (newest first)")
     aud.add_argument("--key", help="only this key name")
     aud.add_argument("--document", type=uuid.UUID, help="only rows naming this document id")
@@ -253,6 +289,10 @@ def parser() -> argparse.ArgumentParser:
     agree.add_argument("--documents", type=int, default=2000)
     agree.add_argument("--queries", type=int, default=100)
     agree.add_argument("--out", type=Path, help="also write the JSON here")
+    for p in (stat, back, aud, dlq, rec, rei):
+        p.add_argument("--data-dir", type=Path, help="the data folder of the running stack to "
+                       "use when DATABASE_URL is not set (default: ~/.local/share/semsearch)")
+        p.set_defaults(finds_stack=True)
     bench = sub.add_parser("bench", add_help=False,
                            help="benchmarks: ceilings, ingest, freshness, query, commands, all")
     bench.set_defaults(handler=cmd_bench)
@@ -273,6 +313,8 @@ def main(argv: list[str] | None = None) -> int:
 
         return bench_main(argv[1:])
     args = parser().parse_args(argv)
+    if getattr(args, "finds_stack", False):
+        use_running_stack(args)
     handler: Handler = args.handler
     return handler(args)
 

@@ -10,6 +10,7 @@ from rq import Queue, SimpleWorker
 from rq.worker import DequeueStrategy
 
 from sync_worker import runtime
+from sync_worker.rebuild import rebuild_if_empty
 from sync_worker.settings import WorkerSettings
 
 log = logging.getLogger("semsearch.worker")
@@ -26,7 +27,7 @@ def run(settings: WorkerSettings, burst: bool = False, name: str | None = None) 
     rt.encoder.encode(["warm up"])  # load the model once, before any job
     for store in settings.sync_stores:
         try:
-            rt.store(store)
+            rebuild_if_empty(rt.write_engine, rt.store(store))
         except Exception as exc:  # a store down at start: its jobs retry until it is back
             log.warning("store %s not ready at start: %s", store, exc)
     runtime.install(rt)

@@ -14,10 +14,11 @@ import tempfile
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Literal
+from typing import IO, Literal
 
 import httpx
 
+from semsearch.stack import datafolder
 from semsearch.stack.postgres import EmbeddedPostgres
 from semsearch.stack.process import Managed, free_port, wait_until
 from semsearch.stack.redis import EmbeddedRedis
@@ -31,6 +32,7 @@ class StackConfig:
     command_port: int = 8001
     query_port: int = 8002
     data_dir: Path | None = None
+    """Where the data lives and stays; None: a temporary folder, deleted on stop."""
     encoder: str = "sentence-transformers"
     require_weaviate: bool = False
     extra_env: dict[str, str] = field(default_factory=dict)
@@ -42,6 +44,7 @@ class LocalStack:
         self._temporary = config.data_dir is None
         self.home = config.data_dir or Path(tempfile.mkdtemp(prefix="semsearch-"))
         self.home.mkdir(parents=True, exist_ok=True)
+        self._lock: IO[str] | None = None
         self.postgres: EmbeddedPostgres | None = None
         self.redis: EmbeddedRedis | None = None
         self.weaviate: object | None = None
@@ -127,14 +130,37 @@ class LocalStack:
             wait_until(partial(answers, f"{url}/readyz"), 180, name,
                        self.home / "logs" / f"{name}.log", self.children[name].alive)
 
+    def hold_folder(self) -> None:
+        """Take the data folder's lock (:mod:`semsearch.stack.datafolder`); raises
+        ``FolderInUse`` if another stack holds it."""
+        if self._lock is None:
+            self._lock = datafolder.lock(self.home)
+
     def start(self) -> LocalStack:
+        self.hold_folder()
         try:
             self.start_services()
             self.start_processes()
         except BaseException:
             self.stop()
             raise
+        self.record("running")
         return self
+
+    def record(self, state: str) -> None:
+        """``stack.json``: this process, its children and the settings they run with (no keys)."""
+        datafolder.record(self.home, {
+            "pid": os.getpid(), "state": state, "command_url": self.command_url,
+            "query_url": self.query_url,
+            "children": {name: child.pid for name, child in self.children.items()},
+            "services": {name: process.pid for name, process in self.service_processes()},
+            "env": {k: v for k, v in self.env.items() if "KEY" not in k},
+        })
+
+    def service_processes(self) -> list[tuple[str, Managed]]:
+        found = [("postgres", self.postgres), ("redis", self.redis), ("weaviate", self.weaviate)]
+        processes = [(name, getattr(service, "process", None)) for name, service in found]
+        return [(name, process) for name, process in processes if process is not None]
 
     def stop(self) -> None:
         for child in reversed(list(self.children.values())):
@@ -142,6 +168,9 @@ class LocalStack:
         for service in (self.weaviate, self.redis, self.postgres):
             if service is not None:
                 service.stop()  # type: ignore[attr-defined]
+        if self._lock is not None:
+            datafolder.release(self.home, self._lock)
+            self._lock = None
         if self._temporary:
             shutil.rmtree(self.home, ignore_errors=True)
 

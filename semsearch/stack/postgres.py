@@ -10,6 +10,7 @@ import os
 import pwd
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import psycopg
@@ -17,6 +18,8 @@ import psycopg
 from semsearch.stack.process import Managed, free_port, wait_until
 
 SERVER_USER = "semsearch-pg"
+SOCKET_PATH_MAX = 107
+"""The longest Unix-domain socket path Linux takes; PostgreSQL will not start without one."""
 SUPERUSER = "semsearch"
 
 
@@ -56,16 +59,17 @@ class EmbeddedPostgres:
         self.port = port or free_port()
         self.user = _run_as()
         self.process: Managed | None = None
+        self._short_socket_dir: Path | None = None
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql+psycopg://{SUPERUSER}@127.0.0.1:{self.port}/{database}"
 
     def _init(self) -> None:
         pgdata = self.data_dir / "pgdata"
+        if self.user:  # at every start: something may have closed a parent since (pytest
+            _open_path_for(self.user, self.data_dir)  # makes /tmp/pytest-of-root 0700 anew)
         if (pgdata / "PG_VERSION").exists():
             return
-        if self.user:
-            _open_path_for(self.user, self.data_dir)
         subprocess.run(
             [str(bin_dir() / "initdb"), "-D", str(pgdata), "-U", SUPERUSER, "--auth=trust",
              "--encoding=UTF8", "--no-sync"],
@@ -74,8 +78,7 @@ class EmbeddedPostgres:
 
     def start(self) -> EmbeddedPostgres:
         self._init()
-        socket_dir = self.data_dir / "sock"
-        socket_dir.mkdir(exist_ok=True)
+        socket_dir = self._socket_dir()
         if self.user:
             shutil.chown(socket_dir, self.user)
         args = [
@@ -89,6 +92,15 @@ class EmbeddedPostgres:
                                user=self.user).start()
         wait_until(self.ready, 60, "PostgreSQL", self.data_dir / "postgres.log")
         return self
+
+    def _socket_dir(self) -> Path:
+        """``<data>/sock``, or a short temporary folder when a deep data folder would make the
+        socket's path too long (clients use the TCP port; the socket is only required)."""
+        socket_dir = self.data_dir / "sock"
+        if len(str(socket_dir / f".s.PGSQL.{self.port}.lock")) > SOCKET_PATH_MAX:
+            socket_dir = self._short_socket_dir = Path(tempfile.mkdtemp(prefix="semsearch-pg-"))
+        socket_dir.mkdir(exist_ok=True)
+        return socket_dir
 
     def ready(self) -> bool:
         assert self.process is not None
@@ -109,6 +121,8 @@ class EmbeddedPostgres:
     def stop(self) -> None:
         if self.process is not None:
             self.process.stop()
+        if self._short_socket_dir is not None:
+            shutil.rmtree(self._short_socket_dir, ignore_errors=True)
 
     def kill(self) -> None:
         if self.process is not None:

@@ -92,3 +92,55 @@ def thread_nice(pid: int) -> list[int]:
         stat = (task / "stat").read_text()
         out.append(int(stat[stat.rindex(")") + 2:].split()[16]))  # field 19: nice
     return out
+
+
+def test_up_keeps_data_by_default_and_refuses_a_second_stack_on_its_folder(tmp_path: Path) -> None:
+    """Without a flag the data lives in $XDG_DATA_HOME/semsearch and outlives a stop; a second
+    `up` on the same folder refuses, naming the folder and the holder's pid."""
+    from tests.e2e import up_process
+
+    env = up_process.clean_env(XDG_DATA_HOME=str(tmp_path / "xdg"))
+    folder = tmp_path / "xdg" / "semsearch"
+    first = up_process.start(None, tmp_path / "logs", store="pgvector", env=env)
+    try:
+        assert f"data         {folder}   (kept" in first.output()
+        second = subprocess.run(
+            [sys.executable, "-m", "semsearch.cli", "up", "--store", "pgvector",
+             "--command-port", str(free_port()), "--query-port", str(free_port())],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+        assert second.returncode == 2, second.stdout + second.stderr
+        assert f"the data folder {folder} is in use" in second.stderr
+        assert f"(pid {first.proc.pid})" in second.stderr
+        written = httpx.post(f"{first.command_url}/v1/documents", json={
+            "title": "Glacier", "body": "Ice flows slowly downhill under its own weight."}).json()
+        httpx.post(f"{first.query_url}/v1/search", timeout=60, json={
+            "query": "ice", "token": written["token"], "wait_ms": 30_000}).raise_for_status()
+    finally:
+        assert up_process.stop(first) == 0
+    assert (folder / "postgres" / "pgdata" / "PG_VERSION").exists()
+    assert not (folder / "stack.json").exists()
+
+    again = up_process.start(None, tmp_path / "logs", store="pgvector", env=env)
+    try:
+        found = httpx.post(f"{again.query_url}/v1/search", timeout=60, json={
+            "query": "slow ice flowing downhill"}).json()
+        assert [hit["id"] for hit in found["hits"]] == [written["id"]]
+    finally:
+        assert up_process.stop(again) == 0
+
+
+def test_up_temporary_leaves_nothing_behind(tmp_path: Path) -> None:
+    from tests.e2e import up_process
+
+    env = up_process.clean_env(XDG_DATA_HOME=str(tmp_path / "xdg"), TMPDIR=str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    up = up_process.start(None, tmp_path / "logs", "--temporary", store="pgvector", env=env)
+    try:
+        banner = next(line for line in up.output().splitlines() if line.startswith("data "))
+        home = Path(banner.split()[1])
+        assert banner.endswith("(temporary: deleted on stop)") and home.parent == tmp_path / "tmp"
+        assert (home / "postgres" / "pgdata" / "PG_VERSION").exists()
+    finally:
+        assert up_process.stop(up) == 0
+    assert not home.exists()
+    assert not (tmp_path / "xdg").exists()
