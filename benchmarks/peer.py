@@ -76,8 +76,9 @@ def ensure_installed() -> None:
 
 def revised(docs: list[dict[str, Any]], share: float) -> tuple[list[dict[str, Any]], list[int]]:
     """The documents with every ``1/share``-th one's body changed (so each re-embeds)."""
-    every = max(1, round(1 / share)) if share > 0 else len(docs) + 1
-    changed = list(range(0, len(docs), every))
+    if share <= 0:
+        return list(docs), []
+    changed = list(range(0, len(docs), max(1, round(1 / share))))
     out = list(docs)
     for i in changed:
         out[i] = {**docs[i], "body": f"{docs[i]['body']} (Revised.)"}
