@@ -4,11 +4,13 @@ texts, model and PostgreSQL.
 A pgvector stack starts (``--encoder``, torch fp32 by default, as a new user gets it); the peer
 (:mod:`benchmarks.peer_langchain`: ``index()`` with ``SQLRecordManager`` over langchain-postgres'
 ``PGVector``, sentence-transformers torch fp32) gets a database of its own on the stack's
-PostgreSQL. In turn: the raw encoder of each on the texts it embeds (semsearch: the documents'
-passages; the peer: title + body, one text per document), semsearch's ingest through the command
-API until searchable, the peer's ``index()``, the raw encoders again; then ``--changed`` of the
-documents revised and sent again (semsearch: PUTs until searchable; the peer: ``index()`` over
-every document, incremental cleanup); then filtered searches on each. The LangChain packages are
+PostgreSQL. The corpus is ingested in ``--rounds`` slices: each slice by semsearch (through the
+command API until searchable) and by the peer (``index()``) in turn, who goes first alternating,
+then the raw encoder of each timed on a sample of the slice's texts as each embeds them
+(semsearch: the documents' passages; the peer: title + body, one text per document), so that
+every figure meets the same drift of a shared machine. Then ``--changed`` of the documents are
+revised and sent again (semsearch: PUTs until searchable; the peer: ``index()`` over every
+document, incremental cleanup), and filtered searches alternate between the two. The LangChain packages are
 the optional ``peer`` group, installed into this environment on first use from
 ``requirements-peer.lock``.
 """
@@ -49,8 +51,12 @@ def arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
                         "only, both sides)")
     p.add_argument("--changed", type=float, default=0.1, help="share of documents revised")
     p.add_argument("--searches", type=int, default=200, help="filtered searches timed on each")
-    p.add_argument("--ceiling-documents", type=int, default=500,
-                   help="documents (spread over the corpus) the raw encoders are timed on")
+    p.add_argument("--rounds", type=int, default=5,
+                   help="slices of the corpus, each ingested by both in turn (who goes first "
+                        "alternates) and then timed on the raw encoders: the machine's speed "
+                        "drifts within a run, and each slice meets both in the same conditions")
+    p.add_argument("--ceiling-share", type=float, default=0.5,
+                   help="share of each slice's documents the raw encoders are timed on")
     p.add_argument("--out", type=Path, help="output folder (default bench-results/<timestamp>-peer/)")
     return p
 
@@ -85,11 +91,6 @@ def revised(docs: list[dict[str, Any]], share: float) -> tuple[list[dict[str, An
     return out, changed
 
 
-def raw_rates(encoders: dict[str, Encoder], sample: dict[str, list[str]], documents: int) -> dict[str, float]:
-    return {name: round(ceilings.document_rate(encoders[name], sample[name], documents), 2)
-            for name in encoders}
-
-
 def put_until_searchable(target: Target, docs: list[dict[str, Any]]) -> float:
     """PUT each document (one request each, as a client sends its edits), then wait until every
     one is searchable; the seconds from the first PUT."""
@@ -107,19 +108,16 @@ def put_until_searchable(target: Target, docs: list[dict[str, Any]]) -> float:
         return time.perf_counter() - started
 
 
-def search_semsearch(target: Target, queries: list[str], categories: list[str]) -> list[float]:
-    latencies = []
-    with httpx.Client(base_url=target.query_url, timeout=60) as client:
-        for query, category in tqdm(list(zip(queries, categories, strict=True)),
-                                    desc="search: semsearch", unit="q"):
-            started = time.perf_counter()
-            reply = client.post("/v1/search", json={"query": query, "limit": LIMIT,
-                                                    "filters": {"category": [category]}})
-            latencies.append(time.perf_counter() - started)
-            reply.raise_for_status()
-            if any(hit["category"] != category for hit in reply.json()["hits"]):
-                raise AssertionError("semsearch's filtered search returned another category")
-    return latencies
+def search_semsearch(client: httpx.Client, query: str, category: str) -> float:
+    """Seconds for one filtered search through the query API."""
+    started = time.perf_counter()
+    reply = client.post("/v1/search", json={"query": query, "limit": LIMIT,
+                                            "filters": {"category": [category]}})
+    seconds = time.perf_counter() - started
+    reply.raise_for_status()
+    if any(hit["category"] != category for hit in reply.json()["hits"]):
+        raise AssertionError("semsearch's filtered search returned another category")
+    return seconds
 
 
 def main(args: argparse.Namespace, argv: list[str]) -> int:
@@ -128,22 +126,23 @@ def main(args: argparse.Namespace, argv: list[str]) -> int:
 
     out = args.out or Path("bench-results") / (time.strftime("%Y%m%d-%H%M%S") + "-peer")
     corpus = texts.build(args.documents)
-    data: dict[str, Any] = {"meta": meta(argv), "corpus": corpus.note, "notes": []}
-    semsearch_encoder = ceilings.load_backend(args.encoder)
+    data: dict[str, Any] = {"meta": meta(argv), "corpus": corpus.note, "notes": list(NOTES)}
     peer_backend = "hashing" if args.encoder == "hashing" else "torch"
-    peer_encoder = (semsearch_encoder if peer_backend == args.encoder
-                    else ceilings.load_backend(peer_backend))
-    encoders = {"semsearch": semsearch_encoder, "peer": peer_encoder}
-    sampled = sampled_documents(corpus, args.ceiling_documents)
-    sample = {"semsearch": ceiling_sample(corpus, args.ceiling_documents).texts,
-              "peer": [embedded_text(d["title"], d["body"]) for d in sampled]}
+    encoders = {"semsearch": ceilings.load_backend(args.encoder)}
+    encoders["peer"] = (encoders["semsearch"] if peer_backend == args.encoder
+                        else ceilings.load_backend(peer_backend))
     data["semsearch_setup"] = f"pgvector, {ENCODER_SETTING[args.encoder]}"
     data["peer_setup"] = f"index() + SQLRecordManager + PGVector, {ENCODER_SETTING[peer_backend]}"
     print(f"== pgvector: starting a stack (encoder {args.encoder})…", flush=True)
     stack = BenchStack("pgvector", encoder=args.encoder)
     target = stack.start()
     try:
-        _measure(args, data, stack, target, corpus, encoders, sample, len(sampled), Peer)
+        postgres = stack.local.postgres  # None where DATABASE_URL named a server: its read database
+        url = postgres.create_database("langchain_peer") if postgres else target.read_database_url
+        peer = Peer.open(url or "", encoders["peer"])
+        _ingest(args, data, target, peer, corpus, encoders)
+        _incremental(args, data, target, peer, corpus)
+        _search(args, data, target, peer, corpus)
     finally:
         stack.stop()
     path = peer_report.write(out, data)
@@ -154,29 +153,65 @@ def main(args: argparse.Namespace, argv: list[str]) -> int:
     return 0
 
 
-def _measure(args: argparse.Namespace, data: dict[str, Any], stack: BenchStack, target: Target,
-             corpus: texts.Corpus, encoders: dict[str, Encoder], sample: dict[str, list[str]],
-             sampled: int, peer_class: Any) -> None:
-    postgres = stack.local.postgres
-    url = (postgres.create_database("langchain_peer") if postgres is not None
-           else target.read_database_url)
-    peer = peer_class.open(url, encoders["peer"])
-    print(f"raw encoders on {sampled} documents' texts…", flush=True)
-    before = raw_rates(encoders, sample, sampled)
-    semsearch = ingest.run(target, corpus.documents, None)
-    semsearch.pop("curve")
-    indexed = peer.index(corpus.documents, "ingest: peer      ")
-    indexed["documents_per_s"] = peer_report.rate(len(corpus.documents), indexed["seconds"])
-    after = raw_rates(encoders, sample, sampled)
-    data["ingest"] = {"semsearch": semsearch, "peer": indexed}
-    data["raw_encoder"] = {name: {"before": before[name], "after": after[name],
-                                  "mean": round((before[name] + after[name]) / 2, 2)}
-                           for name in encoders}
+NOTES = [
+    "Ingest in rounds: each slice of the corpus is ingested by semsearch and by the peer in turn "
+    "(who goes first alternates), then the raw encoders are timed on a sample of the same slice; "
+    "documents/s are the totals over the rounds. One stack, one PostgreSQL (the peer in a "
+    "database of its own); the machine is shared with whatever else ran (load average in meta).",
+    "The peer's embeddings: a LangChain Embeddings class calling sentence-transformers on the "
+    "packaged model, as HuggingFaceEmbeddings does (langchain-huggingface cannot be installed "
+    "beside semsearch's pinned huggingface-hub 2.x with langchain-core 1.x).",
+    "PGVector as created by default: no ANN index (exact scan with the JSONB filter).",
+    "Searches: the same distinct queries on both, one at a time, alternating who goes first; "
+    "semsearch's over HTTP to its query API (one keep-alive client), the peer's in this process.",
+]
+
+
+def _ingest(args: argparse.Namespace, data: dict[str, Any], target: Target, peer: Any,
+            corpus: texts.Corpus, encoders: dict[str, Encoder]) -> None:
+    docs = corpus.documents
+    rounds = max(1, min(args.rounds, len(docs)))
+    step = -(-len(docs) // rounds)
+    spent = {"semsearch": 0.0, "peer": 0.0}
+    raw = {"semsearch": [0, 0.0], "peer": [0, 0.0]}
+    per_round: dict[str, list[float]] = {"semsearch": [], "peer": [], "raw semsearch": [], "raw peer": []}
+    indexed: dict[str, int] = {}
+    for r, start in enumerate(range(0, len(docs), step)):
+        part = docs[start:start + step]
+        print(f"round {r + 1}/{rounds}: documents {start}…{start + len(part) - 1}", flush=True)
+        for side in ("semsearch", "peer") if r % 2 == 0 else ("peer", "semsearch"):
+            if side == "semsearch":
+                seconds = ingest.run(target, part, None)["seconds"]
+            else:
+                found = peer.index(part, "ingest: peer      ")
+                seconds = found.pop("seconds")
+                indexed = {k: indexed.get(k, 0) + v for k, v in found.items() if k.startswith("num_")}
+            spent[side] += seconds
+            per_round[side].append(peer_report.rate(len(part), seconds))
+        slice_corpus = texts.Corpus(part, "")
+        sampled = sampled_documents(slice_corpus, max(1, round(len(part) * args.ceiling_share)))
+        sample = {"semsearch": ceiling_sample(slice_corpus, len(sampled)).texts,
+                  "peer": [embedded_text(d["title"], d["body"]) for d in sampled]}
+        for side, encoder in encoders.items():
+            seconds, _ = ceilings.encode_cost(encoder, sample[side])
+            raw[side][0] += len(sampled)
+            raw[side][1] += seconds
+            per_round[f"raw {side}"].append(peer_report.rate(len(sampled), seconds))
+    data["ingest"] = {side: {"documents": len(docs), "seconds": round(spent[side], 2),
+                             "documents_per_s": peer_report.rate(len(docs), spent[side]),
+                             "rounds": per_round[side]} for side in spent}
+    data["ingest"]["peer"] |= indexed
+    data["raw_encoder"] = {side: {"documents": int(n), "seconds": round(seconds, 2),
+                                  "documents_per_s": peer_report.rate(int(n), seconds),
+                                  "rounds": per_round[f"raw {side}"]}
+                           for side, (n, seconds) in raw.items()}
     data["raw_encoder"]["semsearch"]["texts"] = (
-        f"semsearch's raw encoder ({args.encoder}): the passages its worker embeds for "
-        f"{sampled} documents ({len(sample['semsearch'])} texts)")
-    data["raw_encoder"]["peer"]["texts"] = (
-        f"the peer's raw encoder: title + body, one text per document ({sampled})")
+        f"semsearch's raw encoder ({args.encoder}): the passages its worker embeds")
+    data["raw_encoder"]["peer"]["texts"] = "the peer's raw encoder: title + body, one text per document"
+
+
+def _incremental(args: argparse.Namespace, data: dict[str, Any], target: Target, peer: Any,
+                 corpus: texts.Corpus) -> None:
     docs, changed = revised(corpus.documents, args.changed)
     seconds = put_until_searchable(target, [docs[i] for i in changed])
     again = peer.index(docs, "update: peer      ")
@@ -187,31 +222,29 @@ def _measure(args: argparse.Namespace, data: dict[str, Any], stack: BenchStack, 
         **again, "changed": again["num_added"],
         "documents_per_s": peer_report.rate(again["num_added"], again["seconds"]),
         "how": f"index() over all {len(docs)} documents, cleanup='incremental'"}}
-    _search(args, data, target, peer, corpus)
-    data["notes"] += [
-        "Ingest order: the raw encoders, semsearch's ingest, the peer's index(), the raw encoders "
-        "again (ratios to their mean); one stack, one PostgreSQL (the peer in a database of its "
-        "own), the machine shared with whatever else ran (load average in meta).",
-        "The peer's embeddings: a LangChain Embeddings class calling sentence-transformers on the "
-        "packaged model, as HuggingFaceEmbeddings does (langchain-huggingface cannot be installed "
-        "beside semsearch's pinned huggingface-hub 2.x with langchain-core 1.x).",
-        "PGVector as created by default: no ANN index (exact scan with the JSONB filter).",
-        "semsearch's searches go over HTTP to its query API (one keep-alive client); the peer's "
-        "run in this process (no HTTP). Each side's searches are the same distinct queries, each "
-        "with one category filter."]
 
 
 def _search(args: argparse.Namespace, data: dict[str, Any], target: Target, peer: Any,
             corpus: texts.Corpus) -> None:
     present = sorted({d["category"] for d in corpus.documents})
     rng = random.Random(3)
-    queries = texts.queries(args.searches + 10, seed=11)
+    queries = texts.queries(args.searches + WARM, seed=11)
     categories = [rng.choice(present) for _ in queries]
-    warm, timed = slice(0, 10), slice(10, None)
-    search_semsearch(target, queries[warm], categories[warm])
-    peer.search(queries[warm], categories[warm], LIMIT)
+    timed: dict[str, list[float]] = {"semsearch": [], "peer": []}
+    with httpx.Client(base_url=target.query_url, timeout=60) as client:
+        for n, (query, category) in enumerate(tqdm(list(zip(queries, categories, strict=True)),
+                                                   desc="search: both     ", unit="q")):
+            for side in ("semsearch", "peer") if n % 2 == 0 else ("peer", "semsearch"):
+                seconds = (search_semsearch(client, query, category) if side == "semsearch"
+                           else peer.search(query, category, LIMIT))
+                if n >= WARM:
+                    timed[side].append(seconds)
     data["search"] = {
-        "semsearch": {**peer_report.latency(search_semsearch(target, queries[timed], categories[timed])),
+        "semsearch": {**peer_report.latency(timed["semsearch"]),
                       "how": "POST /v1/search with a category filter, limit 10"},
-        "peer": {**peer_report.latency(peer.search(queries[timed], categories[timed], LIMIT)),
+        "peer": {**peer_report.latency(timed["peer"]),
                  "how": "PGVector.similarity_search(k=10, filter={'category': {'$eq': …}})"}}
+
+
+WARM = 10
+"""Searches on each side before the timed ones (not counted)."""

@@ -77,20 +77,14 @@ class Peer:
             seconds = time.perf_counter() - started
         return {"documents": len(docs), "seconds": round(seconds, 2), **dict(result)}
 
-    def search(self, queries: list[str], categories: list[str], limit: int) -> list[float]:
-        """Seconds per filtered similarity search (one category each), one after another."""
-        latencies = []
-        for query, category in tqdm(list(zip(queries, categories, strict=True)),
-                                    desc="search: peer     ", unit="q"):
-            started = time.perf_counter()
-            found = self.store.similarity_search(query, k=limit, filter={"category": {"$eq": category}})
-            latencies.append(time.perf_counter() - started)
-            if any(d.metadata["category"] != category for d in found):
-                raise AssertionError("the peer's filtered search returned another category")
-        return latencies
-
-    def count(self) -> int:
-        return len(self.records.list_keys())
+    def search(self, query: str, category: str, limit: int) -> float:
+        """Seconds for one filtered similarity search."""
+        started = time.perf_counter()
+        found = self.store.similarity_search(query, k=limit, filter={"category": {"$eq": category}})
+        seconds = time.perf_counter() - started
+        if any(d.metadata["category"] != category for d in found):
+            raise AssertionError("the peer's filtered search returned another category")
+        return seconds
 
 
 def _fed(docs: list[dict[str, Any]], bar: tqdm) -> Iterator[Document]:

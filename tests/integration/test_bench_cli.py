@@ -101,11 +101,14 @@ def test_bench_endurance_writes_and_searches_side_by_side_and_checks_memory(tmp_
 def test_bench_peer_measures_semsearch_and_langchain_on_the_same_documents(tmp_path: Path) -> None:
     out = tmp_path / "peer"  # installs the optional peer group from its lock if it is missing
     argv = ["peer", "--documents", "30", "--encoder", "hashing", "--searches", "12",
-            "--ceiling-documents", "20", "--out", str(out)]
+            "--rounds", "3", "--out", str(out)]
     assert cli.main(argv) == 0
     data = json.loads((out / "results.json").read_text())
     assert data["ingest"]["semsearch"]["documents"] == data["ingest"]["peer"]["documents"] == 30
     assert data["ingest"]["peer"]["num_added"] == 30 and data["ingest"]["peer"]["num_skipped"] == 0
+    for side in ("semsearch", "peer"):  # three slices of ten, each ingested by both and then timed
+        assert len(data["ingest"][side]["rounds"]) == len(data["raw_encoder"][side]["rounds"]) == 3
+        assert data["raw_encoder"][side]["documents"] == 15
     peer = data["incremental"]["peer"]  # every 10th document revised: 0, 10, 20
     assert (peer["num_added"], peer["num_deleted"], peer["num_skipped"]) == (3, 3, 27)
     assert data["incremental"]["semsearch"]["changed"] == 3

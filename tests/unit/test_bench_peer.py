@@ -9,7 +9,8 @@ from benchmarks import peer, peer_report
 
 def figures(semsearch: float, peer_rate: float, raw: float) -> dict[str, Any]:
     def bracket(rate: float) -> dict[str, Any]:
-        return {"before": rate - 1, "after": rate + 1, "mean": rate, "texts": "texts"}
+        return {"documents": 50, "documents_per_s": rate, "rounds": [rate - 1, rate + 1],
+                "texts": "texts"}
 
     def speed(rate: float) -> dict[str, Any]:
         return {"documents": 100, "seconds": round(100 / rate, 2), "documents_per_s": rate}
@@ -38,7 +39,7 @@ def test_ratios_and_checks_pass_at_the_targets_and_fail_below() -> None:
 
 def test_a_missing_figure_is_reported_as_unmeasured_not_as_a_failure() -> None:
     data = figures(semsearch=30.0, peer_rate=20.0, raw=32.0)
-    data["raw_encoder"]["semsearch"]["mean"] = None
+    data["raw_encoder"]["semsearch"]["documents_per_s"] = None
     checks = peer_report.checks(peer_report.ratios(data))
     assert [c["pass"] for c in checks] == [True, None]
 
@@ -51,6 +52,7 @@ def test_the_report_shows_both_sides_and_the_checks() -> None:
     assert "| semsearch documents/s / the peer's | 1.5 | ≥ 1.5 | PASS |" in text
     assert "semsearch / peer: **1.5**" in text and "semsearch / peer: **2.0**" in text
     assert "## Incremental: 10 of 100 documents changed" in text and "![" in text
+    assert "| 30.0 (30.0 – 30.0) | 32.0 (31.0 – 33.0) | 0.938 |" in text  # rounds' spread
 
 
 def test_every_tenth_document_is_revised_and_only_its_body_changes() -> None:
