@@ -173,7 +173,8 @@ def _ingest(args: argparse.Namespace, data: dict[str, Any], target: Target, peer
     rounds = max(1, min(args.rounds, len(docs)))
     step = -(-len(docs) // rounds)
     spent = {"semsearch": 0.0, "peer": 0.0}
-    raw = {"semsearch": [0, 0.0], "peer": [0, 0.0]}
+    raw = {"semsearch": [0, 0.0, 0], "peer": [0, 0.0, 0]}
+    """documents, seconds, texts"""
     per_round: dict[str, list[float]] = {"semsearch": [], "peer": [], "raw semsearch": [], "raw peer": []}
     indexed: dict[str, int] = {}
     for r, start in enumerate(range(0, len(docs), step)):
@@ -196,15 +197,17 @@ def _ingest(args: argparse.Namespace, data: dict[str, Any], target: Target, peer
             seconds, _ = ceilings.encode_cost(encoder, sample[side])
             raw[side][0] += len(sampled)
             raw[side][1] += seconds
+            raw[side][2] += len(sample[side])
             per_round[f"raw {side}"].append(peer_report.rate(len(sampled), seconds))
     data["ingest"] = {side: {"documents": len(docs), "seconds": round(spent[side], 2),
                              "documents_per_s": peer_report.rate(len(docs), spent[side]),
                              "rounds": per_round[side]} for side in spent}
     data["ingest"]["peer"] |= indexed
-    data["raw_encoder"] = {side: {"documents": int(n), "seconds": round(seconds, 2),
+    data["raw_encoder"] = {side: {"documents": int(n), "texts_embedded": int(count),
+                                  "seconds": round(seconds, 2),
                                   "documents_per_s": peer_report.rate(int(n), seconds),
                                   "rounds": per_round[f"raw {side}"]}
-                           for side, (n, seconds) in raw.items()}
+                           for side, (n, seconds, count) in raw.items()}
     data["raw_encoder"]["semsearch"]["texts"] = (
         f"semsearch's raw encoder ({args.encoder}): the passages its worker embeds")
     data["raw_encoder"]["peer"]["texts"] = "the peer's raw encoder: title + body, one text per document"

@@ -76,7 +76,7 @@ def markdown(data: dict[str, Any], picture: str | None) -> str:
                      [f"peer ({data['peer_setup']})", p["documents"], p["seconds"],
                       _span(p), _span(raw["peer"]), r["peer_over_raw_encoder"]]]),
              f"semsearch / peer: **{r['semsearch_over_peer']}**. {raw['semsearch']['texts']}; "
-             f"{raw['peer']['texts']}.", "",
+             f"{raw['peer']['texts']}.{_texts(raw)}", "",
              f"## Incremental: {incr['changed']} of {s['documents']} documents changed", "",
              *table(["", "changed documents", "seconds", "changed documents/s", "how"],
                     [[name, f["changed"], f["seconds"], f["documents_per_s"], f["how"]]
@@ -91,6 +91,14 @@ def markdown(data: dict[str, Any], picture: str | None) -> str:
     lines += ["## Notes", "", *[f"- {note}" for note in data["notes"]], "",
               f"Machine: {data['meta']['machine']}.", ""]
     return "\n".join(lines)
+
+
+def _texts(raw: dict[str, Any]) -> str:
+    """Texts each side embeds per document, where the run counted them."""
+    per = {side: f["texts_embedded"] / f["documents"] for side, f in raw.items()
+           if f.get("texts_embedded") and f.get("documents")}
+    return "" if not per else " Texts embedded per document: " + ", ".join(
+        f"{side} {round(n, 2)}" for side, n in per.items()) + "."
 
 
 def _span(figures: dict[str, Any]) -> str:

@@ -109,6 +109,8 @@ def test_bench_peer_measures_semsearch_and_langchain_on_the_same_documents(tmp_p
     for side in ("semsearch", "peer"):  # three slices of ten, each ingested by both and then timed
         assert len(data["ingest"][side]["rounds"]) == len(data["raw_encoder"][side]["rounds"]) == 3
         assert data["raw_encoder"][side]["documents"] == 15
+    assert data["raw_encoder"]["peer"]["texts_embedded"] == 15  # one per document; passages ≥ 1
+    assert data["raw_encoder"]["semsearch"]["texts_embedded"] >= 15
     peer = data["incremental"]["peer"]  # every 10th document revised: 0, 10, 20
     assert (peer["num_added"], peer["num_deleted"], peer["num_skipped"]) == (3, 3, 27)
     assert data["incremental"]["semsearch"]["changed"] == 3
