@@ -115,8 +115,9 @@ def test_bench_peer_measures_semsearch_and_langchain_on_the_same_documents(tmp_p
     assert (peer["num_added"], peer["num_deleted"], peer["num_skipped"]) == (3, 3, 27)
     assert data["incremental"]["semsearch"]["changed"] == 3
     assert data["search"]["semsearch"]["searches"] == data["search"]["peer"]["searches"] == 12
-    for side in ("semsearch", "peer"):  # the query API's took_ms; the peer's query embedding
-        assert 0 < data["search"][side]["inside_p50_ms"] <= data["search"][side]["p50_ms"]
+    inside = {side: data["search"][side]["inside_p50_ms"] for side in ("semsearch", "peer")}
+    assert 0 < inside["semsearch"] <= data["search"]["semsearch"]["p50_ms"]  # its took_ms
+    assert 0 <= inside["peer"] <= data["search"]["peer"]["p50_ms"]  # hashing a query: microseconds
     assert data["ratios"]["semsearch_over_peer"] == round(
         data["ingest"]["semsearch"]["documents_per_s"] / data["ingest"]["peer"]["documents_per_s"], 3)
     assert [c["target"] for c in data["checks"]] == ["≥ 1.5", "≥ 0.93"]
