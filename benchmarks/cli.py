@@ -2,7 +2,8 @@
 
 Subcommands: ``ingest``, ``freshness``, ``query``, ``commands``, ``all`` (the four in turn on one
 stack per store), ``ceilings`` (the raw encoders and their STS Benchmark scores only) and
-``relevance`` (ranking quality on labelled sets, flags of its own: benchmarks/relevance_run.py). Each
+``relevance`` (ranking quality on labelled sets, flags of its own: benchmarks/relevance_run.py) and
+``peer`` (semsearch against LangChain's indexing API, flags of its own: benchmarks/peer.py). Each
 starts a fresh local stack per store (or measures one given by ``--command-url/--query-url``),
 shows progress bars, and writes ``results.json``, ``report.md`` and PNG plots into ``--out``
 (default ``bench-results/<timestamp>/``).
@@ -15,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks import ceilings, relevance_run, report, texts
+from benchmarks import ceilings, peer, relevance_run, report, texts
 from benchmarks.results import Run, meta
 from benchmarks.steps import STEPS, measure_ceiling, session
 
@@ -88,6 +89,8 @@ def parser() -> argparse.ArgumentParser:
     relevance_run.arguments(sub.add_parser("relevance", help=relevance_run.HELP,
                                            description=relevance_run.__doc__,
                                            formatter_class=argparse.RawDescriptionHelpFormatter))
+    peer.arguments(sub.add_parser("peer", help=peer.HELP, description=peer.__doc__,
+                                  formatter_class=argparse.RawDescriptionHelpFormatter))
     return root
 
 
@@ -114,6 +117,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.subcommand == "relevance":
         return relevance_run.main(args, argv)
+    if args.subcommand == "peer":
+        return peer.main(args, argv)
     args.query_sizes = args.query_sizes or [args.documents]
     out = args.out or Path("bench-results") / time.strftime("%Y%m%d-%H%M%S")
     run = Run(out)

@@ -47,14 +47,19 @@ class Session:
             self.run.marks.setdefault(self.target.store, []).append((self.sampler.mark(label), label))
 
 
+def sampled_documents(corpus: texts.Corpus, size: int) -> list[dict[str, Any]]:
+    """Up to ``size`` documents spread evenly over the corpus."""
+    every = max(1, len(corpus.documents) // max(size, 1))
+    return corpus.documents[::every][:size]
+
+
 def ceiling_sample(corpus: texts.Corpus, size: int) -> ceilings.Sample:
     """Up to ``size`` documents spread evenly over the corpus, so they look like what is ingested,
     as the passage texts the worker embeds for them (the stack's default passage settings)."""
     from benchmarks import exact
     from query_side.settings import StoreSettings
 
-    every = max(1, len(corpus.documents) // max(size, 1))
-    docs = corpus.documents[::every][:size]
+    docs = sampled_documents(corpus, size)
     prepared = exact.plans(docs, "", StoreSettings().passage_settings())
     return ceilings.Sample([t for p in prepared for t in p.texts], len(docs))
 

@@ -105,3 +105,30 @@ def test_bench_endurance_writes_and_searches_side_by_side_and_checks_memory(tmp_
     with BenchStack("pgvector", encoder="hashing"):  # (nothing left running by the run above)
         pass
     assert "### Endurance (pgvector)" in (out / "report.md").read_text()
+
+
+def test_bench_peer_measures_semsearch_and_langchain_on_the_same_documents(tmp_path: Path) -> None:
+    out = tmp_path / "peer"  # installs the optional peer group from its lock if it is missing
+    argv = ["peer", "--documents", "30", "--encoder", "hashing", "--searches", "12",
+            "--rounds", "3", "--out", str(out)]
+    assert cli.main(argv) == 0
+    data = json.loads((out / "results.json").read_text())
+    assert data["ingest"]["semsearch"]["documents"] == data["ingest"]["peer"]["documents"] == 30
+    assert data["ingest"]["peer"]["num_added"] == 30 and data["ingest"]["peer"]["num_skipped"] == 0
+    for side in ("semsearch", "peer"):  # three slices of ten, each ingested by both and then timed
+        assert len(data["ingest"][side]["rounds"]) == len(data["raw_encoder"][side]["rounds"]) == 3
+        assert data["raw_encoder"][side]["documents"] == 15
+    assert data["raw_encoder"]["peer"]["texts_embedded"] == 15  # one per document; passages ≥ 1
+    assert data["raw_encoder"]["semsearch"]["texts_embedded"] >= 15
+    peer = data["incremental"]["peer"]  # every 10th document revised: 0, 10, 20
+    assert (peer["num_added"], peer["num_deleted"], peer["num_skipped"]) == (3, 3, 27)
+    assert data["incremental"]["semsearch"]["changed"] == 3
+    assert data["search"]["semsearch"]["searches"] == data["search"]["peer"]["searches"] == 12
+    inside = {side: data["search"][side]["inside_p50_ms"] for side in ("semsearch", "peer")}
+    assert 0 < inside["semsearch"] <= data["search"]["semsearch"]["p50_ms"]  # its took_ms
+    assert 0 <= inside["peer"] <= data["search"]["peer"]["p50_ms"]  # hashing a query: microseconds
+    assert data["ratios"]["semsearch_over_peer"] == round(
+        data["ingest"]["semsearch"]["documents_per_s"] / data["ingest"]["peer"]["documents_per_s"], 3)
+    assert [c["target"] for c in data["checks"]] == ["≥ 1.5", "≥ 0.93"]
+    assert "## Incremental: 3 of 30 documents changed" in (out / "report.md").read_text()
+    assert (out / "peer.png").stat().st_size > 1000
