@@ -33,11 +33,10 @@ from tests.services import Services
 
 
 @dataclass
-class CountingEncoder:
-    """Passes through to a real encoder and counts the texts it was asked to embed."""
+class WrappedEncoder:
+    """Passes through to a real encoder; subclasses watch or hold the calls."""
 
     inner: Encoder
-    texts: list[str] = field(default_factory=list)
 
     @property
     def model_id(self) -> str:
@@ -46,6 +45,16 @@ class CountingEncoder:
     @property
     def dimensions(self) -> int:
         return self.inner.dimensions
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        return self.inner.encode(texts)
+
+
+@dataclass
+class CountingEncoder(WrappedEncoder):
+    """Counts the texts it was asked to embed."""
+
+    texts: list[str] = field(default_factory=list)
 
     def encode(self, texts: list[str]) -> np.ndarray:
         self.texts.extend(texts)

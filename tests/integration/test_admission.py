@@ -17,25 +17,16 @@ from httpx import Response
 
 from embeddings import Encoder
 from tests.integration.test_result_cache import wait_listening
-from tests.pipeline import Pipeline, pipeline
+from tests.pipeline import Pipeline, WrappedEncoder, pipeline
 from tests.services import Services
 
 
 @dataclass
-class GatedEncoder:
+class GatedEncoder(WrappedEncoder):
     """A real encoder that, while the gate is closed, holds every call until it opens: the
     searches in flight stay in flight for as long as the test needs."""
 
-    inner: Encoder
     gate: threading.Event = field(default_factory=threading.Event)
-
-    @property
-    def model_id(self) -> str:
-        return self.inner.model_id
-
-    @property
-    def dimensions(self) -> int:
-        return self.inner.dimensions
 
     def encode(self, texts: list[str]) -> np.ndarray:
         assert self.gate.wait(20), "the test never opened the gate"
