@@ -27,7 +27,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     data_dir = None if args.temporary else (args.data_dir or default_data_dir())
     stack = LocalStack(StackConfig(store=args.store, command_port=args.command_port,
                                    query_port=args.query_port, data_dir=data_dir,
-                                   require_weaviate=args.store == "weaviate"))
+                                   require_weaviate=args.store == "weaviate",
+                                   workers=args.workers, relays=args.relays))
     try:
         stack.hold_folder()
     except FolderInUse as exc:
@@ -42,6 +43,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         stack.start()
         print(f"command API  {stack.command_url}   (POST /v1/documents)")
         print(f"query API    {stack.query_url}   (POST /v1/search)")
+        print(f"processes    {', '.join(stack.children)}")
         for note in stack.notes:
             print(note)
         print(f"logs         {stack.home / 'logs'}\nCtrl-C stops everything.", flush=True)
@@ -168,9 +170,17 @@ def cmd_query_api(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from semsearch.stack.datafolder import default_data_dir
     from semsearch.status import print_status
 
-    return print_status()
+    return print_status(args.data_dir or default_data_dir())
+
+
+def positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"at least 1, not {value}")
+    return value
 
 
 def use_running_stack(args: argparse.Namespace) -> None:
@@ -230,6 +240,10 @@ def parser() -> argparse.ArgumentParser:
         p.add_argument("--store", choices=["auto", "pgvector", "weaviate"], default="auto")
     up.add_argument("--command-port", type=int, default=8001)
     up.add_argument("--query-port", type=int, default=8002)
+    up.add_argument("--workers", type=positive, default=1,
+                    help="sync worker processes (worker-1, …), sharing the store queues")
+    up.add_argument("--relays", type=positive, default=1,
+                    help="relay processes (relay-1, …), claiming outbox rows side by side")
     where = up.add_mutually_exclusive_group()
     where.add_argument("--data-dir", type=Path,
                        help="keep data here (default: $XDG_DATA_HOME/semsearch, "

@@ -36,6 +36,10 @@ class StackConfig:
     encoder: str = "sentence-transformers"
     require_weaviate: bool = False
     extra_env: dict[str, str] = field(default_factory=dict)
+    workers: int = 1
+    """Sync worker processes, named worker-1, worker-2, …; they share the store queues."""
+    relays: int = 1
+    """Relay processes, named relay-1, relay-2, …; they claim outbox rows with SKIP LOCKED."""
 
 
 class LocalStack:
@@ -122,8 +126,10 @@ class LocalStack:
         return managed
 
     def start_processes(self) -> None:
-        self.spawn("relay", "relay")
-        self.spawn("worker", "worker")
+        for n in range(1, self.config.relays + 1):
+            self.spawn(f"relay-{n}", "relay")
+        for n in range(1, self.config.workers + 1):
+            self.spawn(f"worker-{n}", "worker")
         self.spawn("command-api", "command-api", "--port", str(self.config.command_port))
         self.spawn("query-api", "query-api", "--port", str(self.config.query_port))
         for name, url in (("command-api", self.command_url), ("query-api", self.query_url)):

@@ -13,19 +13,23 @@ from pathlib import Path
 import httpx
 import psutil
 
+from semsearch.stack.datafolder import holder
 from semsearch.stack.process import free_port, wait_until
+from tests.e2e.up_process import operator
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_up_serves_writes_and_searches_then_stops_cleanly(tmp_path: Path) -> None:
+    """Two relays and two workers (``--relays 2 --workers 2``), named in stack.json and shown by
+    `semsearch status`."""
     command_port, query_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
     env["QUERY_API_WORKERS"] = "2"  # the query API as two processes behind one port
     proc = subprocess.Popen(
         [sys.executable, "-m", "semsearch.cli", "up", "--store", "pgvector",
          "--command-port", str(command_port), "--query-port", str(query_port),
-         "--data-dir", str(tmp_path / "data")],
+         "--data-dir", str(tmp_path / "data"), "--workers", "2", "--relays", "2"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         wait_until(lambda: httpx.get(f"http://127.0.0.1:{query_port}/readyz").status_code == 200,
@@ -34,6 +38,14 @@ def test_up_serves_writes_and_searches_then_stops_cleanly(tmp_path: Path) -> Non
         names = " ".join(" ".join(p.cmdline()) for p in tree)
         for part in ("postgres", "redis-server", "relay", "worker", "command-api", "query-api"):
             assert part in names
+        commands = [p.cmdline()[3:4] for p in tree if p.cmdline()[1:3] == ["-m", "semsearch.cli"]]
+        assert commands.count(["worker"]) == 2 and commands.count(["relay"]) == 2
+        wait_until(lambda: holder(tmp_path / "data").get("state") == "running", 30, "stack.json")
+        recorded = holder(tmp_path / "data")["children"]
+        assert isinstance(recorded, dict)
+        assert {"relay-1", "relay-2", "worker-1", "worker-2"} <= set(recorded)
+        shown = operator("status", folder=tmp_path / "data").stdout
+        assert "relay-1" in shown and "worker-2" in shown and "(gone)" not in shown, shown
 
         written = httpx.post(f"http://127.0.0.1:{command_port}/v1/documents", json={
             "title": "Volcano", "body": "Magma rises through the crust and erupts as lava."}).json()

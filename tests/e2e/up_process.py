@@ -96,7 +96,7 @@ def kill_everything(up: Up) -> list[int]:
     pids = {p.pid for p in tree}
     named = {*recorded["children"].values(), *recorded["services"].values()}
     assert named <= pids, (named, pids)
-    assert {"postgres", "redis", "relay", "worker", "command-api", "query-api"} <= \
+    assert {"postgres", "redis", "relay-1", "worker-1", "command-api", "query-api"} <= \
         set(recorded["children"]) | set(recorded["services"])
     up.proc.kill()  # first, so that it does not stop the rest gracefully
     for process in tree:
