@@ -198,7 +198,8 @@ def use_running_stack(args: argparse.Namespace) -> None:
 def cmd_soak(args: argparse.Namespace) -> int:
     from semsearch.soak import main as soak_main
 
-    return soak_main(args.commands, args.ids, not args.no_faults, args.seed, args.rate)
+    return soak_main(args.commands, args.ids, not args.no_faults, args.seed, args.rate,
+                     args.workers, args.relays)
 
 
 def cmd_agreement(args: argparse.Namespace) -> int:
@@ -298,6 +299,8 @@ def parser() -> argparse.ArgumentParser:
     soak.add_argument("--no-faults", action="store_true")
     soak.add_argument("--seed", type=int, default=0)
     soak.add_argument("--rate", type=float, default=50.0, help="commands per second")
+    soak.add_argument("--workers", type=positive, default=3, help="sync worker processes")
+    soak.add_argument("--relays", type=positive, default=2, help="relay processes")
     agree = add("agreement", cmd_agreement,
                 "top-10 overlap of Weaviate and pgvector (and recall vs exact) on real paragraphs")
     agree.add_argument("--documents", type=int, default=2000)

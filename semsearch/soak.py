@@ -101,17 +101,26 @@ class Faults(threading.Thread):
             self.log.append(f"{time.strftime('%H:%M:%S')} {kind}")
             self.inject(kind)
 
+    def pick(self, prefix: str) -> str:
+        """One of the cluster's workers or relays, at random (seeded), named in the log."""
+        name = self.rng.choice(sorted(n for n in self.cluster.procs if n.startswith(prefix)))
+        self.log[-1] += f" {name}"
+        return name
+
     def inject(self, kind: str) -> None:
         c = self.cluster
         if kind == "kill-worker":
-            c.kill("worker-a")
-            c.start_worker("worker-a", wait=False)
+            worker = self.pick("worker-")
+            c.kill(worker)
+            c.start_worker(worker, wait=False)
         elif kind == "crash-mid-document":  # dies between a document's two Weaviate writes
-            c.kill("worker-a")
-            c.start_worker("worker-a", failpoints=("store-mid-document",), wait=False)
+            worker = self.pick("worker-")
+            c.kill(worker)
+            c.start_worker(worker, failpoints=("store-mid-document",), wait=False)
         elif kind == "kill-relay":
-            c.kill("relay-1")
-            c.start("relay-1", "relay")
+            relay = self.pick("relay-")
+            c.kill(relay)
+            c.start(relay, "relay")
         elif kind == "kill-command-api":
             c.kill("command-api")
             c.start_command_api()
@@ -170,8 +179,15 @@ def soak(cluster: Cluster, redis: EmbeddedRedis, weaviate: Any, commands: int, i
     return result
 
 
+DEFAULT_WORKERS = 3
+"""Sync worker processes the soak runs (worker-1, …): batches of the same ids in parallel."""
+DEFAULT_RELAYS = 2
+"""Relay processes the soak runs (relay-1, …): outbox rows claimed side by side."""
+
+
 def start_cluster(home: Path, redis: EmbeddedRedis, postgres: EmbeddedPostgres,
-                  weaviate: Any) -> Cluster:
+                  weaviate: Any, workers: int = DEFAULT_WORKERS,
+                  relays: int = DEFAULT_RELAYS) -> Cluster:
     write = postgres.create_database(f"soak_{uuid.uuid4().hex[:8]}")
     read = postgres.create_database(f"soak_read_{uuid.uuid4().hex[:8]}")
     from command_side.migrate import upgrade
@@ -185,14 +201,15 @@ def start_cluster(home: Path, redis: EmbeddedRedis, postgres: EmbeddedPostgres,
         env |= {"WEAVIATE_URL": weaviate.url, "WEAVIATE_GRPC_PORT": str(weaviate.grpc_port)}
     cluster = Cluster(home, env)
     cluster.start_command_api()
-    cluster.start("relay-1", "relay")
-    cluster.start("relay-2", "relay")
-    cluster.start_worker("worker-a")
-    cluster.start_worker("worker-b")
+    for n in range(1, relays + 1):
+        cluster.start(f"relay-{n}", "relay")
+    for n in range(1, workers + 1):
+        cluster.start_worker(f"worker-{n}")
     return cluster
 
 
-def main(commands: int, ids: int, faults: bool, seed: int, rate: float = 50.0) -> int:
+def main(commands: int, ids: int, faults: bool, seed: int, rate: float = 50.0,
+         workers: int = DEFAULT_WORKERS, relays: int = DEFAULT_RELAYS) -> int:
     from semsearch.stack.weaviate import EmbeddedWeaviate, ensure_binary
 
     home = Path(tempfile.mkdtemp(prefix="semsearch-soak-"))
@@ -200,7 +217,7 @@ def main(commands: int, ids: int, faults: bool, seed: int, rate: float = 50.0) -
     redis = EmbeddedRedis(home / "redis").start()
     binary = ensure_binary(build=True)
     weaviate = EmbeddedWeaviate(home / "weaviate", binary=binary).start() if binary else None
-    cluster = start_cluster(home / "logs", redis, postgres, weaviate)
+    cluster = start_cluster(home / "logs", redis, postgres, weaviate, workers, relays)
     try:
         result = soak(cluster, redis, weaviate, commands, ids, faults, seed=seed, rate=rate)
     finally:
@@ -208,7 +225,8 @@ def main(commands: int, ids: int, faults: bool, seed: int, rate: float = 50.0) -
         for service in (weaviate, redis, postgres):
             if service is not None:
                 service.stop()
-    print(f"{result.commands} commands over {result.ids} ids in {result.seconds:.0f}s; "
+    print(f"{workers} workers, {relays} relays; "
+          f"{result.commands} commands over {result.ids} ids in {result.seconds:.0f}s; "
           f"{len(result.faults)} faults: {', '.join(f.split(' ', 1)[1] for f in result.faults)}")
     print("commands: " + ", ".join(f"{k}: {v}" for k, v in sorted(result.kinds.items())))
     print(f"converged in {result.converge_seconds:.1f}s; live documents {result.live_documents}; "

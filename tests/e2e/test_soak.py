@@ -12,8 +12,11 @@ CONVERGE_SECONDS = 180
 
 
 def test_short_soak_with_faults_ends_with_zero_differences(services: Services, weaviate) -> None:  # type: ignore[no-untyped-def]
+    """Three workers and two relays side by side, each killed in turn at random."""
     cluster = start_cluster(Path(tempfile.mkdtemp(prefix="soak-")), services.redis,
-                            services.postgres, weaviate)
+                            services.postgres, weaviate, workers=3, relays=2)
+    assert sorted(cluster.procs) == ["command-api", "relay-1", "relay-2", "worker-1", "worker-2",
+                                     "worker-3"]
     try:
         result = soak(cluster, services.redis, weaviate, commands=800, ids=80, fault_every=3,
                       seed=7, converge_timeout=CONVERGE_SECONDS, progress=False, rate=40,
