@@ -46,6 +46,14 @@ def levels(text: str) -> list[int]:
     return [int(part) for part in text.split(",") if part.strip()]
 
 
+def counts(text: str) -> list[int]:
+    """``1,2,3``: distinct positive counts, ascending."""
+    found = sorted(set(levels(text)))
+    if not found or found[0] < 1:
+        raise argparse.ArgumentTypeError(f"positive counts, e.g. 1,2,3; not {text!r}")
+    return found
+
+
 def common() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False)
     p.add_argument("--store", choices=["pgvector", "weaviate", "both"], default="both",
@@ -55,6 +63,9 @@ def common() -> argparse.ArgumentParser:
                    "--documents; e.g. 10k,100k: sizes beyond what ingest wrote are bulk-loaded)")
     p.add_argument("--encoder", choices=["torch", "onnx", "hashing"], default="torch",
                    help="the stack's encoder (ENCODER of worker and query API); hashing: tests only")
+    p.add_argument("--workers", type=counts, default=[1],
+                   help="ingest: sync worker counts measured in turn on one stack, e.g. 1,2,3 "
+                        "(documents/s and each process's cores at each count)")
     p.add_argument("--ceilings", default="torch,onnx", help="encoder backends to compare up front")
     p.add_argument("--ceiling-documents", type=int, default=1000, help="texts timed for the ceiling")
     p.add_argument("--ceiling-queries", type=int, default=2000)

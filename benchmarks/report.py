@@ -55,7 +55,7 @@ def _bracket(figures: dict[str, Any], unit: str) -> list[str]:
 def _ingest_cpu(ingest: dict[str, Any], phases: list[dict[str, Any]],
                 ceiling: dict[str, Any]) -> list[str]:
     """Where a document's CPU goes during ingest, next to what the raw encoder spends on one."""
-    phase = next((p for p in phases if p["phase"] == "ingest"), None)
+    phase = next((p for p in phases if p["phase"] == ingest.get("phase", "ingest")), None)
     rate, encoder = ingest["documents_per_s"], ingest["encoder_documents_per_s"]
     if phase is None or not rate or not encoder:
         return []
@@ -78,6 +78,28 @@ def _ingest_cpu(ingest: dict[str, Any], phases: list[dict[str, Any]],
             f"costs here, {cpus} cores fully busy would ingest at most "
             f"{round(cpus * 1e3 / machine, 1)}/s = {round(encoder_ms / machine, 3)} of the raw "
             "encoder.", ""]
+
+
+def _ingest_workers(store: str, runs: list[dict[str, Any]], phases: list[dict[str, Any]]
+                    ) -> list[str]:
+    """docs/s at each worker count, and the cores each process took during that run."""
+    by_phase = {p["phase"]: p for p in phases}
+    used = [by_phase.get(r["phase"], {"cores": {}}) for r in runs]
+    names = sorted({name for u in used for name in u["cores"]})
+    rows = [[r["workers"], r["documents"], r["seconds"], r["documents_per_s"],
+             r.get("ratio_to_encoder"), u.get("machine_busy"), u.get("outside_stack"),
+             u.get("stolen"), round(sum(c for n, c in u["cores"].items()
+                                        if n.split("/")[0] == "worker"), 3),
+             *(u["cores"].get(name) for name in names)] for r, u in zip(runs, used, strict=True)]
+    return [f"### Ingest by worker count ({store}), cores of {os.cpu_count()}", "",
+            "Each count ingests the same number of new documents on the same stack, the counts "
+            "in ascending order (workers join between runs; the store grows by one corpus each "
+            "time). Each worker runs the encoder with its default threads. The columns after "
+            "the ratio say where the cores went during each run: the whole machine, what ran "
+            "outside the stack, what the host stole, all workers together, then each process.",
+            "", *table(["workers", "documents", "seconds", "docs/s", "ratio to raw encoder",
+                        "machine busy", "outside the stack", "stolen", "all workers", *names],
+                       rows)]
 
 
 def _freshness(store: str, fresh: dict[str, Any]) -> list[str]:
@@ -195,6 +217,8 @@ def markdown(run: Run, pictures: list[Path]) -> str:
         if "ingest" in figures:
             lines += _ingest(store, figures["ingest"], figures.get("cpu") or [],
                              figures.get("ceiling") or {})
+        if "ingest_workers" in figures:
+            lines += _ingest_workers(store, figures["ingest_workers"], figures.get("cpu") or [])
         if "freshness" in figures:
             lines += _freshness(store, figures["freshness"])
         for size, q in sorted(figures.get("query", {}).items(), key=lambda kv: int(kv[0])):
@@ -227,8 +251,11 @@ def draw(run: Run) -> list[Path]:
                 pictures.append(plots.latency_cdf(out / f"latency-{store}-{name}.png",
                                                   f"{store}: {name} latency", found))
         if ingest := figures.get("ingest"):
+            curves = {f"{r['workers']} worker(s): documents searchable": r["curve"]
+                      for r in figures.get("ingest_workers", [])}
             pictures.append(plots.throughput(out / f"ingest-{store}.png", f"{store}: ingest",
-                                             {"documents searchable": ingest["curve"]}, "documents"))
+                                             curves or {"documents searchable": ingest["curve"]},
+                                             "documents"))
         if fresh := figures.get("freshness"):
             pictures.append(plots.freshness(out / f"freshness-{store}.png",
                                             f"{store}: commit → searchable", fresh["latencies_ms"]))

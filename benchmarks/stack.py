@@ -4,7 +4,8 @@ A local stack is :class:`~semsearch.stack.local.LocalStack`'s services (PostgreS
 for Weaviate, a weaviate-server) with the four processes spawned here, so that each gets its
 own settings: every change goes to exactly the store being measured (``SYNC_STORES``), the query
 API serves from it (``STORE``), and the relay and worker expose Prometheus metrics on their own
-ports. The worker can be paused (SIGSTOP) to measure the command side alone.
+ports. The worker can be paused (SIGSTOP) to measure the command side alone; more workers can
+join it (``worker/2``, ``worker/3``, …) to measure ingest by worker count.
 """
 
 from __future__ import annotations
@@ -76,6 +77,22 @@ class BenchStack:
                       int(env["WEAVIATE_GRPC_PORT"]) if "WEAVIATE_GRPC_PORT" in env else None,
                       self.worker_metrics_url, list(self.local.notes))
 
+    def workers(self) -> list[str]:
+        """The sync workers' names: ``worker``, then ``worker/2``, ``worker/3``, …"""
+        return [name for name in self.local.children if name.split("/")[0] == "worker"]
+
+    def scale_workers(self, total: int) -> None:
+        """Run ``total`` sync workers side by side (never fewer than now): start the missing
+        ones, each with its own metrics port, and wait until each has loaded its model."""
+        for number in range(len(self.workers()) + 1, total + 1):
+            name = f"worker/{number}"
+            self.ports[name] = free_port()
+            self.local.spawn(name, "worker", env={"SYNC_STORES": self.store,
+                                                  "METRICS_PORT": str(self.ports[name])})
+        for name in self.workers():
+            wait_until(partial(answers, f"http://127.0.0.1:{self.ports[name]}/metrics"), 300,
+                       f"{name} (model loaded)", self.log(name), self.local.children[name].alive)
+
     @property
     def worker_metrics_url(self) -> str:
         """Served once the worker has loaded its model and is about to take jobs."""
@@ -117,9 +134,9 @@ class BenchStack:
         return sum(name.startswith("query-api/") for name in names) or int("query-api" in names)
 
     def _signal_worker(self, sig: signal.Signals) -> None:
-        worker = self.local.children["worker"]
-        if worker.alive():
-            os.killpg(worker.pid, sig)
+        for name in self.workers():
+            if (worker := self.local.children[name]).alive():
+                os.killpg(worker.pid, sig)
 
     def pause_worker(self) -> None:
         self._signal_worker(signal.SIGSTOP)

@@ -117,15 +117,33 @@ def bracketed(before: float, after: float) -> dict[str, float]:
 
 
 def step_ingest(s: Session) -> None:
-    s.mark("ingest")
-    docs = s.corpus.documents if s.stack is not None else unseen(s.corpus.documents)
-    result = ingest.run(s.target, docs, s.ceiling.get("documents_per_s"))
+    """The corpus through the pipeline; with ``--workers 1,2,3``, once per worker count on the
+    same stack (workers join between runs), new documents each time, every run a CPU phase."""
+    counts = s.args.workers if s.stack is not None else [1]
+    for number, workers in enumerate(counts):
+        label = "ingest"
+        if counts != [1]:
+            s.mark(f"starting workers ({workers})")
+            assert s.stack is not None
+            s.stack.scale_workers(workers)
+            label = f"ingest, {workers} worker{'s' if workers > 1 else ''}"
+        result = _ingest(s, label, fresh=number == 0) | {"workers": workers}
+        if number == 0:
+            s.figures["ingest"] = result
+        if counts != [1]:
+            s.figures.setdefault("ingest_workers", []).append(result)
+    s.loaded, s.loaded_by = len(s.corpus.documents), "ingest through the pipeline"
+
+
+def _ingest(s: Session, label: str, fresh: bool) -> dict[str, Any]:
+    s.mark(label)
+    docs = s.corpus.documents if s.stack is not None and fresh else unseen(s.corpus.documents)
+    result = ingest.run(s.target, docs, s.ceiling.get("documents_per_s")) | {"phase": label}
     if s.ceiling:
         encoder = bracketed(s.ceiling["documents_per_s"], ceiling_again(s, "documents_per_s"))
         result |= {"encoder_documents_per_s": encoder["mean"], "encoder_bracket": encoder,
                    "ratio_to_encoder": round(result["documents_per_s"] / encoder["mean"], 3)}
-    s.figures["ingest"] = result
-    s.loaded, s.loaded_by = len(docs), "ingest through the pipeline"
+    return result
 
 
 def step_freshness(s: Session) -> None:

@@ -132,3 +132,24 @@ def test_bench_peer_measures_semsearch_and_langchain_on_the_same_documents(tmp_p
     assert [c["target"] for c in data["checks"]] == ["≥ 1.5", "≥ 0.93"]
     assert "## Incremental: 3 of 30 documents changed" in (out / "report.md").read_text()
     assert (out / "peer.png").stat().st_size > 1000
+
+
+def test_bench_ingest_by_worker_count_reports_each_count_and_its_cores(tmp_path: Path) -> None:
+    out = tmp_path / "workers"
+    assert cli.main(["ingest", *TINY, "--workers", "2,1", "--out", str(out)]) == 0
+    data = json.loads((out / "results.json").read_text())
+    figures = data["stores"]["pgvector"]
+    runs = figures["ingest_workers"]
+    assert [r["workers"] for r in runs] == [1, 2]  # ascending, each on the same stack
+    assert all(r["documents"] == 60 and r["documents_per_s"] > 0 for r in runs)
+    assert figures["ingest"] == runs[0]
+    phases = {p["phase"]: p for p in figures["cpu"]}
+    assert set(phases["ingest, 1 worker"]["cores"]) >= {"worker", "relay", "command-api"}
+    assert "worker/2" not in phases["ingest, 1 worker"]["cores"]
+    assert {"worker", "worker/2"} <= set(phases["ingest, 2 workers"]["cores"])
+    assert "starting workers (2)" in phases
+    assert figures["memory"]["worker/2"]["budget_mb"] == figures["memory"]["worker"]["budget_mb"]
+    text = (out / "report.md").read_text()
+    assert "### Ingest by worker count (pgvector)" in text
+    assert "| 1 | 60 |" in text and "| 2 | 60 |" in text
+    assert "CPU per document during ingest" in text  # found its phase under its new name
