@@ -42,6 +42,8 @@ HELP = "bytes per document, passage and vector per store, index build and outbox
 STORES = ("pgvector", "weaviate")
 OUTBOX_THREADS = 4
 """Concurrent committers of outbox rows (the command API's requests, one change each)."""
+NO_RESEND_S = 24 * 3600.0
+"""No worker confirms the changes here: the relay must not send them again while measured."""
 
 
 def arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -112,12 +114,13 @@ def outbox_rates(write_url: str, redis_url: str, rows: int, single: int) -> dict
         inserted_s = commit(rows)
         table_bytes = sizing_stores.relation_bytes(engine, ["outbox"])["outbox"]
         batched = _relay(engine, redis, CommandSettings(
-            database_url=write_url, redis_url=redis_url, sync_stores=stores), rows)
+            database_url=write_url, redis_url=redis_url, sync_stores=stores,
+            resend_after_seconds=NO_RESEND_S), rows)
         commit(single)
         bar.close()
         one = _relay(engine, redis, CommandSettings(
             database_url=write_url, redis_url=redis_url, sync_stores=stores, relay_batch_size=1,
-            queue_name="sizing-single"), single)
+            queue_name="sizing-single", resend_after_seconds=NO_RESEND_S), single)
     finally:
         redis.close()
         engine.dispose()

@@ -86,10 +86,13 @@ def markdown(data: dict[str, Any]) -> str:
                   f"- on disk: **{wv['disk_bytes_per_document_all']:,.0f} bytes per document** in "
                   f"all, {wv['disk_bytes_per_object']:,.0f} per object ({wv['objects']:,} objects: "
                   "a document object and one object per passage)",
-                  f"- resident memory: {wv['rss_before_mb']} MB → {wv['rss_after_mb']} MB, "
-                  f"**{wv['rss_bytes_per_passage']:,.0f} bytes per passage vector** "
-                  f"(the raw vector is {wv['raw_vector_bytes']:,} bytes; the rest is the HNSW "
-                  "graph, the object's memtable share and Go's heap headroom)", ""]
+                  f"- resident memory: empty {wv['rss_empty_mb']} MB, just after the writes "
+                  f"{wv['rss_after_writes_mb']} MB (**{wv['rss_bytes_per_passage_after_writes']:,.0f}"
+                  " bytes per passage**: memtables not yet flushed, Go's heap headroom), after a "
+                  f"restart with the same data {wv['rss_after_restart_mb']} MB "
+                  f"(**{wv['rss_bytes_per_passage_at_rest']:,.0f} bytes per passage at rest**: "
+                  f"the HNSW graph and its vectors, the raw vector being {wv['raw_vector_bytes']:,} "
+                  "bytes)", ""]
     rd, ob = data["read_database"], data["outbox"]
     batched, single = ob["relay_batched"], ob["relay_one_per_job"]
     lines += ["## Read and write database", "",
