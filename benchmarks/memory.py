@@ -24,8 +24,8 @@ import psutil
 
 WEAVIATE_NODE_MB = 2048
 """A Weaviate node's peak holding the largest benchmark set: the query benchmark's 100,000
-bulk-loaded documents (one passage each) plus the 10,000 ingested (~1.3 passages each), about
-113,000 vectors of 384 dimensions and 110,000 document objects, every node a full replica.
+bulk-loaded documents (one passage each) plus the 10,000 ingested (~1.5 passages each), about
+115,000 vectors of 384 dimensions and 110,000 document objects, every node a full replica.
 Basis: ``bench sizing`` (docs/benchmarks/2026-12-06-sizing) measured ~110 MB for an empty node
 and ~6.7 KB per passage at rest (HNSW graph and vectors), so ~0.85 GB at rest, as the 10k+100k
 runs ended (0.7-1.0 GB); while writing, unflushed memtables and Go's heap headroom add ~25 KB
