@@ -26,11 +26,12 @@ WEAVIATE_NODE_MB = 2048
 """A Weaviate node's peak holding the largest benchmark set: the query benchmark's 100,000
 bulk-loaded documents (one passage each) plus the 10,000 ingested (~1.5 passages each), about
 115,000 vectors of 384 dimensions and 110,000 document objects, every node a full replica.
-Basis: ``bench sizing`` (docs/benchmarks/2026-12-06-sizing) measured ~110 MB for an empty node
-and ~6.7 KB per passage at rest (HNSW graph and vectors), so ~0.85 GB at rest, as the 10k+100k
-runs ended (0.7-1.0 GB); while writing, unflushed memtables and Go's heap headroom add ~25 KB
-per passage just written, and those runs peaked at 1,307-1,830 MB. 2,048 MB is that peak with
-about 10% to spare; a larger corpus needs a larger budget (docs/scaling.md)."""
+Basis: ``bench sizing`` (docs/benchmarks/2026-12-06-sizing) measured ~110 MB for an empty
+node and 6.7-7.3 KB per passage at rest (two runs; HNSW graph and vectors), so ~0.9 GB at
+rest, as the 10k+100k runs ended (0.7-1.0 GB); while writing, unflushed memtables and Go's heap
+headroom add ~25-27 KB per passage just written, and those runs peaked at 1,307-1,830 MB.
+2,048 MB is that peak with about 10% to spare; a larger corpus needs a larger budget
+(docs/scaling.md)."""
 BUDGETS_MB = {"command-api": 150, "relay": 150, "worker": 1024, "query-api": 1024,
               "weaviate": WEAVIATE_NODE_MB}
 """What each process may hold at its peak, with the model loaded where it has one; for a
