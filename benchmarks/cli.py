@@ -3,7 +3,9 @@
 Subcommands: ``ingest``, ``freshness``, ``query``, ``commands``, ``all`` (the four in turn on one
 stack per store), ``ceilings`` (the raw encoders and their STS Benchmark scores only) and
 ``relevance`` (ranking quality on labelled sets, flags of its own: benchmarks/relevance_run.py) and
-``peer`` (semsearch against LangChain's indexing API, flags of its own: benchmarks/peer.py). Each
+``peer`` (semsearch against LangChain's indexing API, flags of its own: benchmarks/peer.py) and
+``sizing`` (bytes per document, passage and vector per store, index build, outbox and Redis
+costs, for docs/scaling.md; flags of its own: benchmarks/sizing.py). Each
 starts a fresh local stack per store (or measures one given by ``--command-url/--query-url``),
 shows progress bars, and writes ``results.json``, ``report.md`` and PNG plots into ``--out``
 (default ``bench-results/<timestamp>/``).
@@ -102,6 +104,10 @@ def parser() -> argparse.ArgumentParser:
                                            formatter_class=argparse.RawDescriptionHelpFormatter))
     peer.arguments(sub.add_parser("peer", help=peer.HELP, description=peer.__doc__,
                                   formatter_class=argparse.RawDescriptionHelpFormatter))
+    from benchmarks import sizing  # (it imports size() from here)
+
+    sizing.arguments(sub.add_parser("sizing", help=sizing.HELP, description=sizing.__doc__,
+                                    formatter_class=argparse.RawDescriptionHelpFormatter))
     return root
 
 
@@ -130,6 +136,10 @@ def main(argv: list[str] | None = None) -> int:
         return relevance_run.main(args, argv)
     if args.subcommand == "peer":
         return peer.main(args, argv)
+    if args.subcommand == "sizing":
+        from benchmarks import sizing
+
+        return sizing.main(args, argv[1:])
     args.query_sizes = args.query_sizes or [args.documents]
     out = args.out or Path("bench-results") / time.strftime("%Y%m%d-%H%M%S")
     run = Run(out)

@@ -22,18 +22,38 @@ from typing import Any, NamedTuple
 
 import psutil
 
-BUDGETS_MB = {"command-api": 150, "relay": 150, "worker": 1024, "query-api": 1024}
-"""What each process may hold at its peak, with the model loaded where it has one."""
+WEAVIATE_NODE_MB = 2048
+"""A Weaviate node's peak holding the largest benchmark set: the query benchmark's 100,000
+bulk-loaded documents (one passage each) plus the 10,000 ingested (~1.5 passages each), about
+115,000 vectors of 384 dimensions and 110,000 document objects, every node a full replica.
+Basis: ``bench sizing`` (docs/benchmarks/2026-12-06-sizing) measured ~110 MB for an empty
+node and 6.7-7.3 KB per passage at rest (two runs; HNSW graph and vectors), so ~0.9 GB at
+rest, as the 10k+100k runs ended (0.7-1.0 GB); while writing, unflushed memtables and Go's heap
+headroom add ~25-27 KB per passage just written, and those runs peaked at 1,307-1,830 MB.
+2,048 MB is that peak with about 10% to spare; a larger corpus needs a larger budget
+(docs/scaling.md)."""
+BUDGETS_MB = {"command-api": 150, "relay": 150, "worker": 1024, "query-api": 1024,
+              "weaviate": WEAVIATE_NODE_MB}
+"""What each process may hold at its peak, with the model loaded where it has one; for a
+Weaviate node, with everything a benchmark set puts into it (``WEAVIATE_NODE_MB``)."""
 
 
 def budget_mb(name: str) -> int | None:
     """The budget of a process: ``query-api/2`` (a worker process of the query API) has the
-    query API's."""
-    return BUDGETS_MB.get(name.split("/")[0])
+    query API's; every node of a Weaviate cluster (``weaviate``, ``weaviate/2``,
+    ``weaviate-2``) has a node's."""
+    base = name.split("/")[0]
+    return BUDGETS_MB.get("weaviate" if base.startswith("weaviate") else base)
 
 
 SERVICES = ("postgres", "redis", "weaviate")
 MB = 1024 * 1024
+
+
+def is_service(name: str) -> bool:
+    """PostgreSQL, Redis or a Weaviate node: sampled with its children, and growing with the
+    data written into it (so never held to a flat line)."""
+    return name.split("/")[0] in SERVICES or name.startswith("weaviate")
 
 
 def children_map() -> dict[int, list[int]]:
@@ -113,7 +133,7 @@ class MemorySampler:
             now = time.monotonic() - self.t0
             processes, children = self.processes(), children_map()
             for name, pid in processes.items():
-                value = rss_mb(pid, children if name in SERVICES else None)
+                value = rss_mb(pid, children if is_service(name) else None)
                 if value == value:  # not NaN: the process was there
                     self.samples.setdefault(name, []).append((round(now, 2), round(value, 1)))
             self._stop.wait(self.interval)
@@ -121,7 +141,7 @@ class MemorySampler:
     def snapshot(self) -> CpuSnapshot:
         """Now, CPU seconds so far of each process (pid, seconds), and the machine's."""
         processes, children = self.processes(), children_map()
-        per_process = {name: (pid, cpu_s(pid, children if name in SERVICES else None))
+        per_process = {name: (pid, cpu_s(pid, children if is_service(name) else None))
                        for name, pid in processes.items()}
         return time.monotonic(), per_process, machine_s()
 

@@ -15,6 +15,7 @@ import numpy as np
 import psutil
 
 from benchmarks.load import LoadResult
+from benchmarks.memory import is_service
 
 
 @dataclass
@@ -96,7 +97,7 @@ def checks(data: dict[str, Any]) -> list[dict[str, Any]]:
             if mem.get("budget_mb"):
                 out.append(_check(f"{store}: {name} peak RSS (MB)", mem["peak_mb"],
                                   f"≤ {mem['budget_mb']}", mem["within_budget"]))
-            if mem.get("budget_mb") and "endurance" in figures:
+            if mem.get("budget_mb") and "endurance" in figures and not is_service(name):
                 growth = mem["growth_mb_per_min_2nd_half"]
                 out.append(_check(f"{store}: {name} RSS growth over the endurance run's second "
                                   "half (MB/min)", growth, f"≤ {FLAT_MB_PER_MIN}",

@@ -18,9 +18,11 @@ from benchmarks import cli, metrics, report, sts, texts
 from benchmarks.load import LoadResult
 from benchmarks.loadgen import HttpConnection
 from benchmarks.memory import (
+    WEAVIATE_NODE_MB,
     MachineTimes,
     MemorySampler,
     _slope,
+    budget_mb,
     children_map,
     cores_between,
     cpu_s,
@@ -154,6 +156,25 @@ def test_checks_and_report_cover_every_figure(tmp_path: Path) -> None:
         assert heading in text
     saved = json.loads((tmp_path / "out" / "results.json").read_text())
     assert saved["checks"] and (tmp_path / "out" / "ingest-pgvector.png").exists()
+
+
+def test_every_weaviate_node_is_held_to_a_nodes_budget_but_not_to_a_flat_line() -> None:
+    assert budget_mb("weaviate") == budget_mb("weaviate/2") == budget_mb("weaviate-1") == (
+        WEAVIATE_NODE_MB)
+    assert budget_mb("postgres") is None and budget_mb("query-api/2") == 1024
+
+    def node(peak: float, growth: float) -> dict:
+        return {"peak_mb": peak, "first_mb": 100.0, "last_mb": peak, "budget_mb": WEAVIATE_NODE_MB,
+                "within_budget": peak <= WEAVIATE_NODE_MB, "growth_mb_per_min_2nd_half": growth}
+
+    memory = {"weaviate/1": node(WEAVIATE_NODE_MB + 1.0, 30.0), "weaviate/2": node(300.0, 30.0),
+              "relay": node(70.0, 2.0) | {"budget_mb": 150, "within_budget": True}}
+    found = {c["what"]: c["pass"] for c in checks({"stores": {"weaviate": {
+        "memory": memory, "endurance": {}}}})}
+    assert found["weaviate: weaviate/1 peak RSS (MB)"] is False  # per node, each on its own
+    assert found["weaviate: weaviate/2 peak RSS (MB)"] is True
+    growth = {what.split(": ")[1].split(" ")[0] for what in found if "growth" in what}
+    assert growth == {"relay"}  # a node grows with the data written into it: not a leak
 
 
 def test_load_generator_resends_only_what_a_closed_idle_connection_never_read() -> None:
