@@ -15,6 +15,12 @@ where Weaviate differs:
 - A batch write that fails for some objects raises ``StoreWriteFailed`` naming them.
 - Field tokenization trims whitespace, so a category or tag differing only in leading/trailing
   whitespace matches where SQL equality would not.
+
+A cluster: the store holds one client per node and talks to one node at a time; after a failure
+the next call probes that node over REST and moves to the first node that answers (a call that
+failed is not retried: the worker's job retries, the query router answers from pgvector). Reads
+and writes carry the consistency levels of ``WEAVIATE_READ_CONSISTENCY`` and
+``WEAVIATE_WRITE_CONSISTENCY``; aggregates (counts) have none and read what one node holds.
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ import httpx
 import numpy as np
 import weaviate
 from weaviate.classes.aggregate import GroupByAggregate, Metrics
-from weaviate.classes.config import Configure, DataType, Property
+from weaviate.classes.config import Configure, ConsistencyLevel, DataType, Property
 from weaviate.classes.data import DataObject
 from weaviate.classes.init import AdditionalConfig, Timeout
 from weaviate.classes.query import Filter, MetadataQuery, Sort
@@ -101,17 +107,46 @@ def connect(http_port: int, grpc_port: int, host: str = "127.0.0.1") -> weaviate
 class WeaviateStore:
     name = "weaviate"
 
-    def __init__(self, client: weaviate.WeaviateClient, collection: str = "Document",
-                 failpoints: Sequence[str] = ()) -> None:
-        self._client = client
+    def __init__(self, client: weaviate.WeaviateClient | Sequence[weaviate.WeaviateClient],
+                 collection: str = "Document", failpoints: Sequence[str] = (),
+                 read: str = "QUORUM", write: str = "QUORUM", replication_factor: int = 1) -> None:
+        """``client``: one, or one per node of a cluster (``read``/``write``: consistency)."""
+        self._clients = [client] if isinstance(client, weaviate.WeaviateClient) else list(client)
         self._failpoints = list(failpoints)
         self._names = (collection, collection + schema.PASSAGE_SUFFIX)
-        self._docs = client.collections.use(self._names[0])
-        self._passages = client.collections.use(self._names[1])
+        self._read, self._write = ConsistencyLevel(read), ConsistencyLevel(write)
+        self._replication = replication_factor
+        self._bind(0)
         self._properties: dict[str, set[str]] = {}
         self._suspect = False
         """Set by a failure: the next call probes REST first, so an outage fails fast instead
         of after the client's ~60 s of gRPC retries (1+2+...+32 s on UNAVAILABLE)."""
+
+    def _bind(self, node: int) -> None:
+        """Talk to node ``node`` (an index into the clients) from now on."""
+        self._node = node
+        self._client = self._clients[node]
+        self._docs = self._client.collections.use(self._names[0]).with_consistency_level(
+            self._read)
+        self._passages = self._client.collections.use(self._names[1]).with_consistency_level(
+            self._read)
+
+    def _next_answering_node(self) -> None:
+        """Stay on this node if it answers, else move to the first of the others that does."""
+        count = len(self._clients)
+        for step in range(count):
+            node = (self._node + step) % count
+            client = self._clients[node]
+            try:
+                if not client.is_connected():
+                    client.connect()
+                client.get_meta()
+            except (WeaviateBaseError, grpc.RpcError, httpx.HTTPError, OSError):
+                continue
+            if node != self._node:
+                self._bind(node)
+            return
+        raise StoreUnavailable(f"weaviate: none of {count} node(s) answers")
 
     def ensure_schema(self) -> bool:
         """Create both collections if missing; a document collection made before passages is
@@ -136,7 +171,9 @@ class WeaviateStore:
         try:
             self._client.collections.create(name, properties=properties,
                                             vector_config=vector_config,
-                                            inverted_index_config=schema.KEYWORD_INDEX)
+                                            inverted_index_config=schema.KEYWORD_INDEX,
+                                            replication_config=schema.replication(
+                                                self._replication))
         except UnexpectedStatusCodeError:  # created concurrently by another process?
             if not self._client.collections.exists(name):
                 raise
@@ -165,7 +202,8 @@ class WeaviateStore:
         failed: dict[uuid.UUID, str] = {}
         for chunk in _chunks(objects, WRITE_CHUNK):
             try:
-                result = collection.data.insert_many(list(chunk))
+                result = collection.with_consistency_level(self._write).data.insert_many(
+                    list(chunk))
             except WeaviateInsertManyAllFailedError as exc:
                 failed |= {wo.as_uuid(o.uuid): str(exc.message) for o in chunk}
                 continue
@@ -175,7 +213,8 @@ class WeaviateStore:
     def delete(self, ids: list[tuple[uuid.UUID, int]]) -> None:
         for chunk in _chunks(ids, READ_CHUNK):
             with self._guard():
-                result = self._docs.data.delete_many(where=_unless_newer(_documents, chunk))
+                result = self._docs.with_consistency_level(self._write).data.delete_many(
+                    where=_unless_newer(_documents, chunk))
             if result.failed:
                 raise StoreUnavailable(
                     f"weaviate: {result.failed} of {result.matches} deletes failed")
@@ -187,7 +226,7 @@ class WeaviateStore:
         """Passages of each (id, version) at that version or older (a document may hold
         ~1,000 passages: small chunks keep each call under Weaviate's 10,000)."""
         for chunk in _chunks(ids, 8):
-            result = self._passages.data.delete_many(
+            result = self._passages.with_consistency_level(self._write).data.delete_many(
                 where=_unless_newer(_passages_of, chunk))
             if result.failed:
                 raise StoreUnavailable(
@@ -318,7 +357,8 @@ class WeaviateStore:
             return False
 
     def close(self) -> None:
-        self._client.close()
+        for client in self._clients:
+            client.close()
 
     def _stored_versions(self, ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
         stored: dict[uuid.UUID, int] = {}
@@ -360,10 +400,10 @@ class WeaviateStore:
     def _guard(self) -> Iterator[None]:
         """Weaviate, gRPC and network failures → StoreUnavailable; bad arguments propagate."""
         try:
-            if not self._client.is_connected():
+            if self._suspect:
+                self._next_answering_node()
+            elif not self._client.is_connected():
                 self._client.connect()  # Weaviate was down when the client was made
-            elif self._suspect:
-                self._client.get_meta()
             self._suspect = False
             yield
         except (StoreUnavailable, WeaviateInvalidInputError):
