@@ -22,11 +22,14 @@ def open_store(name: str, settings: StoreSettings, read_engine: Engine) -> Vecto
 
             if not settings.weaviate_url:
                 raise ValueError("store 'weaviate' needs WEAVIATE_URL")
-            clients = [connect_url(url, grpc_port) for url, grpc_port in settings.weaviate_nodes()]
+            nodes = settings.weaviate_nodes()
+            clients = [connect_url(url, grpc_port) for url, grpc_port in nodes]
             return WeaviateStore(clients, settings.weaviate_collection, settings.failpoints,
                                  read=settings.weaviate_read_consistency,
                                  write=settings.weaviate_write_consistency,
-                                 replication_factor=settings.weaviate_replication_factor)
+                                 replication_factor=settings.weaviate_replication_factor,
+                                 grpc_addresses=[(urlparse(url).hostname or "127.0.0.1", port)
+                                                 for url, port in nodes])
         case "memory":
             from query_side.stores.memory import MemoryStore
 

@@ -25,6 +25,7 @@ and writes carry the consistency levels of ``WEAVIATE_READ_CONSISTENCY`` and
 
 from __future__ import annotations
 
+import socket
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -71,6 +72,8 @@ WRITE_CHUNK = 500
 """Objects per ``insert_many`` call."""
 READ_CHUNK = 1000
 """Ids per version look-up or delete call (Weaviate caps one delete at 10,000 objects)."""
+PROBE_SECONDS = 0.5
+"""Longest a cluster node's gRPC port may take to accept a connection before the next node."""
 MAX_RESULTS = 10_000
 """Weaviate's QUERY_MAXIMUM_RESULTS: the most objects one query returns."""
 
@@ -109,9 +112,13 @@ class WeaviateStore:
 
     def __init__(self, client: weaviate.WeaviateClient | Sequence[weaviate.WeaviateClient],
                  collection: str = "Document", failpoints: Sequence[str] = (),
-                 read: str = "QUORUM", write: str = "QUORUM", replication_factor: int = 1) -> None:
-        """``client``: one, or one per node of a cluster (``read``/``write``: consistency)."""
+                 read: str = "QUORUM", write: str = "QUORUM", replication_factor: int = 1,
+                 grpc_addresses: Sequence[tuple[str, int]] = ()) -> None:
+        """``client``: one, or one per node of a cluster (``read``/``write``: consistency);
+        ``grpc_addresses``: each node's (host, gRPC port), to check before a call that the node
+        still accepts connections (a gRPC call to a dead node is retried for ~60 s)."""
         self._clients = [client] if isinstance(client, weaviate.WeaviateClient) else list(client)
+        self._addresses = list(grpc_addresses)
         self._failpoints = list(failpoints)
         self._names = (collection, collection + schema.PASSAGE_SUFFIX)
         self._read, self._write = ConsistencyLevel(read), ConsistencyLevel(write)
@@ -147,6 +154,17 @@ class WeaviateStore:
                 self._bind(node)
             return
         raise StoreUnavailable(f"weaviate: none of {count} node(s) answers")
+
+    def _accepts_connections(self) -> bool:
+        """Whether the current node's gRPC port takes a connection (a cluster only: one TCP
+        handshake, refused at once by a host whose server died)."""
+        if len(self._addresses) < 2:
+            return True
+        try:
+            socket.create_connection(self._addresses[self._node], timeout=PROBE_SECONDS).close()
+        except OSError:
+            return False
+        return True
 
     def ensure_schema(self) -> bool:
         """Create both collections if missing; a document collection made before passages is
@@ -400,7 +418,7 @@ class WeaviateStore:
     def _guard(self) -> Iterator[None]:
         """Weaviate, gRPC and network failures → StoreUnavailable; bad arguments propagate."""
         try:
-            if self._suspect:
+            if self._suspect or not self._accepts_connections():
                 self._next_answering_node()
             elif not self._client.is_connected():
                 self._client.connect()  # Weaviate was down when the client was made
