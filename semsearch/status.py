@@ -1,6 +1,9 @@
-"""``semsearch status``: backlog, lag and health of every store, from both databases."""
+"""``semsearch status``: backlog, lag and health of every store, from both databases, and each
+node of a Weaviate cluster (url, pid where the local stack started it, ready, objects)."""
 
 from __future__ import annotations
+
+import json
 
 import sqlalchemy as sa
 
@@ -11,7 +14,22 @@ from query_side.stores.factory import open_store
 from sync_worker.settings import WorkerSettings
 
 
-def collect(settings: WorkerSettings) -> dict[str, object]:
+def weaviate_nodes(settings: WorkerSettings, pids: dict[str, int]) -> list[dict[str, object]]:
+    """Each node of ``WEAVIATE_URL``: url, pid (None unless in ``pids``), ready, objects (the
+    documents its own replica holds; None while it is down) and passages."""
+    from query_side.stores.weaviate_nodes import node_status, node_stores
+
+    found = []
+    for url, store in node_stores(settings):
+        try:
+            found.append({"url": url, "pid": pids.get(url), **node_status(url, store)})
+        finally:
+            store.close()
+    return found
+
+
+def collect(settings: WorkerSettings, pids: dict[str, int] | None = None) -> dict[str, object]:
+    """``pids``: node URL → pid of the Weaviate nodes the local stack started."""
     write_engine = sa.create_engine(settings.database_url, poolclass=sa.pool.NullPool)
     read_engine = make_read_engine(settings.read_database_url, pool_size=1)
     try:
@@ -32,14 +50,21 @@ def collect(settings: WorkerSettings) -> dict[str, object]:
                             "pending": int(pending.get(name, 0)),
                             "dead_letters": int(dead.get(name, 0)), **lag}
             store.close()
-        return {"outbox": outbox, "stores": stores}
+        report: dict[str, object] = {"outbox": outbox, "stores": stores}
+        if "weaviate" in settings.sync_stores and settings.weaviate_url:
+            report["weaviate_nodes"] = weaviate_nodes(settings, pids or {})
+        return report
     finally:
         write_engine.dispose()
         read_engine.dispose()
 
 
-def print_status() -> int:
-    report = collect(WorkerSettings())
+def print_status(as_json: bool = False, pids: dict[str, int] | None = None) -> int:
+    report = collect(WorkerSettings(), pids)
+    healthy = all(s["healthy"] for s in report["stores"].values())  # type: ignore[attr-defined]
+    if as_json:
+        print(json.dumps(report, indent=2, default=str))
+        return 0 if healthy else 1
     outbox = report["outbox"]
     print(f"outbox: {outbox['pending']} changes pending, oldest {outbox['oldest_age_s']:.1f}s")  # type: ignore[index]
     print(f"{'store':<10} {'healthy':<8} {'documents':>10} {'passages':>9} {'pending':>8} "
@@ -47,4 +72,7 @@ def print_status() -> int:
     for name, s in report["stores"].items():  # type: ignore[attr-defined]
         print(f"{name:<10} {str(s['healthy']):<8} {str(s['documents']):>10} {str(s['passages']):>9} "
               f"{s['pending']:>8} {s['behind']:>7} {s['lag_s']:>8.2f} {s['dead_letters']:>5}")
-    return 0 if all(s["healthy"] for s in report["stores"].values()) else 1  # type: ignore[attr-defined]
+    for node in report.get("weaviate_nodes", []):  # type: ignore[attr-defined]
+        print(f"weaviate node {node['url']} pid={node['pid']} ready={node['ready']} "
+              f"documents={node['documents']} passages={node['passages']}")
+    return 0 if healthy else 1
