@@ -33,7 +33,8 @@ class StackConfig:
     query_port: int = 8002
     data_dir: Path | None = None
     """Where the data lives and stays; None: a temporary folder, deleted on stop."""
-    encoder: str = "sentence-transformers"
+    encoder: str = field(default_factory=lambda: os.environ.get("ENCODER") or "sentence-transformers")
+    """The children's ENCODER: as this process's environment sets it, else the real model."""
     require_weaviate: bool = False
     weaviate_nodes: int = 1
     """Above 1: a replicated cluster of that many nodes (semsearch/stack/weaviate_cluster.py)."""
