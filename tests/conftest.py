@@ -56,5 +56,7 @@ def weaviate_cluster(_weaviate_cluster):  # type: ignore[no-untyped-def]
     """The session's 3-node cluster; a test that kills nodes gets them restarted after it."""
     yield _weaviate_cluster
     for i, node in enumerate(_weaviate_cluster.nodes):
+        if node.extra_env:  # restarted with test-only settings: back to the defaults
+            node.stop()
         if node.process is None or not node.process.alive():
             _weaviate_cluster.restart(i)

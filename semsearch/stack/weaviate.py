@@ -117,6 +117,8 @@ class EmbeddedWeaviate:
         self.name = name
         self.peers: list[EmbeddedWeaviate] = []
         """The other nodes of its cluster (set by WeaviateCluster); none: a cluster of one."""
+        self.extra_env: dict[str, str] = {}
+        """Server settings over the defaults below (tests: e.g. ASYNC_REPLICATION_DISABLED)."""
         self.ports = self._load_ports()
         if http_port is not None:
             self.ports["http"] = http_port
@@ -187,6 +189,7 @@ class EmbeddedWeaviate:
             "DISABLE_TELEMETRY": "true",
             "GO_PROFILING_DISABLE": "true",
             **self._cluster_env(),
+            **self.extra_env,
         }
 
     def start(self, wait: bool = True) -> EmbeddedWeaviate:

@@ -73,8 +73,10 @@ class WeaviateCluster:
         """SIGKILL node ``i`` (a crash)."""
         self.nodes[i].kill()
 
-    def restart(self, i: int) -> None:
-        """Start node ``i`` again on its folder and ports; returns once it is ready."""
+    def restart(self, i: int, env: dict[str, str] | None = None) -> None:
+        """Start node ``i`` again on its folder and ports (``env``: server settings for this
+        run only); returns once it is ready."""
+        self.nodes[i].extra_env = env or {}
         self.nodes[i].start()
 
     def members(self, via: int = 0) -> dict[str, str]:

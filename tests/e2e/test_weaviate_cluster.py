@@ -230,3 +230,26 @@ def test_two_nodes_killed_fall_back_to_pgvector(stack: Cluster,
                      json={"query": "lighthouse"}).json()["store"] != "weaviate":
         assert time.monotonic() < deadline, "searches never returned to Weaviate"
         time.sleep(0.5)
+
+
+def test_reconcile_sees_each_node_on_its_own(stack: Cluster,
+                                              weaviate_cluster: WeaviateCluster) -> None:
+    """A node that missed writes while down, restarted with async replication off, shows them
+    missing in its own comparison, while the cluster (QUORUM) and the other nodes hold them;
+    once it runs with async replication again it catches up."""
+    start_everything(stack)
+    seed(stack, 10)
+    assert_all_nodes_hold_everything(stack)
+    weaviate_cluster.kill(2)
+    seed(stack, 7)
+    stores = stack.wait_converged(CONVERGE_SECONDS)  # the cluster has them (nodes 0 and 1)
+    assert {n: d.total for n, d in stores.items()} == {"pgvector": 0, "weaviate": 0}, stores
+    weaviate_cluster.restart(2, env={"ASYNC_REPLICATION_DISABLED": "true"})
+    rt = stack.runtime()
+    found = compare_nodes(rt.write_engine, rt.settings, rt.encoder.model_id, rt.passages)
+    missing = {url: len(d.missing) for url, d in found.items()}
+    assert missing == {weaviate_cluster.nodes[0].url: 0, weaviate_cluster.nodes[1].url: 0,
+                       weaviate_cluster.nodes[2].url: 7}, missing
+    weaviate_cluster.nodes[2].stop()
+    weaviate_cluster.restart(2)
+    assert_all_nodes_hold_everything(stack)
