@@ -166,6 +166,19 @@ class WeaviateStore:
             return False
         return True
 
+    def _check_write_quorum(self) -> None:
+        """Refuse a write at once when the cluster, as this node sees it, has fewer healthy
+        nodes than the write consistency needs: Weaviate would hold it until the client's 60 s
+        timeout, and the worker's other store would wait behind it."""
+        if self._replication < 2:
+            return
+        needed = {ConsistencyLevel.ONE: 1, ConsistencyLevel.ALL: self._replication}.get(
+            self._write, self._replication // 2 + 1)
+        healthy = sum(n.status == "HEALTHY" for n in self._client.cluster.nodes())
+        if healthy < needed:
+            raise StoreUnavailable(f"weaviate: {healthy} healthy node(s), a {self._write.value} "
+                                   f"write needs {needed}")
+
     def ensure_schema(self) -> bool:
         """Create both collections if missing; a document collection made before passages is
         dropped first (it is derived: a reindex rebuilds it). True when one was dropped."""
@@ -204,6 +217,7 @@ class WeaviateStore:
         if not newest:
             return
         with self._guard():
+            self._check_write_quorum()
             stored = self._stored_versions(list(newest))
             fresh = [r for r in newest.values() if stored.get(r.id, r.version - 1) < r.version]
             self._add_number_properties(fresh)
@@ -231,6 +245,7 @@ class WeaviateStore:
     def delete(self, ids: list[tuple[uuid.UUID, int]]) -> None:
         for chunk in _chunks(ids, READ_CHUNK):
             with self._guard():
+                self._check_write_quorum()
                 result = self._docs.with_consistency_level(self._write).data.delete_many(
                     where=_unless_newer(_documents, chunk))
             if result.failed:
