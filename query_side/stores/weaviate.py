@@ -16,16 +16,15 @@ where Weaviate differs:
 - Field tokenization trims whitespace, so a category or tag differing only in leading/trailing
   whitespace matches where SQL equality would not.
 
-A cluster: the store holds one client per node and talks to one node at a time; after a failure
-the next call probes that node over REST and moves to the first node that answers (a call that
-failed is not retried: the worker's job retries, the query router answers from pgvector). Reads
-and writes carry the consistency levels of ``WEAVIATE_READ_CONSISTENCY`` and
-``WEAVIATE_WRITE_CONSISTENCY``; aggregates (counts) have none and read what one node holds.
+A cluster: the store talks to one node at a time and moves to another when it fails
+(query_side/stores/weaviate_failover.py); a call that failed is not retried (the worker's job
+retries, the query router answers from pgvector). Reads and writes carry the consistency levels of
+``WEAVIATE_READ_CONSISTENCY`` and ``WEAVIATE_WRITE_CONSISTENCY``; aggregates (counts) have none
+and read what one node holds.
 """
 
 from __future__ import annotations
 
-import socket
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -62,6 +61,7 @@ from query_side.stores.base import (
     StoredVersion,
     StoreUnavailable,
 )
+from query_side.stores.weaviate_failover import Nodes
 from semsearch.failpoints import crash_if
 
 T = TypeVar("T")
@@ -72,8 +72,6 @@ WRITE_CHUNK = 500
 """Objects per ``insert_many`` call."""
 READ_CHUNK = 1000
 """Ids per version look-up or delete call (Weaviate caps one delete at 10,000 objects)."""
-PROBE_SECONDS = 0.5
-"""Longest a cluster node's gRPC port may take to accept a connection before the next node."""
 MAX_RESULTS = 10_000
 """Weaviate's QUERY_MAXIMUM_RESULTS: the most objects one query returns."""
 
@@ -114,70 +112,27 @@ class WeaviateStore:
                  collection: str = "Document", failpoints: Sequence[str] = (),
                  read: str = "QUORUM", write: str = "QUORUM", replication_factor: int = 1,
                  grpc_addresses: Sequence[tuple[str, int]] = ()) -> None:
-        """``client``: one, or one per node of a cluster (``read``/``write``: consistency);
-        ``grpc_addresses``: each node's (host, gRPC port), to check before a call that the node
-        still accepts connections (a gRPC call to a dead node is retried for ~60 s)."""
-        self._clients = [client] if isinstance(client, weaviate.WeaviateClient) else list(client)
-        self._addresses = list(grpc_addresses)
+        """``client``: one, or one per node of a cluster (``read``/``write``: consistency;
+        ``grpc_addresses``: each node's, see weaviate_failover.py)."""
+        self._nodes = Nodes([client] if isinstance(client, weaviate.WeaviateClient) else client,
+                            grpc_addresses)
         self._failpoints = list(failpoints)
         self._names = (collection, collection + schema.PASSAGE_SUFFIX)
         self._read, self._write = ConsistencyLevel(read), ConsistencyLevel(write)
         self._replication = replication_factor
-        self._bind(0)
+        self._bind()
         self._properties: dict[str, set[str]] = {}
         self._suspect = False
         """Set by a failure: the next call probes REST first, so an outage fails fast instead
         of after the client's ~60 s of gRPC retries (1+2+...+32 s on UNAVAILABLE)."""
 
-    def _bind(self, node: int) -> None:
-        """Talk to node ``node`` (an index into the clients) from now on."""
-        self._node = node
-        self._client = self._clients[node]
+    def _bind(self) -> None:
+        """Talk to the current node from now on."""
+        self._client = self._nodes.client
         self._docs = self._client.collections.use(self._names[0]).with_consistency_level(
             self._read)
         self._passages = self._client.collections.use(self._names[1]).with_consistency_level(
             self._read)
-
-    def _next_answering_node(self) -> None:
-        """Stay on this node if it answers, else move to the first of the others that does."""
-        count = len(self._clients)
-        for step in range(count):
-            node = (self._node + step) % count
-            client = self._clients[node]
-            try:
-                if not client.is_connected():
-                    client.connect()
-                client.get_meta()
-            except (WeaviateBaseError, grpc.RpcError, httpx.HTTPError, OSError):
-                continue
-            if node != self._node:
-                self._bind(node)
-            return
-        raise StoreUnavailable(f"weaviate: none of {count} node(s) answers")
-
-    def _accepts_connections(self) -> bool:
-        """Whether the current node's gRPC port takes a connection (a cluster only: one TCP
-        handshake, refused at once by a host whose server died)."""
-        if len(self._addresses) < 2:
-            return True
-        try:
-            socket.create_connection(self._addresses[self._node], timeout=PROBE_SECONDS).close()
-        except OSError:
-            return False
-        return True
-
-    def _check_write_quorum(self) -> None:
-        """Refuse a write at once when the cluster, as this node sees it, has fewer healthy
-        nodes than the write consistency needs: Weaviate would hold it until the client's 60 s
-        timeout, and the worker's other store would wait behind it."""
-        if self._replication < 2:
-            return
-        needed = {ConsistencyLevel.ONE: 1, ConsistencyLevel.ALL: self._replication}.get(
-            self._write, self._replication // 2 + 1)
-        healthy = sum(n.status == "HEALTHY" for n in self._client.cluster.nodes())
-        if healthy < needed:
-            raise StoreUnavailable(f"weaviate: {healthy} healthy node(s), a {self._write.value} "
-                                   f"write needs {needed}")
 
     def ensure_schema(self) -> bool:
         """Create both collections if missing; a document collection made before passages is
@@ -217,7 +172,7 @@ class WeaviateStore:
         if not newest:
             return
         with self._guard():
-            self._check_write_quorum()
+            self._nodes.check_write_quorum(self._write, self._replication)
             stored = self._stored_versions(list(newest))
             fresh = [r for r in newest.values() if stored.get(r.id, r.version - 1) < r.version]
             self._add_number_properties(fresh)
@@ -245,7 +200,7 @@ class WeaviateStore:
     def delete(self, ids: list[tuple[uuid.UUID, int]]) -> None:
         for chunk in _chunks(ids, READ_CHUNK):
             with self._guard():
-                self._check_write_quorum()
+                self._nodes.check_write_quorum(self._write, self._replication)
                 result = self._docs.with_consistency_level(self._write).data.delete_many(
                     where=_unless_newer(_documents, chunk))
             if result.failed:
@@ -390,8 +345,7 @@ class WeaviateStore:
             return False
 
     def close(self) -> None:
-        for client in self._clients:
-            client.close()
+        self._nodes.close()
 
     def _stored_versions(self, ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
         stored: dict[uuid.UUID, int] = {}
@@ -433,8 +387,9 @@ class WeaviateStore:
     def _guard(self) -> Iterator[None]:
         """Weaviate, gRPC and network failures → StoreUnavailable; bad arguments propagate."""
         try:
-            if self._suspect or not self._accepts_connections():
-                self._next_answering_node()
+            if self._suspect or not self._nodes.accepts_connections():
+                if self._nodes.next_answering():  # moved to another node of the cluster
+                    self._bind()
             elif not self._client.is_connected():
                 self._client.connect()  # Weaviate was down when the client was made
             self._suspect = False
