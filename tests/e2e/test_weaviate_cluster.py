@@ -234,6 +234,7 @@ def test_two_nodes_killed_fall_back_to_pgvector(stack: Cluster,
         time.sleep(0.5)
 
 
+@pytest.mark.slow
 def test_reconcile_sees_each_node_on_its_own(stack: Cluster,
                                               weaviate_cluster: WeaviateCluster) -> None:
     """A node that missed writes while down, restarted with async replication off, shows them
