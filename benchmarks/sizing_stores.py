@@ -92,8 +92,8 @@ def write(store: Any, built: list[ReadDocument], name: str) -> float:
 def measure(name: str, services: Services, built: list[ReadDocument]) -> dict[str, Any]:
     settings = StoreSettings(read_database_url=services.read_url,
                              weaviate_url=services.weaviate.url if services.weaviate else None,
-                             weaviate_grpc_port=services.weaviate.grpc_port if services.weaviate
-                             else 50051)
+                             weaviate_grpc_port=[services.weaviate.grpc_port if services.weaviate
+                                                 else 50051])
     engine = make_read_engine(settings.read_database_url, pool_size=2)
     store = open_store(name, settings, engine)
     try:

@@ -1,9 +1,9 @@
 """Settings of the query API, and the store settings the worker shares."""
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BeforeValidator, Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from embeddings.passages import DEFAULT_OVERLAP, DEFAULT_TOKENS, MODEL_WINDOW, PassageSettings
 from semsearch.auth import AuthSettings
@@ -11,6 +11,19 @@ from semsearch.config import CommaList
 from semsearch.ratelimit import RateLimitSettings
 
 DEFAULT_READ_DATABASE_URL = "postgresql+psycopg://semsearch@127.0.0.1:5432/semsearch_read"
+Consistency = Literal["ONE", "QUORUM", "ALL"]
+
+
+def _ports(value: object) -> object:
+    if isinstance(value, int):
+        return [value]
+    if isinstance(value, str) and not value.startswith("["):
+        return [int(part) for part in value.split(",") if part.strip()]
+    return value
+
+
+PortList = Annotated[list[int], NoDecode, BeforeValidator(_ports)]
+"""One port, or ports written ``a,b,c`` (JSON ``[a, b, c]`` works too)."""
 
 
 class StoreSettings(BaseSettings):
@@ -21,8 +34,22 @@ class StoreSettings(BaseSettings):
     read_database_url: str = DEFAULT_READ_DATABASE_URL
     pgvector_table: str = Field(default="read_documents", pattern=r"^[a-z_][a-z0-9_]{0,40}$")
     weaviate_url: str | None = None
-    """e.g. http://127.0.0.1:8080; unset means no Weaviate."""
-    weaviate_grpc_port: int = 50051
+    """e.g. http://127.0.0.1:8080; unset means no Weaviate. A cluster: every node's URL,
+    comma-separated; the store talks to one node and moves to the next when it fails."""
+    weaviate_grpc_port: PortList = Field(default_factory=lambda: [50051])
+    """One gRPC port for every node, or one per URL of ``WEAVIATE_URL``, in its order."""
+    weaviate_replication_factor: int = Field(default=1, ge=1)
+    """Copies of every object a collection made by this process keeps (``semsearch up
+    --weaviate-nodes N`` sets N); async replication is on above 1, so a node that was down
+    catches up from the others."""
+    weaviate_write_consistency: Consistency = "QUORUM"
+    """Replicas that must confirm a write: QUORUM survives one dead node of three."""
+    weaviate_read_consistency: Consistency = "QUORUM"
+    """Replicas a read asks. QUORUM, not ONE: with QUORUM writes every read overlaps the last
+    write's replicas, so a search that waited for a consistency token, and the worker's check of
+    stored versions, never read a replica that missed the write (ONE would be faster by a
+    replica's round trip, and could answer from a node that was down and has not caught up yet).
+    With two of three nodes gone a QUORUM read fails, and the router moves to pgvector."""
     weaviate_collection: str = Field(default="Document", pattern=r"^[A-Z][A-Za-z0-9_]{0,60}$")
     encoder: Literal["sentence-transformers", "onnx", "hashing"] = "sentence-transformers"
     """``onnx``: the packaged model exported to ONNX and quantized to int8 (embeddings/onnx.py);
@@ -47,6 +74,15 @@ class StoreSettings(BaseSettings):
     on the machines this project is tested on), so off by default."""
     failpoints: CommaList = Field(default_factory=list)
     """Test-only crash points (semsearch.failpoints); empty in production."""
+
+    def weaviate_nodes(self) -> list[tuple[str, int]]:
+        """(URL, gRPC port) of each node of ``WEAVIATE_URL``."""
+        urls = [u.strip() for u in (self.weaviate_url or "").split(",") if u.strip()]
+        ports = self.weaviate_grpc_port
+        if len(ports) not in (1, len(urls)):
+            raise ValueError(f"WEAVIATE_GRPC_PORT lists {len(ports)} ports for {len(urls)} "
+                             "WEAVIATE_URL nodes: give one, or one per node")
+        return [(url, ports[i] if len(ports) > 1 else ports[0]) for i, url in enumerate(urls)]
 
     def passage_settings(self) -> PassageSettings:
         return PassageSettings(tokens=self.passage_tokens, overlap=self.passage_overlap,

@@ -27,7 +27,9 @@ def cmd_up(args: argparse.Namespace) -> int:
     data_dir = None if args.temporary else (args.data_dir or default_data_dir())
     stack = LocalStack(StackConfig(store=args.store, command_port=args.command_port,
                                    query_port=args.query_port, data_dir=data_dir,
-                                   require_weaviate=args.store == "weaviate",
+                                   require_weaviate=args.store == "weaviate"
+                                   or args.weaviate_nodes > 1,
+                                   weaviate_nodes=args.weaviate_nodes,
                                    workers=args.workers, relays=args.relays))
     try:
         stack.hold_folder()
@@ -170,10 +172,14 @@ def cmd_query_api(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from semsearch.stack.datafolder import default_data_dir
+    from semsearch.stack.datafolder import default_data_dir, holder
     from semsearch.status import print_status
 
-    return print_status(args.data_dir or default_data_dir())
+    folder = args.data_dir or default_data_dir()
+    nodes = holder(folder).get("weaviate_nodes")
+    nodes = nodes if isinstance(nodes, list) else []
+    pids = {str(n["url"]): int(n["pid"]) for n in nodes if isinstance(n, dict) and n.get("pid")}
+    return print_status(folder, args.json, pids)
 
 
 def positive(text: str) -> int:
@@ -245,6 +251,8 @@ def parser() -> argparse.ArgumentParser:
                     help="sync worker processes (worker-1, …), sharing the store queues")
     up.add_argument("--relays", type=positive, default=1,
                     help="relay processes (relay-1, …), claiming outbox rows side by side")
+    up.add_argument("--weaviate-nodes", type=positive, default=1, metavar="N",
+                    help="run Weaviate as a replicated cluster of N nodes (replication factor N)")
     where = up.add_mutually_exclusive_group()
     where.add_argument("--data-dir", type=Path,
                        help="keep data here (default: $XDG_DATA_HOME/semsearch, "
@@ -268,6 +276,8 @@ def parser() -> argparse.ArgumentParser:
             p.add_argument("--workers", type=int, default=0,
                            help="worker processes (default: QUERY_API_WORKERS, else one per CPU)")
     stat = add("status", cmd_status, "health, backlog and lag of every store")
+    stat.add_argument("--json", action="store_true", help="one JSON object (each Weaviate node: "
+                      "url, pid, ready, objects)")
     back = add("backup", lazy("backup_command", "semsearch.backup"),
                "back up the write database while the stack serves")
     back.add_argument("dir", type=Path, help="a new or empty folder")

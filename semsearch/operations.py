@@ -48,12 +48,33 @@ def reconcile(args: argparse.Namespace) -> int:
                   f"stray-passages-of={len(found.strays)}"
                   + (f"  → after repair: {left.total} differences" if left is not None else ""))
             left_total += (left.total if left is not None else found.total)
+            if store == "weaviate" and len(settings.weaviate_nodes()) > 1:
+                left_total += reconcile_nodes(rt)
             if args.apply:
                 audit.maintenance(rt.write_engine, "reconcile --apply",
                                   f"store={store} differences={found.total}")
     finally:
         rt.close()
     return 0 if left_total == 0 else 1
+
+
+def reconcile_nodes(rt: runtime.Runtime) -> int:
+    """Each Weaviate node on its own (sync_worker/reconcile_nodes.py); its differences."""
+    from query_side.stores.base import StoreUnavailable
+    from sync_worker.reconcile_nodes import compare_nodes
+
+    try:
+        nodes = compare_nodes(rt.write_engine, rt.settings, rt.encoder.model_id, rt.passages)
+    except StoreUnavailable as exc:
+        print(f"  a node does not answer, so the nodes are not compared: {exc}")
+        return 1
+    total = 0
+    for url, found in nodes.items():
+        print(f"  node {url} checked={found.checked} missing={len(found.missing)} "
+              f"stale={len(found.stale)} orphaned={len(found.orphaned)} "
+              f"stray-passages-of={len(found.strays)}")
+        total += found.total
+    return total
 
 
 def reindex(args: argparse.Namespace) -> int:

@@ -1,7 +1,9 @@
-"""``semsearch status``: backlog, lag and health of every store, from both databases."""
+"""``semsearch status``: backlog, lag and health of every store, from both databases, and each
+node of a Weaviate cluster (url, pid where the local stack started it, ready, objects)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import psutil
@@ -15,7 +17,22 @@ from semsearch.stack import datafolder
 from sync_worker.settings import WorkerSettings
 
 
-def collect(settings: WorkerSettings) -> dict[str, object]:
+def weaviate_nodes(settings: WorkerSettings, pids: dict[str, int]) -> list[dict[str, object]]:
+    """Each node of ``WEAVIATE_URL``: url, pid (None unless in ``pids``), ready, objects (the
+    documents its own replica holds; None while it is down) and passages."""
+    from query_side.stores.weaviate_nodes import node_status, node_stores
+
+    found = []
+    for url, store in node_stores(settings):
+        try:
+            found.append({"url": url, "pid": pids.get(url), **node_status(url, store)})
+        finally:
+            store.close()
+    return found
+
+
+def collect(settings: WorkerSettings, pids: dict[str, int] | None = None) -> dict[str, object]:
+    """``pids``: node URL → pid of the Weaviate nodes the local stack started."""
     write_engine = sa.create_engine(settings.database_url, poolclass=sa.pool.NullPool)
     read_engine = make_read_engine(settings.read_database_url, pool_size=1)
     try:
@@ -36,7 +53,10 @@ def collect(settings: WorkerSettings) -> dict[str, object]:
                             "pending": int(pending.get(name, 0)),
                             "dead_letters": int(dead.get(name, 0)), **lag}
             store.close()
-        return {"outbox": outbox, "stores": stores}
+        report: dict[str, object] = {"outbox": outbox, "stores": stores}
+        if "weaviate" in settings.sync_stores and settings.weaviate_url:
+            report["weaviate_nodes"] = weaviate_nodes(settings, pids or {})
+        return report
     finally:
         write_engine.dispose()
         read_engine.dispose()
@@ -55,8 +75,14 @@ def processes(folder: Path) -> dict[str, dict[str, object]]:
     return {name: {"pid": pid, "running": psutil.pid_exists(pid)} for name, pid in named.items()}
 
 
-def print_status(folder: Path | None = None) -> int:
-    report = collect(WorkerSettings())
+def print_status(folder: Path | None = None, as_json: bool = False,
+                 pids: dict[str, int] | None = None) -> int:
+    report = collect(WorkerSettings(), pids)
+    report["processes"] = processes(folder) if folder is not None else {}
+    healthy = all(s["healthy"] for s in report["stores"].values())  # type: ignore[attr-defined]
+    if as_json:
+        print(json.dumps(report, indent=2, default=str))
+        return 0 if healthy else 1
     outbox = report["outbox"]
     print(f"outbox: {outbox['pending']} changes pending, oldest {outbox['oldest_age_s']:.1f}s")  # type: ignore[index]
     print(f"{'store':<10} {'healthy':<8} {'documents':>10} {'passages':>9} {'pending':>8} "
@@ -64,8 +90,11 @@ def print_status(folder: Path | None = None) -> int:
     for name, s in report["stores"].items():  # type: ignore[attr-defined]
         print(f"{name:<10} {str(s['healthy']):<8} {str(s['documents']):>10} {str(s['passages']):>9} "
               f"{s['pending']:>8} {s['behind']:>7} {s['lag_s']:>8.2f} {s['dead_letters']:>5}")
-    running = processes(folder) if folder is not None else {}
+    for node in report.get("weaviate_nodes", []):  # type: ignore[attr-defined]
+        print(f"weaviate node {node['url']} pid={node['pid']} ready={node['ready']} "
+              f"documents={node['documents']} passages={node['passages']}")
+    running: dict[str, dict[str, object]] = report["processes"]  # type: ignore[assignment]
     if running:
         print("processes: " + ", ".join(
             f"{name} {p['pid']}" + ("" if p["running"] else " (gone)") for name, p in running.items()))
-    return 0 if all(s["healthy"] for s in report["stores"].values()) else 1  # type: ignore[attr-defined]
+    return 0 if healthy else 1

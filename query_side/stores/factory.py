@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlparse
 
 from sqlalchemy.engine import Engine
@@ -17,17 +18,29 @@ def open_store(name: str, settings: StoreSettings, read_engine: Engine) -> Vecto
 
             return PgvectorStore(read_engine, settings.pgvector_table)
         case "weaviate":
-            from query_side.stores.weaviate import WeaviateStore, connect
+            from query_side.stores.weaviate import WeaviateStore
 
             if not settings.weaviate_url:
                 raise ValueError("store 'weaviate' needs WEAVIATE_URL")
-            parsed = urlparse(settings.weaviate_url)
-            client = connect(parsed.port or 8080, settings.weaviate_grpc_port,
-                             host=parsed.hostname or "127.0.0.1")
-            return WeaviateStore(client, settings.weaviate_collection, settings.failpoints)
+            nodes = settings.weaviate_nodes()
+            clients = [connect_url(url, grpc_port) for url, grpc_port in nodes]
+            return WeaviateStore(clients, settings.weaviate_collection, settings.failpoints,
+                                 read=settings.weaviate_read_consistency,
+                                 write=settings.weaviate_write_consistency,
+                                 replication_factor=settings.weaviate_replication_factor,
+                                 grpc_addresses=[(urlparse(url).hostname or "127.0.0.1", port)
+                                                 for url, port in nodes])
         case "memory":
             from query_side.stores.memory import MemoryStore
 
             return MemoryStore()
         case _:
             raise ValueError(f"unknown store {name!r}: use pgvector or weaviate")
+
+
+def connect_url(url: str, grpc_port: int) -> Any:
+    """A Weaviate client for the node at ``url`` (see ``query_side.stores.weaviate.connect``)."""
+    from query_side.stores.weaviate import connect
+
+    parsed = urlparse(url)
+    return connect(parsed.port or 8080, grpc_port, host=parsed.hostname or "127.0.0.1")

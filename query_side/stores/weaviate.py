@@ -15,6 +15,12 @@ where Weaviate differs:
 - A batch write that fails for some objects raises ``StoreWriteFailed`` naming them.
 - Field tokenization trims whitespace, so a category or tag differing only in leading/trailing
   whitespace matches where SQL equality would not.
+
+A cluster: the store talks to one node at a time and moves to another when it fails
+(query_side/stores/weaviate_failover.py); a call that failed is not retried (the worker's job
+retries, the query router answers from pgvector). Reads and writes carry the consistency levels of
+``WEAVIATE_READ_CONSISTENCY`` and ``WEAVIATE_WRITE_CONSISTENCY``; aggregates (counts) have none
+and read what one node holds.
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ import httpx
 import numpy as np
 import weaviate
 from weaviate.classes.aggregate import GroupByAggregate, Metrics
-from weaviate.classes.config import Configure, DataType, Property
+from weaviate.classes.config import Configure, ConsistencyLevel, DataType, Property
 from weaviate.classes.data import DataObject
 from weaviate.classes.init import AdditionalConfig, Timeout
 from weaviate.classes.query import Filter, MetadataQuery, Sort
@@ -55,6 +61,7 @@ from query_side.stores.base import (
     StoredVersion,
     StoreUnavailable,
 )
+from query_side.stores.weaviate_failover import Nodes
 from semsearch.failpoints import crash_if
 
 T = TypeVar("T")
@@ -101,17 +108,31 @@ def connect(http_port: int, grpc_port: int, host: str = "127.0.0.1") -> weaviate
 class WeaviateStore:
     name = "weaviate"
 
-    def __init__(self, client: weaviate.WeaviateClient, collection: str = "Document",
-                 failpoints: Sequence[str] = ()) -> None:
-        self._client = client
+    def __init__(self, client: weaviate.WeaviateClient | Sequence[weaviate.WeaviateClient],
+                 collection: str = "Document", failpoints: Sequence[str] = (),
+                 read: str = "QUORUM", write: str = "QUORUM", replication_factor: int = 1,
+                 grpc_addresses: Sequence[tuple[str, int]] = ()) -> None:
+        """``client``: one, or one per node of a cluster (``read``/``write``: consistency;
+        ``grpc_addresses``: each node's, see weaviate_failover.py)."""
+        self._nodes = Nodes([client] if isinstance(client, weaviate.WeaviateClient) else client,
+                            grpc_addresses)
         self._failpoints = list(failpoints)
         self._names = (collection, collection + schema.PASSAGE_SUFFIX)
-        self._docs = client.collections.use(self._names[0])
-        self._passages = client.collections.use(self._names[1])
+        self._read, self._write = ConsistencyLevel(read), ConsistencyLevel(write)
+        self._replication = replication_factor
+        self._bind()
         self._properties: dict[str, set[str]] = {}
         self._suspect = False
         """Set by a failure: the next call probes REST first, so an outage fails fast instead
         of after the client's ~60 s of gRPC retries (1+2+...+32 s on UNAVAILABLE)."""
+
+    def _bind(self) -> None:
+        """Talk to the current node from now on."""
+        self._client = self._nodes.client
+        self._docs = self._client.collections.use(self._names[0]).with_consistency_level(
+            self._read)
+        self._passages = self._client.collections.use(self._names[1]).with_consistency_level(
+            self._read)
 
     def ensure_schema(self) -> bool:
         """Create both collections if missing; a document collection made before passages is
@@ -136,7 +157,9 @@ class WeaviateStore:
         try:
             self._client.collections.create(name, properties=properties,
                                             vector_config=vector_config,
-                                            inverted_index_config=schema.KEYWORD_INDEX)
+                                            inverted_index_config=schema.KEYWORD_INDEX,
+                                            replication_config=schema.replication(
+                                                self._replication))
         except UnexpectedStatusCodeError:  # created concurrently by another process?
             if not self._client.collections.exists(name):
                 raise
@@ -149,6 +172,7 @@ class WeaviateStore:
         if not newest:
             return
         with self._guard():
+            self._nodes.check_write_quorum(self._write, self._replication)
             stored = self._stored_versions(list(newest))
             fresh = [r for r in newest.values() if stored.get(r.id, r.version - 1) < r.version]
             self._add_number_properties(fresh)
@@ -165,7 +189,8 @@ class WeaviateStore:
         failed: dict[uuid.UUID, str] = {}
         for chunk in _chunks(objects, WRITE_CHUNK):
             try:
-                result = collection.data.insert_many(list(chunk))
+                result = collection.with_consistency_level(self._write).data.insert_many(
+                    list(chunk))
             except WeaviateInsertManyAllFailedError as exc:
                 failed |= {wo.as_uuid(o.uuid): str(exc.message) for o in chunk}
                 continue
@@ -175,7 +200,9 @@ class WeaviateStore:
     def delete(self, ids: list[tuple[uuid.UUID, int]]) -> None:
         for chunk in _chunks(ids, READ_CHUNK):
             with self._guard():
-                result = self._docs.data.delete_many(where=_unless_newer(_documents, chunk))
+                self._nodes.check_write_quorum(self._write, self._replication)
+                result = self._docs.with_consistency_level(self._write).data.delete_many(
+                    where=_unless_newer(_documents, chunk))
             if result.failed:
                 raise StoreUnavailable(
                     f"weaviate: {result.failed} of {result.matches} deletes failed")
@@ -187,7 +214,7 @@ class WeaviateStore:
         """Passages of each (id, version) at that version or older (a document may hold
         ~1,000 passages: small chunks keep each call under Weaviate's 10,000)."""
         for chunk in _chunks(ids, 8):
-            result = self._passages.data.delete_many(
+            result = self._passages.with_consistency_level(self._write).data.delete_many(
                 where=_unless_newer(_passages_of, chunk))
             if result.failed:
                 raise StoreUnavailable(
@@ -318,7 +345,7 @@ class WeaviateStore:
             return False
 
     def close(self) -> None:
-        self._client.close()
+        self._nodes.close()
 
     def _stored_versions(self, ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
         stored: dict[uuid.UUID, int] = {}
@@ -360,10 +387,11 @@ class WeaviateStore:
     def _guard(self) -> Iterator[None]:
         """Weaviate, gRPC and network failures → StoreUnavailable; bad arguments propagate."""
         try:
-            if not self._client.is_connected():
+            if self._suspect or not self._nodes.accepts_connections():
+                if self._nodes.next_answering():  # moved to another node of the cluster
+                    self._bind()
+            elif not self._client.is_connected():
                 self._client.connect()  # Weaviate was down when the client was made
-            elif self._suspect:
-                self._client.get_meta()
             self._suspect = False
             yield
         except (StoreUnavailable, WeaviateInvalidInputError):

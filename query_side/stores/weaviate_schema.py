@@ -14,10 +14,13 @@ the title counted twice), so Weaviate only splits them on whitespace and scores 
 
 from __future__ import annotations
 
+from typing import Any
+
 from weaviate.classes.config import (
     Configure,
     DataType,
     Property,
+    ReplicationDeletionStrategy,
     StopwordsPreset,
     Tokenization,
     VectorDistances,
@@ -38,6 +41,17 @@ VECTOR_INDEX = Configure.VectorIndex.hnsw(
 
 KEYWORD_INDEX = Configure.inverted_index(bm25_k1=terms.K1, bm25_b=terms.B,
                                          stopwords_preset=StopwordsPreset.NONE)
+
+
+def replication(factor: int) -> Any:
+    """``factor`` copies of every object. Above one, async replication compares the replicas in
+    the background, so a node that was down catches up; a delete that meets a newer write (or the
+    reverse) resolves by time, so a node that missed a delete does not bring the object back."""
+    if factor == 1:
+        return Configure.replication(factor=1)
+    return Configure.replication(
+        factor=factor, async_enabled=True,
+        deletion_strategy=ReplicationDeletionStrategy.TIME_BASED_RESOLUTION)
 
 
 def _exact(name: str, data_type: DataType) -> Property:

@@ -33,8 +33,11 @@ class StackConfig:
     query_port: int = 8002
     data_dir: Path | None = None
     """Where the data lives and stays; None: a temporary folder, deleted on stop."""
-    encoder: str = "sentence-transformers"
+    encoder: str = field(default_factory=lambda: os.environ.get("ENCODER") or "sentence-transformers")
+    """The children's ENCODER: as this process's environment sets it, else the real model."""
     require_weaviate: bool = False
+    weaviate_nodes: int = 1
+    """Above 1: a replicated cluster of that many nodes (semsearch/stack/weaviate_cluster.py)."""
     extra_env: dict[str, str] = field(default_factory=dict)
     workers: int = 1
     """Sync worker processes, named worker-1, worker-2, …; they share the store queues."""
@@ -101,11 +104,24 @@ class LocalStack:
                                    "available and Go is missing to build it")
             self.notes.append("store: pgvector only (no Go here to build weaviate-server)")
             return {"SYNC_STORES": "pgvector", "STORE": "pgvector"}
+        if self.config.weaviate_nodes > 1:
+            return self._start_weaviate_cluster(binary)
         weaviate = EmbeddedWeaviate(self.home / "weaviate", binary=binary).start()
         self.weaviate = weaviate
         self.notes.append(f"store: {self.config.store} (Weaviate {weaviate.url}, pgvector fallback)")
         return {"SYNC_STORES": "pgvector,weaviate", "STORE": self.config.store,
                 "WEAVIATE_URL": weaviate.url, "WEAVIATE_GRPC_PORT": str(weaviate.grpc_port)}
+
+    def _start_weaviate_cluster(self, binary: Path) -> dict[str, str]:
+        from semsearch.stack.weaviate_cluster import WeaviateCluster
+
+        cluster = WeaviateCluster(self.home / "weaviate-cluster", self.config.weaviate_nodes,
+                                  binary).start()
+        self.weaviate = cluster
+        self.notes.append(f"store: {self.config.store} (Weaviate cluster of {len(cluster.nodes)}"
+                          f" nodes, replication factor {len(cluster.nodes)}: "
+                          f"{' '.join(cluster.urls)}; pgvector fallback)")
+        return {"SYNC_STORES": "pgvector,weaviate", "STORE": self.config.store, **cluster.env()}
 
     def _auth(self) -> dict[str, str]:
         """Keys when the environment gives them; else an open stack, on loopback only."""
@@ -161,10 +177,14 @@ class LocalStack:
             "children": {name: child.pid for name, child in self.children.items()},
             "services": {name: process.pid for name, process in self.service_processes()},
             "env": {k: v for k, v in self.env.items() if "KEY" not in k},
+            "weaviate_nodes": [{"name": node.name, "url": node.url,
+                                "pid": node.process.pid if node.process else None}
+                               for node in getattr(self.weaviate, "nodes", [])],
         })
 
     def service_processes(self) -> list[tuple[str, Managed]]:
-        found = [("postgres", self.postgres), ("redis", self.redis), ("weaviate", self.weaviate)]
+        found = [("postgres", self.postgres), ("redis", self.redis), ("weaviate", self.weaviate),
+                 *((node.name, node) for node in getattr(self.weaviate, "nodes", []))]
         processes = [(name, getattr(service, "process", None)) for name, service in found]
         return [(name, process) for name, process in processes if process is not None]
 

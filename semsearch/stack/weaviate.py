@@ -6,9 +6,10 @@ github.com/weaviate/weaviate/cmd/weaviate-server@v<version>`` builds it (a few m
 is used too); ``$SEMSEARCH_WEAVIATE_BIN`` points at a binary built elsewhere.
 ``python -m semsearch.stack.weaviate build`` builds or locates it.
 
-Each server is a single-node cluster with its own six ports (HTTP, gRPC, gossip, data, Raft,
-Raft RPC), so several can run at once. The ports are remembered in the data folder, so a restart
-(``stop()`` then ``start()``, or a new launcher on the same folder) comes back with its data.
+Each server has its own six ports (HTTP, gRPC, gossip, data, Raft, Raft RPC), so several can run
+at once. The ports are remembered in the data folder, so a restart (``stop()`` then ``start()``, or
+a new launcher on the same folder) comes back with its data. Alone, a server is a single-node
+cluster; :class:`WeaviateCluster` (semsearch/stack/weaviate_cluster.py) joins N of them.
 """
 
 from __future__ import annotations
@@ -110,9 +111,14 @@ def _free_ports() -> dict[str, int]:
 
 class EmbeddedWeaviate:
     def __init__(self, data_dir: Path, http_port: int | None = None, grpc_port: int | None = None,
-                 binary: Path | None = None) -> None:
+                 binary: Path | None = None, name: str = NODE_NAME) -> None:
         self.data_dir = data_dir
         self.binary = binary
+        self.name = name
+        self.peers: list[EmbeddedWeaviate] = []
+        """The other nodes of its cluster (set by WeaviateCluster); none: a cluster of one."""
+        self.extra_env: dict[str, str] = {}
+        """Server settings over the defaults below (tests: e.g. ASYNC_REPLICATION_DISABLED)."""
         self.ports = self._load_ports()
         if http_port is not None:
             self.ports["http"] = http_port
@@ -145,6 +151,22 @@ class EmbeddedWeaviate:
                 return ports
         return _free_ports()
 
+    def _cluster_env(self) -> dict[str, str]:
+        """Raft voters are every node (bootstrap waits for all of them); gossip joins the others,
+        so any node, restarted alone, finds the cluster again."""
+        voters = sorted([self, *self.peers], key=lambda n: n.name)
+        env = {"CLUSTER_HOSTNAME": self.name,
+               "RAFT_JOIN": ",".join(f"{n.name}:{n.ports['raft']}" for n in voters),
+               "RAFT_BOOTSTRAP_EXPECT": str(len(voters))}
+        if self.peers:
+            env["CLUSTER_JOIN"] = ",".join(f"127.0.0.1:{n.ports['gossip']}" for n in self.peers)
+            # a node that returns catches up within seconds (defaults: every 30 s, and only
+            # changes older than 30 s); loopback peers answer fast
+            env |= {"ASYNC_REPLICATION_FREQUENCY": "2s",
+                    "ASYNC_REPLICATION_FREQUENCY_WHILE_PROPAGATING": "1s",
+                    "ASYNC_REPLICATION_PROPAGATION_DELAY": "2s"}
+        return env
+
     def _env(self) -> dict[str, str]:
         p = self.ports
         return {
@@ -154,24 +176,30 @@ class EmbeddedWeaviate:
             "DEFAULT_VECTORIZER_MODULE": "none",
             "ENABLE_MODULES": "",
             "PERSISTENCE_DATA_PATH": str(self.data_dir / "data"),
-            "CLUSTER_HOSTNAME": NODE_NAME,
             "CLUSTER_IN_LOCALHOST": "true",
             "CLUSTER_BIND_ADDR": "127.0.0.1",
             "CLUSTER_GOSSIP_BIND_PORT": str(p["gossip"]),
             "CLUSTER_DATA_BIND_PORT": str(p["data"]),
             "RAFT_PORT": str(p["raft"]),
             "RAFT_INTERNAL_RPC_PORT": str(p["raft_rpc"]),
-            "RAFT_JOIN": f"{NODE_NAME}:{p['raft']}",
-            "RAFT_BOOTSTRAP_EXPECT": "1",
             "GRPC_PORT": str(p["grpc"]),
             "QUERY_DEFAULTS_LIMIT": "25",
             "LOG_LEVEL": "warning",
             "AUTOSCHEMA_ENABLED": "false",  # every property is declared; surprises fail loudly
             "DISABLE_TELEMETRY": "true",
             "GO_PROFILING_DISABLE": "true",
+            **self._cluster_env(),
+            **self.extra_env,
         }
 
-    def start(self) -> EmbeddedWeaviate:
+    def start(self, wait: bool = True) -> EmbeddedWeaviate:
+        """Start the server; ``wait``: until it is ready (a cluster starts every node first)."""
+        self.launch()
+        if wait:
+            self.wait_ready()
+        return self
+
+    def launch(self) -> None:
         binary = self.binary or ensure_binary(build=False)
         if binary is None or not binary.exists():
             raise FileNotFoundError(
@@ -181,9 +209,12 @@ class EmbeddedWeaviate:
         (self.data_dir / "ports.json").write_text(json.dumps(self.ports))
         args = [str(binary), "--host", "127.0.0.1", "--port", str(self.http_port),
                 "--scheme", "http"]
-        self.process = Managed("weaviate", args, self.log, env=self._env(),
+        self.process = Managed(self.name, args, self.log, env=self._env(),
                                cwd=self.data_dir).start()
+
+    def wait_ready(self) -> None:
         process = self.process
+        assert process is not None
         try:
             wait_until(lambda: not process.alive() or self.ready(), READY_TIMEOUT, "Weaviate",
                        self.log)
@@ -193,7 +224,6 @@ class EmbeddedWeaviate:
         if not process.alive():
             tail = "\n".join(self.log.read_text(errors="replace").splitlines()[-20:])
             raise RuntimeError(f"weaviate-server exited; see {self.log}\n{tail}")
-        return self
 
     def ready(self) -> bool:
         return httpx.get(f"{self.url}/v1/.well-known/ready", timeout=1).status_code == 200

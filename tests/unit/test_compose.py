@@ -24,12 +24,8 @@ COMPOSE = yaml.safe_load((ROOT / "compose.yaml").read_text())
 SCHEMA = Path(__file__).parent / "data" / "compose-spec.json"
 SCHEMA_SHA256 = "f266dcbb043229405d7cedd5aec918f9102c2b3d5e3850808fdd8edd564a43ff"
 """compose-go v2.16.2's schema/compose-spec.json, unchanged"""
-CLUSTER_SETTINGS = {"WEAVIATE_REPLICATION_FACTOR", "WEAVIATE_WRITE_CONSISTENCY",
-                    "WEAVIATE_READ_CONSISTENCY"}
-"""The Weaviate cluster's settings (issue 15, part 1), written in a branch of their own; once
-merged they are in the settings classes and this set is redundant."""
 SETTINGS = {name.upper() for cls in (CommandSettings, QuerySettings, WorkerSettings)
-            for name in cls.model_fields} | CLUSTER_SETTINGS
+            for name in cls.model_fields}
 NODES = ["weaviate-0", "weaviate-1", "weaviate-2"]
 
 
