@@ -38,6 +38,14 @@ ALIAS_SUFFIX = "Serving"
 def main(args: argparse.Namespace) -> int:
     rt = runtime.build(WorkerSettings())
     try:
+        return run(rt, args)
+    finally:
+        rt.close()
+
+
+def run(rt: runtime.Runtime, args: argparse.Namespace) -> int:
+    """One ``semsearch index`` action with the worker's runtime ``rt``; the exit status."""
+    try:
         rt.live_generations()  # registers generation 1 on a folder that has none yet
         match args.action:
             case "status":
@@ -51,8 +59,6 @@ def main(args: argparse.Namespace) -> int:
     except GenerationError as exc:
         print(f"semsearch index {args.action}: {exc}", file=sys.stderr)
         return 2
-    finally:
-        rt.close()
 
 
 def status(rt: runtime.Runtime) -> int:
@@ -170,6 +176,7 @@ def switch(rt: runtime.Runtime, action: str, number: int | None, detail: str = "
             store = rt.generation_store(name, known[number])
             store.drop()  # type: ignore[attr-defined]
             rt.stores.pop(store.name, None)
+            store.close()
         print(f"g{number}: dropped")
     elif "weaviate" in rt.settings.sync_stores:
         store = rt.generation_store("weaviate", known[serving])
