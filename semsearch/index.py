@@ -154,7 +154,8 @@ def promote(rt: runtime.Runtime, args: argparse.Namespace) -> int:
     detail = f"g{old.number}->g{new.number} " + " ".join(
         f"{k.replace(' ', ':')}={before[k]:.4f}->{after[k]:.4f}" for k in before)
     if worse and not args.force:
-        print(f"refused: g{new.number} scores lower on {', '.join(worse)} (--force overrides)",
+        print(f"refused: g{new.number} scores lower on {', '.join(worse)} by more than "
+              f"{args.tolerance} (--force overrides)",
               file=sys.stderr)
         return 1
     if worse:

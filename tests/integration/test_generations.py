@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from benchmarks.generation_gate import DEFAULT_TOLERANCE
 from embeddings.onnx import ONNX_INT8_MODEL
 from query_side import generations
 from semsearch import corpus, index
@@ -36,7 +37,8 @@ def both(services: Services, real_encoder) -> Iterator[Pipeline]:  # type: ignor
 def act(p: Pipeline, action: str, generation: int | None = None, **options: Any) -> int:
     args = argparse.Namespace(action=action, generation=generation, encoder=None,
                               passage_tokens=None, passage_overlap=None, no_passage_title=False,
-                              no_passages=False, force=False, articles=1, tolerance=0.0)
+                              no_passages=False, force=False, articles=1,
+                              tolerance=DEFAULT_TOLERANCE)
     for key, value in options.items():
         setattr(args, key, value)
     return index.run(p.runtime, args)

@@ -67,3 +67,13 @@ def test_dropping_the_previous_generation_ends_rollback() -> None:
     assert (states, serving, previous) == ({1: "dropped", 2: "serving"}, 2, None)
     with pytest.raises(GenerationError, match="no previous"):
         switched(states, serving, previous, "rollback")
+
+
+def test_the_gate_names_every_set_and_mode_scoring_lower_beyond_the_tolerance() -> None:
+    from benchmarks.generation_gate import lower
+
+    current = {"headings semantic": 0.80, "headings hybrid": 0.70, "long semantic": 1.0}
+    candidate = {"headings semantic": 0.79, "headings hybrid": 0.60, "long semantic": 1.0}
+    assert lower(current, candidate) == ["headings semantic", "headings hybrid"]
+    assert lower(current, candidate, tolerance=0.02) == ["headings hybrid"]
+    assert lower(current, {}) == list(current)
