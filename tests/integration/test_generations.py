@@ -164,8 +164,10 @@ def test_a_lower_ndcg_is_refused_and_forcing_it_is_audited(both: Pipeline) -> No
         forced = conn.execute(sa.text("SELECT detail FROM audit_log WHERE route = "
                                       "'index promote --force'")).scalars().all()
     assert len(forced) == 1 and "g1->g2" in forced[0]
+    assert alias_target(p) == _generation(p, 2).collection
     assert act(p, "rollback") == 0
     wait_for_generation(p, 1, TORCH_MODEL)
+    assert alias_target(p) == _generation(p, 1).collection
     table = _generation(p, 2).table
     assert _exists(p, table)
     assert act(p, "drop", 2) == 0
@@ -177,3 +179,16 @@ def test_a_lower_ndcg_is_refused_and_forcing_it_is_audited(both: Pipeline) -> No
 def _exists(p: Pipeline, table: str) -> bool:
     with p.runtime.read_engine.connect() as conn:
         return conn.execute(sa.text("SELECT to_regclass(:t)"), {"t": table}).scalar() is not None
+
+
+def alias_target(p: Pipeline) -> str | None:
+    """The collection the Weaviate alias of the serving generation points at."""
+    from query_side.stores.weaviate import connect
+
+    settings = p.worker_settings
+    client = connect(int(str(settings.weaviate_url).rsplit(":", 1)[1]), settings.weaviate_grpc_port)
+    try:
+        found = client.alias.get(alias_name=settings.weaviate_collection + index.ALIAS_SUFFIX)
+        return found.collection if found is not None else None
+    finally:
+        client.close()
