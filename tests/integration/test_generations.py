@@ -154,7 +154,13 @@ def test_a_lower_ndcg_is_refused_and_forcing_it_is_audited(both: Pipeline) -> No
     for para in corpus.paragraphs(12):
         p.create(**para.document())
     p.sync()
-    assert act(p, "build", encoder="hashing") == 0
+    assert act(p, "build", encoder="hashing", passage_tokens=40) == 0  # (a passage setting too)
+    second = _generation(p, 2)
+    assert (second.model_id, second.passages.tokens) == ("hashing-test-encoder", 40)
+    first_store = p.runtime.generation_store("pgvector", _generation(p, 1))
+    second_store = p.runtime.generation_store("pgvector", second)
+    assert second_store.count() == first_store.count() == 12
+    assert second_store.passage_count() > first_store.passage_count()  # shorter passages
     assert act(p, "drop", 1) == 2  # the serving generation is never dropped
     assert act(p, "promote", 2) == 1
     assert p.search("moon")["generation"] == 1
