@@ -143,6 +143,7 @@ def pointer(conn: Connection) -> tuple[int, int | None]:
 
 def register(conn: Connection, encoder: str, passages: PassageSettings) -> Generation:
     """A new generation, ``building``, with names derived from generation 1's."""
+    conn.execute(sa.text("SELECT 1 FROM index_pointer FOR UPDATE"))  # one number per build
     first = conn.execute(sa.text(
         "SELECT collection, pg_table FROM index_generations WHERE number = 1")).one()
     number = conn.execute(sa.text(
