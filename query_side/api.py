@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import TypeAdapter
 
 from embeddings import load_encoder
-from query_side import readmodel
+from query_side import generations, readmodel
 from query_side.admission import RETRY_AFTER_S, Admission, AdmissionDoor, Overloaded
 from query_side.db import make_read_engine, read_retrying
 from query_side.encoding import QueryEncoder
@@ -35,6 +35,7 @@ from query_side.models import (
 )
 from query_side.results import ChangeListener, ChangeSignal, ResultCache
 from query_side.router import SERVED, StoreRouter, StoreStatus
+from query_side.serving import Serving
 from query_side.settings import QuerySettings
 from query_side.stores.base import Filters, SearchHit, StoreUnavailable
 from query_side.stores.factory import open_store
@@ -57,8 +58,8 @@ async def get_router(request: Request) -> StoreRouter:
     return request.app.state.router
 
 
-async def get_encoder(request: Request) -> QueryEncoder:
-    return request.app.state.encoder
+async def get_serving(request: Request) -> Serving:
+    return request.app.state.serving
 
 
 async def get_results(request: Request) -> ResultCache:
@@ -74,17 +75,18 @@ async def get_admission(request: Request) -> Admission:
 
 
 RouterDep = Annotated[StoreRouter, Depends(get_router)]
-EncoderDep = Annotated[QueryEncoder, Depends(get_encoder)]
+ServingDep = Annotated[Serving, Depends(get_serving)]
 ResultsDep = Annotated[ResultCache, Depends(get_results)]
 ChangesDep = Annotated[ChangeSignal, Depends(get_changes)]
 AdmissionDep = Annotated[Admission, Depends(get_admission)]
 
 
 def serving_store(router: StoreRouter, token: str | None, wait_s: float,
-                  changes: ChangeSignal | None = None) -> str:
-    """The best usable store; with a token, the first that has reached it, waiting if need be
-    (woken by each store change heard on ``changes``)."""
-    candidates = router.candidates()
+                  changes: ChangeSignal | None = None, generation: int | None = None) -> str:
+    """The best usable store (of index ``generation``, default: the serving one); with a token,
+    the first that has reached it, waiting if need be (woken by each store change heard on
+    ``changes``)."""
+    candidates = router.candidates(generation)
     if token is None:
         return candidates[0]
     try:
@@ -131,7 +133,8 @@ HITS = TypeAdapter(list[Hit])
 
 
 def search_with_fallback(router: StoreRouter, name: str, vector: np.ndarray | None,
-                         body: SearchRequest, text: str) -> tuple[str, list[SearchHit]]:
+                         body: SearchRequest, text: str, generation: int | None = None,
+                         ) -> tuple[str, list[SearchHit]]:
     """Search ``name``; if it fails between health checks, the next usable store answers
     (not for a token: only a store known to have reached the write may answer that)."""
     def run(store: str) -> list[SearchHit]:
@@ -141,17 +144,19 @@ def search_with_fallback(router: StoreRouter, name: str, vector: np.ndarray | No
         return name, router.call(name, lambda: run(name))  # bounded: STORE_TIMEOUT_SECONDS
     except StoreUnavailable:
         router.forget(name)
-        others = [n for n in router.candidates() if n != name]
+        others = [n for n in router.candidates(generation) if n != name]
         if body.token is not None or not others:
             raise
         return others[0], run(others[0])  # (on this thread: calls stuck on the first may fill
         #                                     the bounded calls' pool)
 
 
-def respond(hits: bytes, started: float, status: StoreStatus, cached: bool) -> Response:
+def respond(hits: bytes, started: float, status: StoreStatus, cached: bool, generation: int,
+            model_id: str) -> Response:
     """The search response around already-serialized hits (cached ones are spliced in as is)."""
     envelope = json.dumps({
         "took_ms": round((time.perf_counter() - started) * 1e3, 2), "store": status.name,
+        "generation": generation, "model_id": model_id,
         "freshness": {"behind": status.behind, "lag_s": round(status.lag_s, 3)}, "cached": cached})
     return Response(b'{"hits":' + hits + b"," + envelope[1:].encode(), media_type="application/json")
 
@@ -161,36 +166,39 @@ def register_routes(app: FastAPI, settings: QuerySettings) -> None:
 
     @app.post("/v1/search", response_model=SearchResponse, **guard, responses=documented(
         400, 409, 413, 422, 503, *refusals, s409=ReadModelBehindProblem))
-    async def search(body: SearchRequest, router: RouterDep, encoder: EncoderDep,
+    async def search(body: SearchRequest, router: RouterDep, serving: ServingDep,
                      results: ResultsDep, changes: ChangesDep, admission: AdmissionDep) -> Response:
         with measured("search") as noted:
             started = time.perf_counter()
+            gen = router.generation  # this search's index generation, from start to end
+            encoder, model_id = serving.encoder(gen), serving.model_id(gen)
             text = (body.query or "").strip(WHITESPACE)
             key = None
             if body.token is None:  # eventually consistent: the best store now, maybe from the cache
-                candidates = await run_in_threadpool(router.candidates) if router.stale() \
-                    else router.candidates()
+                candidates = await run_in_threadpool(router.candidates, gen) if router.stale() \
+                    else router.candidates(gen)
                 name = candidates[0]
                 key = body.model_dump_json(exclude={"token", "wait_ms"})
                 cached = results.get(name, key)
                 if cached is not None:
                     noted["store"] = name
-                    return respond(cached, started, router.status(name), cached=True)
+                    return respond(cached, started, router.status(name), True, gen, model_id)
             else:
                 wait_s = settings.consistency_wait_seconds if body.wait_ms is None else body.wait_ms / 1e3
                 wait_s = min(wait_s, settings.max_wait_seconds)
-                name = await run_in_threadpool(serving_store, router, body.token, wait_s, changes)
+                name = await run_in_threadpool(serving_store, router, body.token, wait_s, changes,
+                                               gen)
             asked, generation = name, results.generation(name)
             async with admission.slot():  # a bounded line in front of the encoder and the store
                 vector = await encoder.aencode(text) if text and body.mode != "keyword" else None
                 name, hits = await run_in_threadpool(search_with_fallback, router, name, vector,
-                                                     body, text)
+                                                     body, text, gen)
             payload = HITS.dump_json([to_hit(h) for h in hits])
             if key is not None and name == asked:  # (a fallback's answer is not kept)
                 results.put(name, key, payload, generation)
             SERVED.labels(name).inc()
             noted["store"] = name
-            return respond(payload, started, router.status(name), cached=False)
+            return respond(payload, started, router.status(name), False, gen, model_id)
 
     @app.get("/v1/documents/{doc_id:uuid}", **guard,
              responses=documented(404, 422, 503, *refusals))
@@ -210,11 +218,12 @@ def register_routes(app: FastAPI, settings: QuerySettings) -> None:
 
     @app.get("/v1/documents/{doc_id:uuid}/similar", **guard,
              responses=documented(404, 422, 503, *refusals))
-    def similar(doc_id: uuid.UUID, router: RouterDep,
+    def similar(doc_id: uuid.UUID, router: RouterDep, serving: ServingDep,
                 limit: Annotated[int, Query(ge=1, le=100)] = 10) -> SearchResponse:
         started = time.perf_counter()
         with measured("similar") as noted:
-            noted["store"] = name = router.candidates()[0]
+            gen = router.generation
+            noted["store"] = name = router.candidates(gen)[0]
             found = router.stores[name].get(doc_id)
             if found is None:
                 raise DocumentNotIndexed(f"document {doc_id} is not in the read model ({name})")
@@ -226,6 +235,7 @@ def register_routes(app: FastAPI, settings: QuerySettings) -> None:
         return SearchResponse(
             hits=[to_hit(h) for h in hits if h.id != doc_id][:limit],
             took_ms=round((time.perf_counter() - started) * 1e3, 2), store=name,
+            generation=gen, model_id=serving.model_id(gen),
             freshness=Freshness(behind=status.behind, lag_s=round(status.lag_s, 3)))
 
     @app.get("/readyz", responses={200: {"model": Readiness}, 503: {"model": Readiness}})
@@ -255,6 +265,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.encoder = QueryEncoder(encoder, settings.query_cache_size)
     app.state.encoder.encode("warm up")
     app.state.router = router = StoreRouter(stores, settings, read_engine)
+    generations.ensure_registered(read_engine, settings)
+    app.state.serving = serving = Serving(settings, read_engine, router, app.state.encoder)
+    serving.start()  # (the pointer, and every live generation's stores and encoder, loaded)
     app.state.results = ResultCache(settings.result_cache_size)
     app.state.changes = ChangeSignal()
     listener = ChangeListener(settings.read_database_url, app.state.results, app.state.changes)
@@ -263,6 +276,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.limiter = Limiter.from_settings(settings)
     yield
     await app.state.limiter.close()
+    serving.stop()
     router.stop()
     listener.stop()
     app.state.encoder.close()

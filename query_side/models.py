@@ -97,6 +97,8 @@ class SearchResponse(BaseModel):
     hits: list[Hit]
     took_ms: float
     store: str
+    generation: int = Field(description="the index generation that answered (`semsearch index`)")
+    model_id: str = Field(description="the embedding model of that generation")
     freshness: Freshness
     cached: bool = Field(default=False, description="served from the result cache: the same "
                          "search on the same store, which has not changed since")

@@ -24,6 +24,7 @@ from prometheus_client import Counter, Gauge
 from sqlalchemy.engine import Engine
 
 from query_side import readmodel
+from query_side.generations import store_name
 from query_side.settings import QuerySettings
 from query_side.stores.base import StoreUnavailable, VectorStore
 
@@ -63,14 +64,16 @@ class StoreRouter:
         self._stop = threading.Event()
         self._refresher: threading.Thread | None = None
         self._calls = ThreadPoolExecutor(max_workers=32, thread_name_prefix="store-call")
-        self._checks = ThreadPoolExecutor(max_workers=max(1, len(stores)),
+        self._checks = ThreadPoolExecutor(max_workers=max(4, len(stores)),
                                           thread_name_prefix="store-check")
         self._checking: dict[str, Future[bool]] = {}
+        self.generation = 1
+        """The serving index generation (query_side.serving follows the pointer)."""
 
     def start(self) -> None:
         """Check every store now, then keep the checks fresh from a background thread, so that
         a search never waits for a health check (unless the checks fall behind)."""
-        for name in self.stores:
+        for name in list(self.stores):
             self.status(name, fresh=True)
         every = self.settings.health_cache_seconds / 2
         if every > 0:
@@ -107,7 +110,7 @@ class StoreRouter:
 
     def _refresh(self, every: float) -> None:
         while not self._stop.wait(every):
-            for name in self.stores:
+            for name in list(self.stores):  # (a new generation's stores may be added meanwhile)
                 try:
                     self.status(name, fresh=True)
                 except Exception:  # a check that raises is the next one's problem
@@ -118,7 +121,7 @@ class StoreRouter:
         now = time.monotonic()
         return any(name not in self._status
                    or now - self._status[name].checked_at >= self.settings.health_cache_seconds
-                   for name in self.stores)
+                   for name in list(self.stores))
 
     def status(self, name: str, fresh: bool = False) -> StoreStatus:
         cached = self._status.get(name)
@@ -138,19 +141,22 @@ class StoreRouter:
         LAG.labels(name).set(status.lag_s)
         return status
 
-    def candidates(self) -> list[str]:
-        """Stores that may serve now, best first."""
+    def candidates(self, generation: int | None = None) -> list[str]:
+        """Stores of the serving (or the given) index generation that may serve now, best first."""
+        number = self.generation if generation is None else generation
         if self.settings.store != "auto":
-            return [self.settings.store]
-        usable = []
-        for name in PREFERENCE:
+            return [store_name(self.settings.store, number)]
+        usable, present = [], []
+        for family in PREFERENCE:
+            name = store_name(family, number)
             if name not in self.stores:
                 continue
+            present.append(name)
             status = self.status(name)
-            too_far = name != "pgvector" and status.lag_s > self.settings.max_lag_seconds
+            too_far = family != "pgvector" and status.lag_s > self.settings.max_lag_seconds
             if status.healthy and not too_far:
                 usable.append(name)
-        return usable or [n for n in PREFERENCE if n in self.stores][-1:]
+        return usable or present[-1:]
 
     def forget(self, name: str) -> None:
         """A store failed a call: count it unhealthy until its next check."""

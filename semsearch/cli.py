@@ -303,6 +303,23 @@ def parser() -> argparse.ArgumentParser:
     rec.add_argument("--apply", action="store_true", help="repair what differs")
     rei = add("reindex", lazy("reindex"), "rebuild a store from PostgreSQL (no re-embedding)")
     rei.add_argument("--store", choices=["pgvector", "weaviate"], required=True)
+    idx = add("index", lazy("main", "semsearch.index"),
+              "index generations (blue-green): status, build, promote, rollback, drop")
+    idx.add_argument("action", choices=["status", "build", "promote", "rollback", "drop"])
+    idx.add_argument("generation", nargs="?", type=int, help="promote/drop: its number")
+    idx.add_argument("--encoder", choices=["sentence-transformers", "onnx", "hashing"],
+                     help="build: the new generation's encoder (default: ENCODER)")
+    idx.add_argument("--passage-tokens", type=int, help="build: passage size in model tokens")
+    idx.add_argument("--passage-overlap", type=int, help="build: sentences repeated")
+    idx.add_argument("--no-passage-title", action="store_true", help="build: title not embedded")
+    idx.add_argument("--no-passages", action="store_true", help="build: one vector per document")
+    idx.add_argument("--force", action="store_true",
+                     help="promote despite a lower nDCG@10 (written to the audit log)")
+    idx.add_argument("--articles", type=int, default=3,
+                     help="promote: articles per labelled set of the relevance gate")
+    idx.add_argument("--tolerance", type=float, default=0.02,
+                     help="promote: nDCG@10 the new generation may lose on a set and mode "
+                          "(default 0.02: the noise of the small labelled sets)")
     soak = add("soak", cmd_soak, "random commands with faults injected; every store must converge")
     soak.add_argument("--commands", type=int, default=5000)
     soak.add_argument("--ids", type=int, default=300)
@@ -316,7 +333,7 @@ def parser() -> argparse.ArgumentParser:
     agree.add_argument("--documents", type=int, default=2000)
     agree.add_argument("--queries", type=int, default=100)
     agree.add_argument("--out", type=Path, help="also write the JSON here")
-    for p in (stat, back, aud, dlq, rec, rei):
+    for p in (stat, back, aud, dlq, rec, rei, idx):
         p.add_argument("--data-dir", type=Path, help="the data folder of the running stack to "
                        "use when DATABASE_URL is not set (default: ~/.local/share/semsearch)")
         p.set_defaults(finds_stack=True)

@@ -11,6 +11,8 @@ import logging
 import uuid
 
 from command_side import deadletters
+from command_side.outbox import acknowledge
+from query_side.generations import Generation
 from query_side.stores.base import StoreUnavailable, VectorStore
 from sync_worker.projection import Outcome, project
 from sync_worker.runtime import (
@@ -36,13 +38,15 @@ def _store_away(exc: Exception) -> bool:
     return isinstance(exc, StoreUnavailable) and not getattr(exc, "failed", None)
 
 
-def _one_by_one(rt: Runtime, store: VectorStore, changes: list[Change]) -> Outcome:
+def _one_by_one(rt: Runtime, store: VectorStore, changes: list[Change], generation: Generation,
+                ) -> Outcome:
     total, errors = Outcome(), []
     for doc_id in sorted({c[0] for c in changes}):
         mine = [c for c in changes if c[0] == doc_id]
         try:
-            outcome = project(store, mine, rt.write_engine, rt.read_engine, rt.encoder,
-                              passages=rt.passages)
+            outcome = project(store, mine, rt.write_engine, rt.read_engine,
+                              rt.encoder_for(generation.encoder), passages=generation.passages,
+                              ack=False)
         except Exception as exc:
             if _store_away(exc):
                 raise
@@ -77,30 +81,45 @@ def project_changes(store_name: str, changes: list[list[object]]) -> dict[str, i
 
 
 def _project_changes(rt: Runtime, store_name: str, changes: list[list[object]]) -> dict[str, int]:
-    store = rt.store(store_name)
-    if not store.health():
-        raise StoreUnavailable(f"{store_name} is not answering; the change stays pending")
+    """Apply the batch to store ``store_name`` of every live index generation, each with its own
+    encoder and passage settings; the outbox rows are acknowledged once all hold them."""
     parsed = [(uuid.UUID(str(c[0])), int(str(c[1])), int(str(c[2]))) for c in changes]
     log.info("%s: applying %d change(s)", store_name, len(parsed),
              extra={"fields": {"store": store_name, "request_ids": request_ids(changes)}})
-    try:
-        outcome = project(store, parsed, rt.write_engine, rt.read_engine, rt.encoder,
-                          rt.settings.failpoints, rt.settings.sync_stores, passages=rt.passages)
-    except Exception as exc:
-        if _store_away(exc):
-            raise
-        log.warning("%s: batch of %d failed (%r); retrying one by one", store_name, len(parsed), exc)
-        outcome = _one_by_one(rt, store, parsed)
+    outcome = Outcome()
+    for generation in rt.live_generations():
+        outcome.add(_project_generation(rt, store_name, generation, parsed))
     with rt.write_engine.begin() as conn:
-        deadletters.forget_failures(conn, store_name, [c[0] for c in parsed])
-    APPLIED.labels(store_name, "upserted").inc(outcome.upserted)
-    APPLIED.labels(store_name, "deleted").inc(outcome.deleted)
-    APPLIED.labels(store_name, "skipped").inc(outcome.skipped)
+        acknowledge(conn, store_name, [c[2] for c in parsed])
     EMBEDDED.inc(outcome.embedded)
-    for seconds in outcome.latencies:
-        FRESHNESS.labels(store_name).observe(seconds)
     log.info("%s: %d upserted, %d deleted, %d skipped, %d embedded", store_name,
              outcome.upserted, outcome.deleted, outcome.skipped, outcome.embedded,
              extra={"fields": {"store": store_name, "request_ids": request_ids(changes)}})
     return {"upserted": outcome.upserted, "deleted": outcome.deleted,
             "skipped": outcome.skipped, "embedded": outcome.embedded}
+
+
+def _project_generation(rt: Runtime, family: str, generation: Generation,
+                        parsed: list[Change]) -> Outcome:
+    store = rt.generation_store(family, generation)
+    if not store.health():
+        raise StoreUnavailable(f"{store.name} is not answering; the change stays pending")
+    peers = [generation.store(name) for name in rt.settings.sync_stores]
+    try:
+        outcome = project(store, parsed, rt.write_engine, rt.read_engine,
+                          rt.encoder_for(generation.encoder), rt.settings.failpoints, peers,
+                          passages=generation.passages, ack=False)
+    except Exception as exc:
+        if _store_away(exc):
+            raise
+        log.warning("%s: batch of %d failed (%r); retrying one by one", store.name, len(parsed),
+                    exc)
+        outcome = _one_by_one(rt, store, parsed, generation)
+    with rt.write_engine.begin() as conn:
+        deadletters.forget_failures(conn, store.name, [c[0] for c in parsed])
+    APPLIED.labels(store.name, "upserted").inc(outcome.upserted)
+    APPLIED.labels(store.name, "deleted").inc(outcome.deleted)
+    APPLIED.labels(store.name, "skipped").inc(outcome.skipped)
+    for seconds in outcome.latencies:
+        FRESHNESS.labels(store.name).observe(seconds)
+    return outcome

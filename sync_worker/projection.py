@@ -149,6 +149,7 @@ def project(
     peers: list[str] | None = None,
     group: int = WRITE_GROUP,
     passages: PassageSettings | None = None,
+    ack: bool = True,
 ) -> Outcome:
     """Bring ``store`` up to the current rows of the changed documents, then ack the outbox.
 
@@ -159,7 +160,8 @@ def project(
     group is written: a worker that dies half way leaves them to be resent, and the groups it
     wrote are skipped then (their versions are held). Each body is cut into passages
     (``passages`` settings); the embedding cache works per passage, so an edit re-embeds only
-    the passages whose text changed.
+    the passages whose text changed. ``ack=False`` leaves the outbox to the caller (an index
+    generation's store, or a backfill).
     """
     settings = passages or PassageSettings()
     ids = sorted({doc_id for doc_id, _, _ in changes})
@@ -198,8 +200,9 @@ def project(
                 written = writer.submit(write, part, vectors)
             assert written is not None
             outcome.add(written.result())
-    with write_engine.begin() as conn:
-        acknowledge(conn, store.name, [seq for _, _, seq in changes])
+    if ack:
+        with write_engine.begin() as conn:
+            acknowledge(conn, store.name, [seq for _, _, seq in changes])
     return outcome
 
 

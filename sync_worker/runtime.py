@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 
 from embeddings import Encoder, load_encoder
 from embeddings.passages import PassageSettings
-from query_side import readmodel
+from query_side import generations, readmodel
 from query_side.db import make_read_engine
 from query_side.stores.base import VectorStore
 from query_side.stores.factory import open_store
@@ -40,6 +40,9 @@ class Runtime:
     read_engine: Engine
     encoder: Encoder
     stores: dict[str, VectorStore] = field(default_factory=dict)
+    encoders: dict[str, Encoder] = field(default_factory=dict)
+    """Encoder kind → encoder, loaded the first time a live generation needs it."""
+    registered: bool = False
 
     @property
     def passages(self) -> PassageSettings:
@@ -48,6 +51,41 @@ class Runtime:
     def store(self, name: str) -> VectorStore:
         if name not in self.stores:
             store = open_store(name, self.settings, self.read_engine)
+            try:
+                readmodel.ensure_store(self.read_engine, store)
+            except Exception:
+                store.close()
+                raise
+            self.stores[name] = store
+        return self.stores[name]
+
+    def encoder_for(self, kind: str) -> Encoder:
+        if kind == self.settings.encoder:
+            return self.encoder
+        if kind not in self.encoders:
+            settings = self.settings
+            self.encoders[kind] = load_encoder(kind, batch_size=settings.embed_batch_size,
+                                               threads=settings.encoder_threads,
+                                               device=settings.device, half=settings.encoder_fp16)
+        return self.encoders[kind]
+
+    def live_generations(self) -> list[generations.Generation]:
+        """Every generation whose stores live writes must reach (generation 1 registered from
+        the settings the first time)."""
+        if not self.registered:
+            generations.ensure_registered(self.read_engine, self.settings)
+            self.registered = True
+        with self.read_engine.connect() as conn:
+            return generations.live(conn)
+
+    def generation_store(self, family: str, generation: generations.Generation) -> VectorStore:
+        """Store ``family`` of ``generation`` (generation 1: :meth:`store`)."""
+        name = generation.store(family)
+        if generation.number == 1:
+            return self.store(name)
+        if name not in self.stores:
+            store = generations.open_generation_store(family, generation, self.settings,
+                                                      self.read_engine)
             try:
                 readmodel.ensure_store(self.read_engine, store)
             except Exception:

@@ -25,7 +25,8 @@ def run(settings: WorkerSettings, burst: bool = False, name: str | None = None) 
     """Work until stopped (SIGTERM finishes the current job first), or drain with ``burst``."""
     rt = runtime.build(settings)
     rt.encoder.encode(["warm up"])  # load the model once, before any job
-    for store in settings.sync_stores:
+    first_live = any(g.number == 1 for g in rt.live_generations())
+    for store in settings.sync_stores if first_live else []:  # (a dropped generation 1 stays so)
         try:
             rebuild_if_empty(rt.write_engine, rt.store(store))
         except Exception as exc:  # a store down at start: its jobs retry until it is back

@@ -395,6 +395,11 @@ class PgvectorStore:
     def close(self) -> None:
         pass  # the engine belongs to whoever made it
 
+    def drop(self) -> None:
+        """Remove the tables (an index generation retired: ``semsearch index drop``)."""
+        with self._engine.begin() as conn:
+            conn.execute(sa.text(f"DROP TABLE IF EXISTS {self._passages}, {self._table} CASCADE"))
+
     def _read(self, work: Any) -> Any:
         """``work(conn)``, tried once more on a connection that died in the pool."""
         with self._unavailable():

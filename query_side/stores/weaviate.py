@@ -347,6 +347,22 @@ class WeaviateStore:
     def close(self) -> None:
         self._nodes.close()
 
+    def drop(self) -> None:
+        """Remove both collections (an index generation retired: ``semsearch index drop``)."""
+        with self._guard():
+            self._client.collections.delete(list(self._names))
+
+    def point_alias(self, alias: str) -> None:
+        """Point ``alias`` (and ``alias`` + the passage suffix) at this store's collections, so
+        clients reading Weaviate directly follow an index generation's promote."""
+        with self._guard():
+            for name, target in zip((alias, alias + schema.PASSAGE_SUFFIX), self._names,
+                                    strict=True):
+                if self._client.alias.exists(alias_name=name):
+                    self._client.alias.update(alias_name=name, new_target_collection=target)
+                else:
+                    self._client.alias.create(alias_name=name, target_collection=target)
+
     def _stored_versions(self, ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
         stored: dict[uuid.UUID, int] = {}
         for chunk in _chunks(ids, READ_CHUNK):

@@ -69,7 +69,7 @@ class _Router:
             yield None
 
     @staticmethod
-    def candidates() -> list[str]:
+    def candidates(generation: int | None = None) -> list[str]:
         return ["pgvector"]
 
 

@@ -1,0 +1,200 @@
+"""Index generations (blue-green) on real PostgreSQL, Redis and Weaviate, under search load.
+
+From the torch model (generation 1) to the ONNX int8 model (generation 2): built from PostgreSQL
+while generation 1 serves and live writes reach both, promoted through the relevance gate, with
+searches running the whole time and none failing; rolled back; a generation that scores lower
+(the hashing test encoder) is refused, and forcing it is audited.
+"""
+
+from __future__ import annotations
+
+import argparse
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from benchmarks.generation_gate import DEFAULT_TOLERANCE
+from embeddings.onnx import ONNX_INT8_MODEL
+from query_side import generations
+from semsearch import corpus, index
+from tests.pipeline import Pipeline, pipeline
+from tests.services import Services
+
+TORCH_MODEL = "all-MiniLM-L6-v2"
+
+
+@pytest.fixture
+def both(services: Services, real_encoder) -> Iterator[Pipeline]:  # type: ignore[no-untyped-def]
+    with pipeline(services, real_encoder, stores=["pgvector", "weaviate"],
+                  query_store="auto") as p:
+        yield p
+
+
+def act(p: Pipeline, action: str, generation: int | None = None, **options: Any) -> int:
+    args = argparse.Namespace(action=action, generation=generation, encoder=None,
+                              passage_tokens=None, passage_overlap=None, no_passage_title=False,
+                              no_passages=False, force=False, articles=1,
+                              tolerance=DEFAULT_TOLERANCE)
+    for key, value in options.items():
+        setattr(args, key, value)
+    return index.run(p.runtime, args)
+
+
+class SearchLoad:
+    """Searches in a loop from two threads; every answer is kept (status, generation, model)."""
+
+    def __init__(self, p: Pipeline, queries: list[str]) -> None:
+        self.p, self.queries = p, queries
+        self.answers: list[tuple[int, int | None, str | None]] = []
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._run, args=(n,)) for n in range(2)]
+
+    def _run(self, offset: int) -> None:
+        n = offset
+        while not self._stop.is_set():
+            reply = self.p.query.post("/v1/search", json={"query": self.queries[n % len(self.queries)],
+                                                          "limit": 5})
+            body = reply.json() if reply.status_code == 200 else {}
+            self.answers.append((reply.status_code, body.get("generation"), body.get("model_id")))
+            n += 2
+
+    def __enter__(self) -> SearchLoad:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=120)
+
+
+def wait_for_generation(p: Pipeline, number: int, model_id: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        found = p.search("the history of the moon", limit=3)
+        if (found["generation"], found["model_id"]) == (number, model_id):
+            return
+        assert time.monotonic() < deadline, f"still {found['generation']} ({found['model_id']})"
+        time.sleep(0.2)
+
+
+def held(p: Pipeline, store: str) -> dict[str, int]:
+    with p.runtime.read_engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT doc_id, version FROM projection_state "
+                                    "WHERE store = :s AND NOT deleted"), {"s": store})
+        return {str(r.doc_id): r.version for r in rows}
+
+
+def live_versions(p: Pipeline) -> dict[str, int]:
+    with p.write_engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT id, version FROM documents WHERE deleted_at IS NULL"))
+        return {str(r.id): r.version for r in rows}
+
+
+def test_torch_to_onnx_under_search_load(both: Pipeline) -> None:
+    p = both
+    paragraphs = corpus.paragraphs(30)
+    created = [p.create(**para.document()) for para in paragraphs[:24]]
+    p.sync()
+    queries = [para.text.split(".")[0][:120] for para in paragraphs[:24]]
+    assert p.search(queries[0])["generation"] == 1
+    assert p.search(queries[0])["model_id"] == TORCH_MODEL
+
+    with SearchLoad(p, queries) as load:
+        builder = threading.Thread(target=lambda: results.append(act(p, "build", encoder="onnx")))
+        results: list[int] = []
+        builder.start()
+        # live writes while generation 2 is built: new, changed and deleted documents
+        for para in paragraphs[24:]:
+            p.create(**para.document())
+        for doc in created[:4]:
+            assert p.command.patch(f"/v1/documents/{doc['id']}",
+                                   json={"body": "Rewritten while a generation was built."}
+                                   ).status_code == 200
+        assert p.command.delete(f"/v1/documents/{created[5]['id']}").status_code in (200, 204)
+        p.sync()
+        builder.join(timeout=600)
+        assert results == [0]
+        p.sync()  # (writes that raced the end of the build)
+        with p.runtime.read_engine.connect() as conn:
+            states = {g.number: g.state for g in generations.listing(conn)}
+        assert states == {1: "serving", 2: "ready"}
+        for store in ("pgvector@g2", "weaviate@g2"):
+            assert held(p, store) == live_versions(p), store
+        assert p.runtime.generation_store("pgvector", _generation(p, 2)).count() == 29
+
+        assert act(p, "promote", 2) == 0
+        wait_for_generation(p, 2, ONNX_INT8_MODEL)
+        written = p.create(title="Written after the switch", body="A quokka smiles on Rottnest.")
+        p.sync()
+        found = p.search("quokka", token=written["token"])
+        assert found["generation"] == 2 and found["hits"][0]["id"] == written["id"]
+
+        assert act(p, "rollback") == 0
+        wait_for_generation(p, 1, TORCH_MODEL)
+        assert act(p, "rollback") == 0  # back to generation 2 (it was previous)
+        wait_for_generation(p, 2, ONNX_INT8_MODEL)
+    failed = [a for a in load.answers if a[0] != 200]
+    assert failed == [] and len(load.answers) > 20
+    assert {a[1:] for a in load.answers} == {(1, TORCH_MODEL), (2, ONNX_INT8_MODEL)}
+
+
+def _generation(p: Pipeline, number: int) -> generations.Generation:
+    with p.runtime.read_engine.connect() as conn:
+        return next(g for g in generations.listing(conn) if g.number == number)
+
+
+def test_a_lower_ndcg_is_refused_and_forcing_it_is_audited(both: Pipeline) -> None:
+    p = both
+    for para in corpus.paragraphs(12):
+        p.create(**para.document())
+    p.sync()
+    assert act(p, "build", encoder="hashing", passage_tokens=40) == 0  # (a passage setting too)
+    second = _generation(p, 2)
+    assert (second.model_id, second.passages.tokens) == ("hashing-test-encoder", 40)
+    first_store = p.runtime.generation_store("pgvector", _generation(p, 1))
+    second_store = p.runtime.generation_store("pgvector", second)
+    assert second_store.count() == first_store.count() == 12
+    assert second_store.passage_count() > first_store.passage_count()  # shorter passages
+    assert act(p, "drop", 1) == 2  # the serving generation is never dropped
+    assert act(p, "promote", 2) == 1
+    assert p.search("moon")["generation"] == 1
+    assert act(p, "promote", 2, force=True) == 0
+    wait_for_generation(p, 2, "hashing-test-encoder")
+    with p.write_engine.connect() as conn:
+        forced = conn.execute(sa.text("SELECT detail FROM audit_log WHERE route = "
+                                      "'index promote --force'")).scalars().all()
+    assert len(forced) == 1 and "g1->g2" in forced[0]
+    assert alias_target(p) == _generation(p, 2).collection
+    assert act(p, "rollback") == 0
+    wait_for_generation(p, 1, TORCH_MODEL)
+    assert alias_target(p) == _generation(p, 1).collection
+    table = _generation(p, 2).table
+    assert _exists(p, table)
+    assert act(p, "drop", 2) == 0
+    assert act(p, "rollback") == 2  # nothing to return to once dropped
+    assert not _exists(p, table) and _generation(p, 2).state == "dropped"
+    assert p.search("moon")["generation"] == 1
+
+
+def _exists(p: Pipeline, table: str) -> bool:
+    with p.runtime.read_engine.connect() as conn:
+        return conn.execute(sa.text("SELECT to_regclass(:t)"), {"t": table}).scalar() is not None
+
+
+def alias_target(p: Pipeline) -> str | None:
+    """The collection the Weaviate alias of the serving generation points at."""
+    from query_side.stores.weaviate import connect
+
+    settings = p.worker_settings
+    client = connect(int(str(settings.weaviate_url).rsplit(":", 1)[1]), settings.weaviate_grpc_port)
+    try:
+        found = client.alias.get(alias_name=settings.weaviate_collection + index.ALIAS_SUFFIX)
+        return found.collection if found is not None else None
+    finally:
+        client.close()
