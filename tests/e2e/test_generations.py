@@ -56,8 +56,8 @@ def test_torch_to_onnx_and_back_through_the_running_stack(tmp_path: Path) -> Non
             thread.start()
         built = operator("index", "build", "--encoder", "onnx", folder=folder, timeout=600)
         assert built.returncode == 0, built.stdout + built.stderr
-        promoted = operator("index", "promote", "2", "--articles", "1", folder=folder,
-                            timeout=600)
+        promoted = operator("index", "promote", "2", "--articles", "1", "--tolerance", "0.02",
+                            folder=folder, timeout=600)
         assert promoted.returncode == 0, promoted.stdout + promoted.stderr
         assert "nDCG@10" in promoted.stdout
         wait_for(up.query_url, (2, ONNX_INT8_MODEL))

@@ -128,7 +128,8 @@ def test_torch_to_onnx_under_search_load(both: Pipeline) -> None:
             assert held(p, store) == live_versions(p), store
         assert p.runtime.generation_store("pgvector", _generation(p, 2)).count() == 29
 
-        assert act(p, "promote", 2) == 0
+        assert act(p, "promote", 2) == 1  # int8 loses on the 1-article headings set
+        assert act(p, "promote", 2, tolerance=0.02) == 0  # the operator accepts that much
         wait_for_generation(p, 2, ONNX_INT8_MODEL)
         written = p.create(title="Written after the switch", body="A quokka smiles on Rottnest.")
         p.sync()
@@ -192,7 +193,8 @@ def alias_target(p: Pipeline) -> str | None:
     from query_side.stores.weaviate import connect
 
     settings = p.worker_settings
-    client = connect(int(str(settings.weaviate_url).rsplit(":", 1)[1]), settings.weaviate_grpc_port)
+    url, grpc_port = settings.weaviate_nodes()[0]
+    client = connect(int(url.rsplit(":", 1)[1]), grpc_port)
     try:
         found = client.alias.get(alias_name=settings.weaviate_collection + index.ALIAS_SUFFIX)
         return found.collection if found is not None else None
