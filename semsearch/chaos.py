@@ -2,7 +2,8 @@
 
 A ``Cluster`` runs the command API, relays and workers as child processes over given
 PostgreSQL, Redis and Weaviate servers, can SIGKILL or restart any of them, and can tell when
-every store has converged on PostgreSQL (same ids, same versions, same content hashes).
+every store has converged on PostgreSQL (same ids, same versions, same content hashes), and
+every Weaviate node on its own replica too.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import httpx
 from semsearch.stack.process import Managed, free_port, wait_until
 from sync_worker import runtime
 from sync_worker.reconcile import Differences, compare
+from sync_worker.reconcile_nodes import compare_nodes
 from sync_worker.settings import WorkerSettings
 
 
@@ -90,3 +92,22 @@ class Cluster:
                 if time.monotonic() > deadline:
                     raise
             time.sleep(0.5)
+
+    def wait_nodes_converged(self, timeout: float) -> dict[str, Differences]:
+        """Poll until every Weaviate node's own replica equals PostgreSQL (async replication
+        catches up a node that was down) or ``timeout`` passes; node URL → the last comparison,
+        empty when Weaviate is not a store. A node that does not answer is polled again."""
+        rt = self.runtime()
+        if "weaviate" not in rt.settings.sync_stores:
+            return {}
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                found = compare_nodes(rt.write_engine, rt.settings, rt.encoder.model_id,
+                                      rt.passages)
+                if all(d.total == 0 for d in found.values()) or time.monotonic() > deadline:
+                    return found
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+            time.sleep(1.0)
