@@ -93,21 +93,29 @@ class Cluster:
                     raise
             time.sleep(0.5)
 
-    def wait_nodes_converged(self, timeout: float) -> dict[str, Differences]:
-        """Poll until every Weaviate node's own replica equals PostgreSQL (async replication
-        catches up a node that was down) or ``timeout`` passes; node URL → the last comparison,
-        empty when Weaviate is not a store. A node that does not answer is polled again."""
+    def node_differences(self) -> dict[str, Differences]:
+        """Weaviate node URL → its own replica's differences from PostgreSQL, now (empty when
+        Weaviate is not a store; raises StoreUnavailable while a node does not answer)."""
         rt = self.runtime()
         if "weaviate" not in rt.settings.sync_stores:
             return {}
+        return compare_nodes(rt.write_engine, rt.settings, rt.encoder.model_id, rt.passages)
+
+    def wait_nodes_converged(self, timeout: float, settle: float = 3.0) -> dict[str, Differences]:
+        """Poll until every Weaviate node's own replica equals PostgreSQL (async replication
+        catches up a node that was down) in two comparisons ``settle`` seconds apart, or
+        ``timeout`` passes; the last comparison. Twice, because a node that has just come back
+        may answer from another replica until its own is loaded."""
         deadline = time.monotonic() + timeout
+        clean = 0
         while True:
             try:
-                found = compare_nodes(rt.write_engine, rt.settings, rt.encoder.model_id,
-                                      rt.passages)
-                if all(d.total == 0 for d in found.values()) or time.monotonic() > deadline:
+                found = self.node_differences()
+                clean = clean + 1 if all(d.total == 0 for d in found.values()) else 0
+                if clean >= 2 or time.monotonic() > deadline:
                     return found
             except Exception:
+                clean = 0
                 if time.monotonic() > deadline:
                     raise
-            time.sleep(1.0)
+            time.sleep(settle if clean else 1.0)

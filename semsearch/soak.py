@@ -125,6 +125,17 @@ class Faults(threading.Thread):
         self.log[-1] += f" {name}"
         return name
 
+    def behind(self) -> str:
+        """How far each node lags PostgreSQL just after a restart, for the log (the others lag
+        too by whatever the workers have not applied yet)."""
+        try:
+            found = self.cluster.node_differences()
+        except Exception as exc:  # not answering yet: only the log loses a figure
+            return f"not compared: {type(exc).__name__}"
+        names = {node.url: node.name for node in self.weaviate.nodes}
+        return "differences " + ", ".join(f"{names.get(url, url)} {d.total}"
+                                          for url, d in found.items())
+
     def inject(self, kind: str) -> None:
         c = self.cluster
         if kind == "kill-worker":
@@ -150,6 +161,7 @@ class Faults(threading.Thread):
             self.weaviate.kill(node)  # SIGKILL: a crash
             time.sleep(NODE_DOWN_SECONDS)
             self.weaviate.restart(node)  # its folder and ports; rejoins and catches up
+            self.log[-1] += f" (back; {self.behind()})"
         elif kind == "weaviate-away" and self.weaviate is not None:
             self.weaviate.stop()
             time.sleep(3)
