@@ -2,7 +2,8 @@
 
 A ``Cluster`` runs the command API, relays and workers as child processes over given
 PostgreSQL, Redis and Weaviate servers, can SIGKILL or restart any of them, and can tell when
-every store has converged on PostgreSQL (same ids, same versions, same content hashes).
+every store has converged on PostgreSQL (same ids, same versions, same content hashes), and
+every Weaviate node on its own replica too.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import httpx
 from semsearch.stack.process import Managed, free_port, wait_until
 from sync_worker import runtime
 from sync_worker.reconcile import Differences, compare
+from sync_worker.reconcile_nodes import compare_nodes
 from sync_worker.settings import WorkerSettings
 
 
@@ -90,3 +92,30 @@ class Cluster:
                 if time.monotonic() > deadline:
                     raise
             time.sleep(0.5)
+
+    def node_differences(self) -> dict[str, Differences]:
+        """Weaviate node URL → its own replica's differences from PostgreSQL, now (empty when
+        Weaviate is not a store; raises StoreUnavailable while a node does not answer)."""
+        rt = self.runtime()
+        if "weaviate" not in rt.settings.sync_stores:
+            return {}
+        return compare_nodes(rt.write_engine, rt.settings, rt.encoder.model_id, rt.passages)
+
+    def wait_nodes_converged(self, timeout: float, settle: float = 3.0) -> dict[str, Differences]:
+        """Poll until every Weaviate node's own replica equals PostgreSQL (async replication
+        catches up a node that was down) in two comparisons ``settle`` seconds apart, or
+        ``timeout`` passes; the last comparison. Twice, because a node that has just come back
+        may answer from another replica until its own is loaded."""
+        deadline = time.monotonic() + timeout
+        clean = 0
+        while True:
+            try:
+                found = self.node_differences()
+                clean = clean + 1 if all(d.total == 0 for d in found.values()) else 0
+                if clean >= 2 or time.monotonic() > deadline:
+                    return found
+            except Exception:
+                clean = 0
+                if time.monotonic() > deadline:
+                    raise
+            time.sleep(settle if clean else 1.0)

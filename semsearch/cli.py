@@ -205,7 +205,7 @@ def cmd_soak(args: argparse.Namespace) -> int:
     from semsearch.soak import main as soak_main
 
     return soak_main(args.commands, args.ids, not args.no_faults, args.seed, args.rate,
-                     args.workers, args.relays)
+                     args.workers, args.relays, args.weaviate_nodes)
 
 
 def cmd_agreement(args: argparse.Namespace) -> int:
@@ -328,6 +328,9 @@ def parser() -> argparse.ArgumentParser:
     soak.add_argument("--rate", type=float, default=50.0, help="commands per second")
     soak.add_argument("--workers", type=positive, default=3, help="sync worker processes")
     soak.add_argument("--relays", type=positive, default=2, help="relay processes")
+    soak.add_argument("--weaviate-nodes", type=positive, default=1,
+                      help="Weaviate servers; above 1 a replicated cluster (replication factor "
+                           "N) whose fault SIGKILLs one node and restarts it")
     agree = add("agreement", cmd_agreement,
                 "top-10 overlap of Weaviate and pgvector (and recall vs exact) on real paragraphs")
     agree.add_argument("--documents", type=int, default=2000)

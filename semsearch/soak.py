@@ -2,7 +2,10 @@
 
 Creates, replaces, patches and deletes documents over a fixed set of ids through a real command
 API, while a fault thread SIGKILLs and restarts workers, relays and the command API, wipes Redis
-and takes Weaviate away for a while. At the end every store must equal PostgreSQL.
+and takes Weaviate away for a while. On a replicated Weaviate cluster (``--weaviate-nodes 3``,
+replication factor 3) the Weaviate fault SIGKILLs one node and restarts it a few seconds later,
+one node at a time, so QUORUM writes and reads go on. At the end every store must equal
+PostgreSQL, and so must every Weaviate node's own replica.
 """
 
 from __future__ import annotations
@@ -37,11 +40,14 @@ class SoakResult:
     seconds: float = 0.0
     converge_seconds: float = 0.0
     differences: dict[str, int] = field(default_factory=dict)
+    node_differences: dict[str, int] = field(default_factory=dict)
+    """Weaviate node URL → differences of its own replica from PostgreSQL."""
     live_documents: int = 0
 
     @property
     def ok(self) -> bool:
-        return all(total == 0 for total in self.differences.values())
+        return all(total == 0 for total in [*self.differences.values(),
+                                             *self.node_differences.values()])
 
 
 def _text(rng: random.Random) -> str:
@@ -82,8 +88,19 @@ def _send(client: httpx.Client, kind: str, path: str, body: dict[str, Any] | Non
     raise RuntimeError("the command API did not come back within a minute")
 
 
+NODE_DOWN_SECONDS = 4.0
+"""How long a SIGKILLed Weaviate node stays down before it is started again."""
+
+
+def _nodes(weaviate: Any) -> list[Any]:
+    """The nodes of a replicated cluster (WeaviateCluster); empty for one server or none."""
+    nodes = getattr(weaviate, "nodes", [])
+    return list(nodes) if len(nodes) > 1 else []
+
+
 class Faults(threading.Thread):
-    """Injects one fault every ``every`` seconds until stopped."""
+    """Injects one fault every ``every`` seconds until stopped, one at a time (a Weaviate node
+    killed is back before the next fault, so never two nodes are down at once)."""
 
     def __init__(self, cluster: Cluster, redis: EmbeddedRedis, weaviate: Any, every: float,
                  rng: random.Random) -> None:
@@ -94,7 +111,8 @@ class Faults(threading.Thread):
         self.log: list[str] = []
 
     def run(self) -> None:
-        kinds = ["kill-worker", "kill-relay", "kill-command-api", "wipe-redis", "weaviate-away",
+        away = "kill-weaviate-node" if _nodes(self.weaviate) else "weaviate-away"
+        kinds = ["kill-worker", "kill-relay", "kill-command-api", "wipe-redis", away,
                  "crash-mid-document"]
         while not self.done.wait(self.every):
             kind = kinds[len(self.log) % len(kinds)] if len(self.log) < len(kinds) else self.rng.choice(kinds)
@@ -106,6 +124,17 @@ class Faults(threading.Thread):
         name = self.rng.choice(sorted(n for n in self.cluster.procs if n.startswith(prefix)))
         self.log[-1] += f" {name}"
         return name
+
+    def behind(self) -> str:
+        """How far each node lags PostgreSQL just after a restart, for the log (the others lag
+        too by whatever the workers have not applied yet)."""
+        try:
+            found = self.cluster.node_differences()
+        except Exception as exc:  # not answering yet: only the log loses a figure
+            return f"not compared: {type(exc).__name__}"
+        names = {node.url: node.name for node in self.weaviate.nodes}
+        return "differences " + ", ".join(f"{names.get(url, url)} {d.total}"
+                                          for url, d in found.items())
 
     def inject(self, kind: str) -> None:
         c = self.cluster
@@ -126,6 +155,13 @@ class Faults(threading.Thread):
             c.start_command_api()
         elif kind == "wipe-redis":
             self.redis.restart_empty()
+        elif kind == "kill-weaviate-node":
+            node = self.rng.randrange(len(self.weaviate.nodes))
+            self.log[-1] += f" {self.weaviate.nodes[node].name}"
+            self.weaviate.kill(node)  # SIGKILL: a crash
+            time.sleep(NODE_DOWN_SECONDS)
+            self.weaviate.restart(node)  # its folder and ports; rejoins and catches up
+            self.log[-1] += f" (back; {self.behind()})"
         elif kind == "weaviate-away" and self.weaviate is not None:
             self.weaviate.stop()
             time.sleep(3)
@@ -164,6 +200,9 @@ def soak(cluster: Cluster, redis: EmbeddedRedis, weaviate: Any, commands: int, i
         injector.join()
     result.faults = injector.log
     result.seconds = time.monotonic() - started
+    for i, node in enumerate(_nodes(weaviate)):  # so is a node a failed restart left down
+        if node.process is None or not node.process.alive():
+            weaviate.restart(i)
     for name, proc in list(cluster.procs.items()):  # whatever a fault left down comes back
         if proc.alive():
             continue
@@ -176,6 +215,10 @@ def soak(cluster: Cluster, redis: EmbeddedRedis, weaviate: Any, commands: int, i
     result.converge_seconds = time.monotonic() - converging
     result.differences = {name: d.total for name, d in found.items()}
     result.live_documents = max((d.checked for d in found.values()), default=0)
+    left = max(0.0, converge_timeout - result.converge_seconds)
+    nodes = cluster.wait_nodes_converged(left) if _nodes(weaviate) else {}
+    result.node_differences = {url: d.total for url, d in nodes.items()}
+    result.converge_seconds = time.monotonic() - converging
     return result
 
 
@@ -187,19 +230,25 @@ DEFAULT_RELAYS = 2
 
 def start_cluster(home: Path, redis: EmbeddedRedis, postgres: EmbeddedPostgres,
                   weaviate: Any, workers: int = DEFAULT_WORKERS,
-                  relays: int = DEFAULT_RELAYS) -> Cluster:
+                  relays: int = DEFAULT_RELAYS, env: dict[str, str] | None = None) -> Cluster:
+    """The command API, relays and workers over these servers; ``weaviate``: an
+    EmbeddedWeaviate, a WeaviateCluster (every node, replication factor N) or None; ``env``:
+    more settings for every process (e.g. ENCODER)."""
     write = postgres.create_database(f"soak_{uuid.uuid4().hex[:8]}")
     read = postgres.create_database(f"soak_read_{uuid.uuid4().hex[:8]}")
     from command_side.migrate import upgrade
 
     upgrade(write)
     stores = "pgvector,weaviate" if weaviate is not None else "pgvector"
-    env = {"DATABASE_URL": write, "READ_DATABASE_URL": read, "REDIS_URL": redis.url,
+    settings = {"DATABASE_URL": write, "READ_DATABASE_URL": read, "REDIS_URL": redis.url,
            "SYNC_STORES": stores, "QUEUE_NAME": f"soak{uuid.uuid4().hex[:8]}",
-           "RESEND_AFTER_SECONDS": "2", "WEAVIATE_COLLECTION": f"Soak{uuid.uuid4().hex[:8]}"}
-    if weaviate is not None:
-        env |= {"WEAVIATE_URL": weaviate.url, "WEAVIATE_GRPC_PORT": str(weaviate.grpc_port)}
-    cluster = Cluster(home, env)
+           "RESEND_AFTER_SECONDS": "2", "WEAVIATE_COLLECTION": f"Soak{uuid.uuid4().hex[:8]}",
+           **(env or {})}
+    if _nodes(weaviate):
+        settings |= weaviate.env()
+    elif weaviate is not None:
+        settings |= {"WEAVIATE_URL": weaviate.url, "WEAVIATE_GRPC_PORT": str(weaviate.grpc_port)}
+    cluster = Cluster(home, settings)
     cluster.start_command_api()
     for n in range(1, relays + 1):
         cluster.start(f"relay-{n}", "relay")
@@ -208,15 +257,35 @@ def start_cluster(home: Path, redis: EmbeddedRedis, postgres: EmbeddedPostgres,
     return cluster
 
 
-def main(commands: int, ids: int, faults: bool, seed: int, rate: float = 50.0,
-         workers: int = DEFAULT_WORKERS, relays: int = DEFAULT_RELAYS) -> int:
-    from semsearch.stack.weaviate import EmbeddedWeaviate, ensure_binary
+DEFAULT_WEAVIATE_NODES = 1
+"""Weaviate servers the soak runs: one, as ``semsearch up`` does by default, because each node
+is one more server sharing a small machine's cores with the workers' model; ``--weaviate-nodes
+3`` soaks a replicated cluster (what tests/e2e/test_soak.py runs, on the session's cluster)."""
 
+
+def start_weaviate(home: Path, nodes: int) -> Any:
+    """One server, a cluster of ``nodes`` (replication factor ``nodes``), or None without a
+    binary (pgvector alone)."""
+    from semsearch.stack.weaviate import EmbeddedWeaviate, ensure_binary
+    from semsearch.stack.weaviate_cluster import WeaviateCluster
+
+    binary = ensure_binary(build=True)
+    if binary is None:
+        if nodes > 1:
+            raise RuntimeError("--weaviate-nodes needs weaviate-server (Go to build it)")
+        return None
+    if nodes > 1:
+        return WeaviateCluster(home / "weaviate-cluster", nodes, binary).start()
+    return EmbeddedWeaviate(home / "weaviate", binary=binary).start()
+
+
+def main(commands: int, ids: int, faults: bool, seed: int, rate: float = 50.0,
+         workers: int = DEFAULT_WORKERS, relays: int = DEFAULT_RELAYS,
+         weaviate_nodes: int = DEFAULT_WEAVIATE_NODES) -> int:
     home = Path(tempfile.mkdtemp(prefix="semsearch-soak-"))
     postgres = EmbeddedPostgres(home / "postgres", durable=False).start()
     redis = EmbeddedRedis(home / "redis").start()
-    binary = ensure_binary(build=True)
-    weaviate = EmbeddedWeaviate(home / "weaviate", binary=binary).start() if binary else None
+    weaviate = start_weaviate(home, weaviate_nodes)
     cluster = start_cluster(home / "logs", redis, postgres, weaviate, workers, relays)
     try:
         result = soak(cluster, redis, weaviate, commands, ids, faults, seed=seed, rate=rate)
@@ -225,10 +294,12 @@ def main(commands: int, ids: int, faults: bool, seed: int, rate: float = 50.0,
         for service in (weaviate, redis, postgres):
             if service is not None:
                 service.stop()
-    print(f"{workers} workers, {relays} relays; "
+    print(f"{workers} workers, {relays} relays, {weaviate_nodes} Weaviate node(s); "
           f"{result.commands} commands over {result.ids} ids in {result.seconds:.0f}s; "
           f"{len(result.faults)} faults: {', '.join(f.split(' ', 1)[1] for f in result.faults)}")
     print("commands: " + ", ".join(f"{k}: {v}" for k, v in sorted(result.kinds.items())))
     print(f"converged in {result.converge_seconds:.1f}s; live documents {result.live_documents}; "
           f"differences per store: {result.differences}")
+    if result.node_differences:
+        print(f"differences per Weaviate node: {result.node_differences}")
     return 0 if result.ok else 1
