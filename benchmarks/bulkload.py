@@ -70,7 +70,8 @@ def load(target: Target, docs: list[dict[str, Any]], texts: list[str], vectors: 
         raise RuntimeError("bulk loading needs the stack's read database (a local stack)")
     settings = StoreSettings(read_database_url=target.read_database_url,
                              weaviate_url=target.weaviate_url,
-                             weaviate_grpc_port=[target.weaviate_grpc_port or 50051])
+                             weaviate_grpc_port=target.weaviate_grpc_ports or [50051],
+                             weaviate_replication_factor=target.weaviate_replication_factor)
     engine = make_read_engine(settings.read_database_url, pool_size=2)
     store = open_store(target.store, settings, engine)
     started = datetime.now(UTC)
@@ -97,7 +98,8 @@ def store_rate(target: Target, vectors: np.ndarray, threads: int = 16) -> dict[s
         raise RuntimeError("measuring the store alone needs the stack's read database")
     settings = StoreSettings(read_database_url=target.read_database_url,
                              weaviate_url=target.weaviate_url,
-                             weaviate_grpc_port=[target.weaviate_grpc_port or 50051])
+                             weaviate_grpc_port=target.weaviate_grpc_ports or [50051],
+                             weaviate_replication_factor=target.weaviate_replication_factor)
     engine = make_read_engine(settings.read_database_url, pool_size=threads, autocommit=True)
     store = open_store(target.store, settings, engine)
     try:

@@ -56,6 +56,13 @@ def counts(text: str) -> list[int]:
     return found
 
 
+def positive(text: str) -> int:
+    number = int(text)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"a positive count, not {text!r}")
+    return number
+
+
 def common() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False)
     p.add_argument("--store", choices=["pgvector", "weaviate", "both"], default="both",
@@ -68,6 +75,9 @@ def common() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=counts, default=[1],
                    help="ingest: sync worker counts measured in turn on one stack, e.g. 1,2,3 "
                         "(documents/s and each process's cores at each count)")
+    p.add_argument("--weaviate-nodes", type=positive, default=1,
+                   help="the Weaviate store's stack: a replicated cluster of N nodes (replication "
+                        "factor N), each node's memory sampled and held to a node's budget")
     p.add_argument("--ceilings", default="torch,onnx", help="encoder backends to compare up front")
     p.add_argument("--ceiling-documents", type=int, default=1000, help="texts timed for the ceiling")
     p.add_argument("--ceiling-queries", type=int, default=2000)

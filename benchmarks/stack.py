@@ -5,7 +5,9 @@ for Weaviate, a weaviate-server) with the four processes spawned here, so that e
 own settings: every change goes to exactly the store being measured (``SYNC_STORES``), the query
 API serves from it (``STORE``), and the relay and worker expose Prometheus metrics on their own
 ports. The worker can be paused (SIGSTOP) to measure the command side alone; more workers can
-join it (``worker/2``, ``worker/3``, …) to measure ingest by worker count.
+join it (``worker/2``, ``worker/3``, …) to measure ingest by worker count. With
+``weaviate_nodes`` above 1, Weaviate is a replicated cluster of that many nodes (replication
+factor N), each node sampled on its own as ``weaviate/<i>`` (node ``semsearch-node<i>``).
 """
 
 from __future__ import annotations
@@ -32,7 +34,10 @@ class Target:
     query_url: str
     read_database_url: str | None = None
     weaviate_url: str | None = None
-    weaviate_grpc_port: int | None = None
+    """Every node's URL, comma-separated (``WEAVIATE_URL``)."""
+    weaviate_grpc_ports: list[int] = field(default_factory=list)
+    """Each node's gRPC port, in the order of ``weaviate_url``."""
+    weaviate_replication_factor: int = 1
     worker_metrics_url: str | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -46,12 +51,13 @@ class BenchStack:
     """Start with :meth:`start`, stop with :meth:`stop` (or use it as a context manager)."""
 
     def __init__(self, store: str, encoder: str = "torch", extra_env: dict[str, str] | None = None,
-                 home: Path | None = None) -> None:
+                 home: Path | None = None, weaviate_nodes: int = 1) -> None:
         self.store = store
         self.encoder = encoder
         config = StackConfig(store="pgvector" if store == "pgvector" else "weaviate",
                              encoder=ENCODER_SETTING[encoder], require_weaviate=store == "weaviate",
-                             data_dir=home, extra_env={**BENCH_LIMITS, **(extra_env or {})})
+                             data_dir=home, extra_env={**BENCH_LIMITS, **(extra_env or {})},
+                             weaviate_nodes=weaviate_nodes)
         self.local = LocalStack(pick_ports(config))
         self.ports = {"relay": free_port(), "worker": free_port()}
         self.paused = False
@@ -72,9 +78,10 @@ class BenchStack:
         except BaseException:
             self.local.stop()
             raise
+        grpc = [int(p) for p in env.get("WEAVIATE_GRPC_PORT", "").split(",") if p.strip()]
         return Target(self.store, self.local.command_url, self.local.query_url,
-                      env["READ_DATABASE_URL"], env.get("WEAVIATE_URL"),
-                      int(env["WEAVIATE_GRPC_PORT"]) if "WEAVIATE_GRPC_PORT" in env else None,
+                      env["READ_DATABASE_URL"], env.get("WEAVIATE_URL"), grpc,
+                      int(env.get("WEAVIATE_REPLICATION_FACTOR", "1")),
                       self.worker_metrics_url, list(self.local.notes))
 
     def workers(self) -> list[str]:
@@ -111,7 +118,8 @@ class BenchStack:
         self.start_query_api()
 
     def processes(self) -> dict[str, int]:
-        """Process ids to sample for memory: the four processes and each service's main process."""
+        """Process ids to sample for memory: the four processes and each service's main process
+        (a Weaviate cluster's nodes each as ``weaviate/<i>``)."""
         pids = {name: child.pid for name, child in self.local.children.items() if child.alive()}
         if "query-api" in pids:  # its worker processes, when it runs several
             api = pids["query-api"]
@@ -126,6 +134,9 @@ class BenchStack:
             process = getattr(service, "process", None)
             if process is not None and process.alive():
                 pids[name] = process.pid
+        for number, node in enumerate(getattr(self.local.weaviate, "nodes", [])):
+            if node.process is not None and node.process.alive():
+                pids[f"weaviate/{number}"] = node.process.pid
         return pids
 
     def query_api_processes(self) -> int:

@@ -69,16 +69,22 @@ def session(args: argparse.Namespace, run: Run, corpus: texts.Corpus, store: str
     if args.command_url or args.query_url:
         yield Session(args, run, corpus, external(store, args.command_url, args.query_url), None, None)
         return
-    stack = BenchStack(store, encoder=args.encoder)
+    nodes = args.weaviate_nodes if store == "weaviate" else 1
+    stack = BenchStack(store, encoder=args.encoder, weaviate_nodes=nodes)
     target = stack.start()
     run.note("The local stack's PostgreSQL runs durable (fsync, synchronous_commit and full-page "
              "writes on, its defaults), as a server holding real data would; only the test suite "
              "turns them off.")
+    if nodes > 1:
+        run.note(f"{store}: Weaviate is a cluster of {nodes} nodes on this machine, replication "
+                 f"factor {target.weaviate_replication_factor} (every node a full replica); each "
+                 "node's RSS is sampled as weaviate/<i> and held to one node's budget.")
     try:
         with MemorySampler(stack.processes, args.sample_interval) as sampler:
             current = Session(args, run, corpus, target, stack, sampler)
             yield current
         current.figures["memory"] = sampler.summary()
+        current.figures["weaviate_nodes"] = len(target.weaviate_grpc_ports)
         current.figures["cpu"] = sampler.cpu_by_phase()
         run.rss[store] = sampler.samples
     finally:
