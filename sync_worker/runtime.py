@@ -6,6 +6,7 @@ jobs fetch it with :func:`current`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
@@ -49,8 +50,12 @@ class Runtime:
         return self.settings.passage_settings()
 
     def store(self, name: str) -> VectorStore:
+        return self._kept(name, lambda: open_store(name, self.settings, self.read_engine))
+
+    def _kept(self, name: str, make: Callable[[], VectorStore]) -> VectorStore:
+        """Store ``name``, opened by ``make`` and its bookkeeping ensured the first time."""
         if name not in self.stores:
-            store = open_store(name, self.settings, self.read_engine)
+            store = make()
             try:
                 readmodel.ensure_store(self.read_engine, store)
             except Exception:
@@ -83,16 +88,8 @@ class Runtime:
         name = generation.store(family)
         if generation.number == 1:
             return self.store(name)
-        if name not in self.stores:
-            store = generations.open_generation_store(family, generation, self.settings,
-                                                      self.read_engine)
-            try:
-                readmodel.ensure_store(self.read_engine, store)
-            except Exception:
-                store.close()
-                raise
-            self.stores[name] = store
-        return self.stores[name]
+        return self._kept(name, lambda: generations.open_generation_store(
+            family, generation, self.settings, self.read_engine))
 
     def close(self) -> None:
         for store in self.stores.values():
