@@ -23,7 +23,8 @@ import psutil
 from semsearch.stack.local import LocalStack, StackConfig, answers, pick_ports
 from semsearch.stack.process import free_port, wait_until
 
-ENCODER_SETTING = {"torch": "sentence-transformers", "onnx": "onnx", "hashing": "hashing"}
+ENCODER_SETTING = {"torch": "sentence-transformers", "onnx": "onnx", "onnx-fp32": "onnx-fp32",
+                   "hashing": "hashing"}
 """Benchmark backend name → the ``ENCODER`` setting of the worker and query API."""
 
 

@@ -151,8 +151,13 @@ def load_encoder(kind: str = "sentence-transformers", device: str = "cpu",
             from embeddings.onnx import OnnxEncoder
 
             return OnnxEncoder(parallel=threads or None)
+        case "onnx-fp32":
+            from embeddings.onnx import ONNX_FP32_MODEL, OnnxEncoder
+
+            return OnnxEncoder(ONNX_FP32_MODEL, parallel=threads or None)
         case "hashing":
             return HashingEncoder()
         case _:
-            raise ValueError(f"unknown encoder {kind!r}: use 'sentence-transformers', 'onnx' "
+            raise ValueError(f"unknown encoder {kind!r}: use 'sentence-transformers', 'onnx', "
+                             "'onnx-fp32' "
                              "or 'hashing'")

@@ -26,6 +26,9 @@ from embeddings.encoder import packaged_model_path
 
 ONNX_INT8_MODEL = "all-MiniLM-L6-v2-onnx-int8"
 """The model id recorded next to embeddings made by the quantized model."""
+ONNX_FP32_MODEL = "all-MiniLM-L6-v2-onnx-fp32"
+"""The model id of the exported model before quantization (``ENCODER=onnx-fp32``): the torch
+model's weights and arithmetic in fp32 on ONNX Runtime, without torch in the process."""
 
 DEFAULT_CACHE_DIR = Path.home() / ".cache" / "semsearch" / "onnx"
 """Where exported models live: outside the checkout, shared by every process of the machine."""
@@ -108,13 +111,14 @@ def cached_model(model_dir: Path | None = None, cache_dir: Path = DEFAULT_CACHE_
     return int8 if int8.exists() else None
 
 
-def exported_model(model_dir: Path | None = None, cache_dir: Path = DEFAULT_CACHE_DIR) -> Path:
-    """The int8 ONNX file for the packaged model, exporting and quantizing it the first time
-    (the weights are hashed once: they are 90 MB)."""
+def exported_model(model_dir: Path | None = None, cache_dir: Path = DEFAULT_CACHE_DIR,
+                   precision: str = "int8") -> Path:
+    """The int8 (or, ``precision="fp32"``, the unquantized) ONNX file for the packaged model,
+    exporting and quantizing it the first time (the weights are hashed once: they are 90 MB)."""
     model_dir, folder = _folder(model_dir, cache_dir)
     int8 = folder / "model-int8.onnx"
     if int8.exists():
-        return int8
+        return int8 if precision == "int8" else folder / "model-fp32.onnx"
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -125,7 +129,7 @@ def exported_model(model_dir: Path | None = None, cache_dir: Path = DEFAULT_CACH
                 os.replace(folder / "model-fp32.partial.onnx", fp32)
             quantize(fp32, folder / "model-int8.partial.onnx")
             os.replace(folder / "model-int8.partial.onnx", int8)
-    return int8
+    return int8 if precision == "int8" else folder / "model-fp32.onnx"
 
 
 def mean_pool(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -152,6 +156,7 @@ class OnnxEncoder:
                  cache_dir: Path = DEFAULT_CACHE_DIR, batch_size: int = DEFAULT_ONNX_BATCH_SIZE,
                  parallel: int | None = None) -> None:
         self.model_id = model_id
+        self._precision = "fp32" if model_id == ONNX_FP32_MODEL else "int8"
         self._model_dir = Path(model_dir) if model_dir else None
         self._cache_dir = cache_dir
         self._batch_size = batch_size
@@ -170,7 +175,7 @@ class OnnxEncoder:
                 from tokenizers import Tokenizer
 
                 model_dir = self._model_dir or Path(packaged_model_path())
-                path = exported_model(model_dir, self._cache_dir)
+                path = exported_model(model_dir, self._cache_dir, self._precision)
                 options = onnxruntime.SessionOptions()
                 options.intra_op_num_threads = 1  # parallel calls instead (see the class)
                 options.inter_op_num_threads = 1

@@ -51,9 +51,12 @@ class StoreSettings(BaseSettings):
     replica's round trip, and could answer from a node that was down and has not caught up yet).
     With two of three nodes gone a QUORUM read fails, and the router moves to pgvector."""
     weaviate_collection: str = Field(default="Document", pattern=r"^[A-Z][A-Za-z0-9_]{0,60}$")
-    encoder: Literal["sentence-transformers", "onnx", "hashing"] = "sentence-transformers"
+    encoder: Literal["sentence-transformers", "onnx", "onnx-fp32", "hashing"] = \
+        "sentence-transformers"
     """``onnx``: the packaged model exported to ONNX and quantized to int8 (embeddings/onnx.py);
-    ``hashing`` is a deterministic stand-in for tests only, never for real search."""
+    ``onnx-fp32``: the same export before quantization (the torch model's fp32 arithmetic on ONNX
+    Runtime, no torch in the process); ``hashing`` is a deterministic stand-in for tests only,
+    never for real search."""
     passage_tokens: int = Field(default=DEFAULT_TOKENS, ge=32, le=MODEL_WINDOW - 2)
     """Largest passage in model tokens (the title counts against it too)."""
     passage_overlap: int = Field(default=DEFAULT_OVERLAP, ge=0, le=5)

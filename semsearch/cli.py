@@ -307,7 +307,8 @@ def parser() -> argparse.ArgumentParser:
               "index generations (blue-green): status, build, promote, rollback, drop")
     idx.add_argument("action", choices=["status", "build", "promote", "rollback", "drop"])
     idx.add_argument("generation", nargs="?", type=int, help="promote/drop: its number")
-    idx.add_argument("--encoder", choices=["sentence-transformers", "onnx", "hashing"],
+    idx.add_argument("--encoder",
+                     choices=["sentence-transformers", "onnx", "onnx-fp32", "hashing"],
                      help="build: the new generation's encoder (default: ENCODER)")
     idx.add_argument("--passage-tokens", type=int, help="build: passage size in model tokens")
     idx.add_argument("--passage-overlap", type=int, help="build: sentences repeated")

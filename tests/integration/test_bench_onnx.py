@@ -10,7 +10,8 @@ pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
 
 from benchmarks import sts  # noqa: E402
-from embeddings.onnx import ONNX_INT8_MODEL, OnnxEncoder, exported_model  # noqa: E402
+from embeddings.encoder import load_encoder  # noqa: E402
+from embeddings.onnx import ONNX_FP32_MODEL, ONNX_INT8_MODEL, OnnxEncoder, exported_model  # noqa: E402
 
 
 def test_onnx_encoder_matches_the_torch_model_closely(real_encoder) -> None:  # type: ignore[no-untyped-def]
@@ -25,6 +26,17 @@ def test_onnx_encoder_matches_the_torch_model_closely(real_encoder) -> None:  # 
     assert np.allclose(np.linalg.norm(mine, axis=1), 1.0, atol=1e-4)
     assert ((mine * theirs).sum(axis=1)[:3] > 0.9).all()
     assert encoder.encode([]).shape == (0, 384)
+
+
+def test_the_fp32_export_gives_the_torch_models_vectors(real_encoder) -> None:  # type: ignore[no-untyped-def]
+    """ENCODER=onnx-fp32: the export before quantization, so the torch model's arithmetic (to
+    float rounding), under its own model id."""
+    encoder = load_encoder("onnx-fp32")
+    assert encoder.model_id == ONNX_FP32_MODEL not in (ONNX_INT8_MODEL, real_encoder.model_id)
+    texts = ["how did the moon form", "The Moon formed 4.5 billion years ago. " * 60, "a", ""]
+    mine, theirs = encoder.encode(texts), real_encoder.encode(texts)
+    assert mine.shape == (4, 384) and mine.dtype == np.float32
+    assert ((mine * theirs).sum(axis=1) > 0.9999).all(), (mine * theirs).sum(axis=1)
 
 
 @pytest.mark.skipif(not sts.DEFAULT_STS_TEST.exists(), reason="no STS Benchmark data here")
