@@ -35,12 +35,16 @@ def load_backend(name: str) -> Encoder:
             from embeddings.onnx import OnnxEncoder
 
             return OnnxEncoder()
+        case "onnx-fp32":
+            from embeddings.onnx import ONNX_FP32_MODEL, OnnxEncoder
+
+            return OnnxEncoder(ONNX_FP32_MODEL)
         case "hashing":
             from embeddings import HashingEncoder
 
             return HashingEncoder()
         case _:
-            raise ValueError(f"unknown encoder backend {name!r}: use torch or onnx")
+            raise ValueError(f"unknown encoder backend {name!r}: use torch, onnx or onnx-fp32")
 
 
 @dataclass(frozen=True)
