@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from embeddings.onnx import ONNX_FP32_MODEL, ONNX_INT8_MODEL
 from embeddings.passages import PassageSettings
 from query_side.settings import StoreSettings
 from query_side.stores.base import VectorStore
@@ -31,8 +32,8 @@ LIVE = ("building", "ready", "serving", "previous")
 """States whose stores the worker keeps up to date."""
 POINTER_CHANNEL = "semsearch_generation_changed"
 
-MODEL_IDS = {"sentence-transformers": "all-MiniLM-L6-v2",
-             "onnx": "all-MiniLM-L6-v2-onnx-int8", "hashing": "hashing-test-encoder"}
+MODEL_IDS = {"sentence-transformers": "all-MiniLM-L6-v2", "onnx": ONNX_INT8_MODEL,
+             "onnx-fp32": ONNX_FP32_MODEL, "hashing": "hashing-test-encoder"}
 """Encoder kind → the model id its encoder records (embeddings.encoder, embeddings.onnx)."""
 
 DDL = [

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import get_args
+
 import pytest
 
 from embeddings import DEFAULT_MODEL, HashingEncoder
-from embeddings.onnx import ONNX_INT8_MODEL
+from embeddings.onnx import ONNX_FP32_MODEL, ONNX_INT8_MODEL
 from query_side.generations import (
     MODEL_IDS,
     GenerationError,
@@ -14,6 +16,7 @@ from query_side.generations import (
     store_name,
     switched,
 )
+from query_side.settings import StoreSettings
 
 
 def test_generation_one_keeps_the_existing_names() -> None:
@@ -29,8 +32,10 @@ def test_store_names_round_trip(name: str) -> None:
 
 
 def test_model_ids_are_the_encoders_own() -> None:
+    """Every ENCODER the settings accept (a stack may start on any: generation 1 records it)."""
     assert MODEL_IDS == {"sentence-transformers": DEFAULT_MODEL, "onnx": ONNX_INT8_MODEL,
-                         "hashing": HashingEncoder.model_id}
+                         "onnx-fp32": ONNX_FP32_MODEL, "hashing": HashingEncoder.model_id}
+    assert set(MODEL_IDS) == set(get_args(StoreSettings.model_fields["encoder"].annotation))
 
 
 def test_promote_then_rollback_then_promote_again() -> None:
@@ -77,3 +82,4 @@ def test_the_gate_names_every_set_and_mode_scoring_lower_beyond_the_tolerance() 
     assert lower(current, candidate) == ["headings semantic", "headings hybrid"]
     assert lower(current, candidate, tolerance=0.02) == ["headings hybrid"]
     assert lower(current, {}) == list(current)
+
