@@ -1,16 +1,33 @@
 """Probe: ONNX fp32 against torch fp32 on the same texts (vectors, speed, memory), one process each."""
-import json, resource, sys, time
+
+import json
+import resource
+import sys
+import time
+
 import numpy as np
-from semsearch.corpus import paragraphs
-kind = sys.argv[1]
+
 from embeddings.encoder import load_encoder
+from semsearch.corpus import paragraphs
+
+kind = sys.argv[1]
 texts = [p.document()["body"] for p in paragraphs(int(sys.argv[2]))]
 enc = load_encoder(kind)
 enc.encode(texts[:4])
-t0 = time.perf_counter(); c0 = time.process_time()
+t0 = time.perf_counter()
+c0 = time.process_time()
 v = enc.encode(texts)
-wall = time.perf_counter() - t0; cpu = time.process_time() - c0
+wall = time.perf_counter() - t0
+cpu = time.process_time() - c0
 np.save(f"/tmp/probe-{kind}.npy", v)
-print(json.dumps({"kind": kind, "texts": len(texts), "texts_per_s": len(texts) / wall,
-                  "cpu_ms_per_text": 1000 * cpu / len(texts),
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+print(
+    json.dumps(
+        {
+            "kind": kind,
+            "texts": len(texts),
+            "texts_per_s": len(texts) / wall,
+            "cpu_ms_per_text": 1000 * cpu / len(texts),
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        }
+    )
+)
