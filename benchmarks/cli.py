@@ -20,6 +20,7 @@ from typing import Any
 
 from benchmarks import ceilings, peer, relevance_run, report, texts
 from benchmarks.results import Run, meta
+from benchmarks.stack import DEFAULT_BACKEND
 from benchmarks.steps import STEPS, measure_ceiling, session
 
 SUBCOMMANDS = {
@@ -70,8 +71,9 @@ def common() -> argparse.ArgumentParser:
     p.add_argument("--documents", type=size, default=10_000, help="corpus size for ingest (10k, 100k…)")
     p.add_argument("--query-sizes", type=sizes, help="store sizes for the query load (default: "
                    "--documents; e.g. 10k,100k: sizes beyond what ingest wrote are bulk-loaded)")
-    p.add_argument("--encoder", choices=["torch", "onnx", "onnx-fp32", "hashing"], default="torch",
-                   help="the stack's encoder (ENCODER of worker and query API); hashing: tests only")
+    p.add_argument("--encoder", choices=["torch", "onnx", "onnx-fp32", "hashing"],
+                   default=DEFAULT_BACKEND, help="the stack's encoder (ENCODER of worker and "
+                   "query API; default: the stack's default); hashing: tests only")
     p.add_argument("--workers", type=counts, default=[1],
                    help="ingest: sync worker counts measured in turn on one stack, e.g. 1,2,3 "
                         "(documents/s and each process's cores at each count)")

@@ -32,7 +32,7 @@ from tqdm import tqdm
 
 from benchmarks import ceilings, ingest, peer_report, texts
 from benchmarks.results import meta
-from benchmarks.stack import ENCODER_SETTING, BenchStack, Target
+from benchmarks.stack import DEFAULT_BACKEND, ENCODER_SETTING, BenchStack, Target
 from benchmarks.steps import ceiling_sample, sampled_documents
 from embeddings import Encoder, embedded_text
 
@@ -46,9 +46,9 @@ def arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     from benchmarks.cli import size
 
     p.add_argument("--documents", type=size, default=1_000, help="corpus size (1000, 10k…)")
-    p.add_argument("--encoder", choices=list(ENCODER_SETTING), default="torch",
-                   help="semsearch's encoder; the peer embeds with torch fp32 (hashing: tests "
-                        "only, both sides)")
+    p.add_argument("--encoder", choices=list(ENCODER_SETTING), default=DEFAULT_BACKEND,
+                   help="semsearch's encoder (default: the stack's default); the peer embeds "
+                        "with torch fp32 (hashing: tests only, both sides)")
     p.add_argument("--changed", type=float, default=0.1, help="share of documents revised")
     p.add_argument("--searches", type=int, default=200, help="filtered searches timed on each")
     p.add_argument("--rounds", type=int, default=5,

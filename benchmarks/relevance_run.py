@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks.stack import ENCODER_SETTING
+from benchmarks.stack import DEFAULT_BACKEND, ENCODER_SETTING
 
 HELP = "nDCG@10, Recall@10, MRR@10 per mode, store and passage setting; ANN recall; STS"
 
@@ -59,8 +59,8 @@ def arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--modes", type=_names(("semantic", "keyword", "hybrid")),
                    default=["semantic", "keyword", "hybrid"])
     p.add_argument("--sets", type=_names(("headings", "long")), default=["headings", "long"])
-    p.add_argument("--encoder", choices=list(ENCODER_SETTING), default="torch",
-                   help="the stack's encoder; hashing: tests only")
+    p.add_argument("--encoder", choices=list(ENCODER_SETTING), default=DEFAULT_BACKEND,
+                   help="the stack's encoder (default: the stack's default); hashing: tests only")
     p.add_argument("--compare-encoders", type=_names(tuple(ENCODER_SETTING)), default=[],
                    help="other encoders run with passages on, each on its own stack (setting "
                         "on@<encoder>), their nDCG@10 compared with --encoder's on every set, "

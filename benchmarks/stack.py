@@ -20,12 +20,16 @@ from pathlib import Path
 
 import psutil
 
+from embeddings.encoder import DEFAULT_ENCODER
 from semsearch.stack.local import LocalStack, StackConfig, answers, pick_ports
 from semsearch.stack.process import free_port, wait_until
 
 ENCODER_SETTING = {"torch": "sentence-transformers", "onnx": "onnx", "onnx-fp32": "onnx-fp32",
                    "hashing": "hashing"}
 """Benchmark backend name → the ``ENCODER`` setting of the worker and query API."""
+DEFAULT_BACKEND = next(name for name, setting in ENCODER_SETTING.items()
+                       if setting == DEFAULT_ENCODER)
+"""The backend of the stack's default encoder: what a user who sets nothing gets."""
 
 
 @dataclass

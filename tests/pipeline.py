@@ -25,6 +25,7 @@ from command_side.settings import CommandSettings
 from embeddings import Encoder
 from query_side import readmodel
 from query_side.api import create_app as query_app
+from query_side.generations import MODEL_IDS
 from query_side.settings import QuerySettings
 from sync_worker import runtime
 from sync_worker.settings import WorkerSettings
@@ -142,13 +143,15 @@ def pipeline(services: Services, encoder: Encoder, stores: list[str] | None = No
                     "weaviate_grpc_port": services.weaviate.grpc_port,  # type: ignore[attr-defined]
                     "weaviate_collection": f"T{uuid.uuid4().hex[:12]}"}
     redis_url = services.redis.url
+    kind = {model: kind for kind, model in MODEL_IDS.items()}.get(encoder.model_id)
+    named = {"encoder": kind} if kind else {}  # the encoder handed in (generation 1 records it)
     command_settings = CommandSettings(database_url=write_url, redis_url=redis_url,
                                        sync_stores=stores, queue_name=queue, **auth)
     worker_settings = WorkerSettings(database_url=write_url, read_database_url=read_url,
                                      redis_url=redis_url, sync_stores=stores, queue_name=queue,
-                                     **weaviate)
+                                     **weaviate, **named)
     query_settings = QuerySettings(read_database_url=read_url, store=query_store, redis_url=redis_url,
-                                   **weaviate, **auth, **query_options)
+                                   **weaviate, **auth, **{**named, **query_options})
     counting = CountingEncoder(encoder)
     rt = runtime.build(worker_settings, encoder=counting)
     for name in stores:

@@ -18,6 +18,7 @@ from typing import IO, Literal
 
 import httpx
 
+from embeddings.encoder import DEFAULT_ENCODER
 from semsearch.stack import datafolder
 from semsearch.stack.postgres import EmbeddedPostgres
 from semsearch.stack.process import Managed, free_port, wait_until
@@ -33,8 +34,8 @@ class StackConfig:
     query_port: int = 8002
     data_dir: Path | None = None
     """Where the data lives and stays; None: a temporary folder, deleted on stop."""
-    encoder: str = field(default_factory=lambda: os.environ.get("ENCODER") or "sentence-transformers")
-    """The children's ENCODER: as this process's environment sets it, else the real model."""
+    encoder: str = field(default_factory=lambda: os.environ.get("ENCODER") or DEFAULT_ENCODER)
+    """The children's ENCODER: as this process's environment sets it, else the default."""
     require_weaviate: bool = False
     weaviate_nodes: int = 1
     """Above 1: a replicated cluster of that many nodes (semsearch/stack/weaviate_cluster.py)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -153,6 +154,30 @@ def test_device_auto_takes_a_gpu_only_where_torch_sees_one(
     assert resolve_device("auto", "onnx") == "cpu"
     with pytest.raises(ValueError, match="CPU only"):
         resolve_device("cuda", "onnx")
+
+
+def test_the_default_encoder_is_onnx_fp32_everywhere_and_says_when_a_gpu_sits_idle(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from embeddings import encoder
+    from query_side.settings import QuerySettings
+    from semsearch.stack.local import StackConfig
+    from sync_worker.settings import WorkerSettings
+
+    monkeypatch.delenv("ENCODER", raising=False)
+    kinds = {WorkerSettings().encoder, QuerySettings(auth="off").encoder, StackConfig().encoder}
+    assert kinds == {"onnx-fp32"}
+    monkeypatch.setenv("ENCODER", "sentence-transformers")  # one setting away, for every process
+    kinds = {WorkerSettings().encoder, QuerySettings(auth="off").encoder, StackConfig().encoder}
+    assert kinds == {"sentence-transformers"}
+    monkeypatch.setattr(encoder, "NVIDIA_DRIVER", str(tmp_path / "absent"))
+    with caplog.at_level("WARNING", "embeddings.encoder"):
+        assert encoder.resolve_device("auto", "onnx-fp32") == "cpu"
+    assert not caplog.records  # no GPU: nothing to say
+    (tmp_path / "version").write_text("NVRM version: 550\n")
+    monkeypatch.setattr(encoder, "NVIDIA_DRIVER", str(tmp_path / "version"))
+    with caplog.at_level("WARNING", "embeddings.encoder"):
+        assert encoder.resolve_device("auto", "onnx-fp32") == "cpu"
+    assert "ENCODER=sentence-transformers" in caplog.text
 
 
 def test_device_setting_reaches_the_worker_and_the_query_api_settings(
