@@ -110,8 +110,20 @@ def ensure(conn: Connection, encoder: str, passages: PassageSettings, collection
     for statement in DDL:
         conn.execute(sa.text(statement))
     if conn.execute(sa.text("SELECT 1 FROM index_pointer")).first() is None:
+        encoder = _encoder_that_made(conn) or encoder
         _insert(conn, 1, encoder, passages, collection, table, "serving")
         conn.execute(sa.text("INSERT INTO index_pointer (serving) VALUES (1)"))
+
+
+def _encoder_that_made(conn: Connection) -> str | None:
+    """The encoder whose vectors fill a folder made before generations (its embedding cache), so
+    that generation 1 records what its stores hold, not a default that changed since; None for a
+    new folder."""
+    if conn.execute(sa.text("SELECT to_regclass('embedding_cache')")).scalar() is None:
+        return None
+    model = conn.execute(sa.text("SELECT model_id FROM embedding_cache GROUP BY model_id "
+                                 "ORDER BY count(*) DESC LIMIT 1")).scalar()
+    return {m: kind for kind, m in MODEL_IDS.items()}.get(model) if model else None
 
 
 def _insert(conn: Connection, number: int, encoder: str, passages: PassageSettings,

@@ -14,12 +14,15 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
 import pytest
 import sqlalchemy as sa
 
 from benchmarks.generation_gate import DEFAULT_TOLERANCE
 from embeddings.onnx import ONNX_INT8_MODEL
-from query_side import generations
+from embeddings.passages import PassageSettings
+from query_side import generations, readmodel
+from query_side.db import make_read_engine
 from semsearch import corpus, index
 from tests.pipeline import Pipeline, pipeline
 from tests.services import Services
@@ -200,3 +203,26 @@ def alias_target(p: Pipeline) -> str | None:
         return found.collection if found is not None else None
     finally:
         client.close()
+
+
+def test_generation_1_records_the_encoder_that_made_an_older_folder(services: Services) -> None:
+    """A folder from before generations gets generation 1 from its embedding cache: the torch
+    model's vectors stay recorded as torch's though the default encoder is now onnx-fp32, and a
+    folder with nothing in it takes the setting."""
+    settings = PassageSettings()
+    for cached, expected in ((TORCH_MODEL, "sentence-transformers"), (None, "onnx-fp32")):
+        engine = make_read_engine(services.fresh_databases()[1], pool_size=1)
+        with engine.begin() as conn:
+            readmodel.ensure_schema(conn)
+            if cached:
+                readmodel.cache_embeddings(conn, cached, {"h1": np.ones(384, np.float32),
+                                                          "h2": np.ones(384, np.float32)})
+                readmodel.cache_embeddings(conn, ONNX_INT8_MODEL, {"h3": np.ones(384, np.float32)})
+            generations.ensure(conn, "onnx-fp32", settings, "Document", "read_documents")
+        with engine.begin() as conn:
+            first = generations.listing(conn)[0]
+            generations.ensure(conn, "onnx", settings, "Document", "read_documents")  # idempotent
+            assert generations.listing(conn) == [first]
+        engine.dispose()
+        assert (first.number, first.encoder, first.state) == (1, expected, "serving")
+        assert first.model_id == generations.MODEL_IDS[expected]
