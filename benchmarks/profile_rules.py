@@ -3,9 +3,10 @@
 A stack is a list of frames from the outermost call to the innermost, each as py-spy writes it:
 ``function (path/to/file.py:line)``. :func:`category` walks it from the innermost frame outwards
 and returns the category of the first frame any rule of :data:`RULES` matches (rules are tried in
-table order on each frame): JSON encoding inside a store write counts as serialization, a
-PostgreSQL driver call inside the embedding cache as the cache, and worker code that calls
-nothing recognised as ``worker code (other)``. Stacks of the worker's start-up (imports, model
+table order on each frame), the generic ``fallback`` rules only when no other rule matches any
+frame: JSON encoding inside a store write counts as serialization, a PostgreSQL driver call inside
+the embedding cache as the cache, and worker code that calls nothing recognised as
+``worker code (other)``. Stacks of the worker's start-up (imports, model
 load, warm-up: the main thread outside RQ's work loop, :func:`outside_work`) are left out of shares.
 """
 
@@ -23,6 +24,9 @@ class Rule:
     """A substring of the frame's file path (``/`` separated)."""
     functions: tuple[str, ...] = ()
     """Function names (py-spy's ``Class.method`` or plain name) that match; empty: any."""
+    fallback: bool = False
+    """Tried only when no other rule matches any frame: generic layers (database driver, Redis
+    client, RQ, worker code) that name the work only when nothing more specific calls them."""
 
     def matches(self, frame: Frame) -> bool:
         if self.file not in frame.file:
@@ -76,15 +80,15 @@ RULES: tuple[Rule, ...] = (
     Rule("PostgreSQL bookkeeping writes", "command_side/outbox.py"),
     Rule("PostgreSQL reads", "query_side/readmodel.py"),
     Rule("PostgreSQL reads", "sync_worker/projection.py", ("read_rows",)),
-    Rule("PostgreSQL reads", "sqlalchemy/"),
-    Rule("PostgreSQL reads", "psycopg"),
-    Rule("worker code (other)", "sync_worker/"),
-    Rule("worker code (other)", "embeddings/"),
     Rule("thread pool hand-off", "concurrent/futures/"),
     Rule("metrics endpoint", "prometheus_client/"),
     Rule("metrics endpoint", "socketserver.py"),
-    Rule("RQ / Redis", "redis/"),
-    Rule("RQ / Redis", "rq/"),
+    Rule("PostgreSQL (other calls: connect, commit)", "sqlalchemy/", fallback=True),
+    Rule("PostgreSQL (other calls: connect, commit)", "psycopg", fallback=True),
+    Rule("RQ / Redis", "redis/", fallback=True),
+    Rule("worker code (other)", "sync_worker/", fallback=True),
+    Rule("worker code (other)", "embeddings/", fallback=True),
+    Rule("RQ / Redis", "rq/", fallback=True),
 )
 
 _FRAME = re.compile(r"^(?P<function>.*?) \((?P<file>[^()]*?)(?::\d+)?\)$")
@@ -111,8 +115,9 @@ def outside_work(stack: Sequence[Frame]) -> bool:
 def category(stack: Sequence[Frame], rules: Sequence[Rule] = RULES) -> str:
     if not stack:
         return NATIVE
-    for one in reversed(stack):
-        for rule in rules:
-            if rule.matches(one):
-                return rule.category
+    for fallback in (False, True):
+        for one in reversed(stack):
+            for rule in rules:
+                if rule.fallback == fallback and rule.matches(one):
+                    return rule.category
     return OTHER
