@@ -85,7 +85,7 @@ def read_stacks(output: Path) -> Counter[Stack]:
 
 
 def breakdown(stacks: Counter[Stack], documents: int, padding: float = 0.0,
-              left_out: Callable[[Stack], bool] = rules.outside_work,
+              left_out: Callable[[Stack], bool] = rules.left_out,
               cpu_ms_per_document: float | None = None) -> dict[str, Any]:
     """Share of the samples per category (those ``left_out`` aside), the forward pass split into
     real tokens and ``padding`` (the padded share of its token positions); milliseconds per

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import profile
+from benchmarks import profile_rules as rules
 from embeddings import Encoder
 
 
@@ -35,9 +36,10 @@ def run(backend: str, texts: list[str], documents: int, out: Path, padding: floa
 
 def outside(stack: profile.Stack) -> bool:
     """Not the measured call: neither under :func:`measured` nor in the encoder's thread pool
-    (where ONNX runs its parallel batches; the 8-text warm-up runs there too, a small part)."""
-    return not any(f.function == "measured" or f.file.endswith("concurrent/futures/thread.py")
-                   for f in stack)
+    (where ONNX runs its parallel batches; the 8-text warm-up runs there too, a small part), or
+    a thread woken from a wait (:func:`benchmarks.profile_rules.waiting`)."""
+    return rules.waiting(stack) or not any(
+        f.function == "measured" or f.file.endswith("concurrent/futures/thread.py") for f in stack)
 
 
 def main(argv: list[str]) -> None:

@@ -32,10 +32,12 @@ def section(store: str, found: dict[str, Any]) -> list[str]:
     how = {True: "measured CPU time", False: "sampled time (no CPU time measured)"}
     return [f"### Worker CPU breakdown ({store})", "",
             f"py-spy sampled the sync worker {profile.RATE} times a second per running thread "
-            f"({worker['samples']} samples kept, {worker['samples_left_out']} outside its work loop left "
-            f"out; {worker['documents']} documents ingested), and the raw `{found['encoder_backend']}` "
-            f"encoder encoding the ceiling's texts in one call ({encoder['samples']} samples, "
-            f"{encoder['documents']} documents). Each stack's innermost recognised frame names its "
+            f"({worker['samples']} samples kept; {worker['samples_left_out']} left out: its main thread "
+            "outside RQ's work loop, and threads woken from a wait (a selector, a condition) still "
+            f"waiting for a core; {worker['documents']} documents ingested), and the raw "
+            f"`{found['encoder_backend']}` encoder encoding the ceiling's texts in one call "
+            f"({encoder['samples']} samples, {encoder['documents']} documents). Each stack's "
+            "innermost recognised frame names its "
             "category (benchmarks/profile_rules.py). Padding has no frame: it is the forward pass's "
             "share times the padded share of the token positions in the encoder's batches "
             f"({worker['padding_fraction']:.1%} in batches of {found['batch_size']}, longest texts "

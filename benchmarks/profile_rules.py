@@ -7,7 +7,8 @@ table order on each frame), the generic ``fallback`` rules only when no other ru
 frame: JSON encoding inside a store write counts as serialization, a PostgreSQL driver call inside
 the embedding cache as the cache, and worker code that calls nothing recognised as
 ``worker code (other)``. Stacks of the worker's start-up (imports, model
-load, warm-up: the main thread outside RQ's work loop, :func:`outside_work`) are left out of shares.
+load, warm-up: the main thread outside RQ's work loop, :func:`outside_work`) and of threads
+woken from a wait (:func:`waiting`) are left out of shares.
 """
 
 from __future__ import annotations
@@ -110,6 +111,20 @@ def outside_work(stack: Sequence[Frame]) -> bool:
         return True
     return (stack[0].file != "threading.py"
             and not any("rq/worker" in f.file and f.function.endswith("work") for f in stack))
+
+
+def waiting(stack: Sequence[Frame]) -> bool:
+    """The innermost frame waits (a selector, a condition, a thread join): a thread woken from
+    it and waiting for a core on a busy machine, which py-spy counts as running, not work."""
+    if not stack:
+        return False
+    inner = stack[-1]
+    return inner.file == "selectors.py" or (inner.file == "threading.py" and inner.function.split(
+        ".")[-1] in ("wait", "_wait_for_tstate_lock"))
+
+
+def left_out(stack: Sequence[Frame]) -> bool:
+    return outside_work(stack) or waiting(stack)
 
 
 def category(stack: Sequence[Frame], rules: Sequence[Rule] = RULES) -> str:

@@ -90,6 +90,17 @@ def test_the_main_thread_outside_rqs_work_loop_is_left_out() -> None:
     assert not rules.outside_work(stack(*POOL, "mean_pool (embeddings/onnx.py:140)"))
 
 
+def test_a_thread_woken_from_a_wait_is_left_out_not_counted_as_work() -> None:
+    select = stack("Thread._bootstrap (threading.py:1002)", "BaseServer.serve_forever (socketserver.py:233)",
+                   "_PollLikeSelector.select (selectors.py:415)")
+    joined = stack(*POOL[:1], "Future.result (concurrent/futures/_base.py:451)",
+                   "Condition.wait (threading.py:327)")
+    assert rules.waiting(select) and rules.waiting(joined) and rules.left_out(select)
+    assert not rules.waiting(stack(*POOL, "Future.set_result (concurrent/futures/_base.py:549)",
+                                   "Condition.notify (threading.py:382)"))
+    assert not rules.left_out(stack(*JOB, "content_hash (embeddings/text.py:19)"))
+
+
 def test_breakdown_shares_sum_to_one_and_padding_is_carved_out_of_the_forward_pass(tmp_path: Path) -> None:
     raw = tmp_path / "samples.txt"
     forward = ";".join([*POOL, "OnnxEncoder._forward (embeddings/onnx.py:204)",
