@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import ceilings, plots, profile, profile_encoder
+from benchmarks import profile_rules as rules
 
 
 def measure(backend: str, texts: list[str], documents: int, ingested: int, samples: Path,
@@ -53,8 +54,10 @@ def section(store: str, found: dict[str, Any]) -> list[str]:
 
 
 def _names(found: dict[str, Any]) -> list[str]:
+    """Categories with samples, the worker's largest first, then every other one (at 0)."""
     worker, encoder = found["worker"]["categories"], found["encoder"]["categories"]
-    return list(worker) + [n for n in encoder if n not in worker]
+    known = [rules.FORWARD, rules.PADDING, *(r.category for r in rules.RULES)]
+    return list(dict.fromkeys([*worker, *encoder, *known]))
 
 
 def _round(a: float | None, b: float | None) -> float | None:
@@ -68,7 +71,7 @@ def _extra(worker: dict[str, Any], encoder: dict[str, Any], name: str) -> float 
 
 def _cells(breakdown: dict[str, Any], name: str) -> list[Any]:
     found = breakdown["categories"].get(name)
-    return [round(found["share"] * 100, 1), found["ms_per_document"]] if found else [None, None]
+    return [round(found["share"] * 100, 1), found["ms_per_document"]] if found else [0.0, 0.0]
 
 
 def draw(path: Path, store: str, found: dict[str, Any]) -> Path:

@@ -99,6 +99,9 @@ def profiled(s: Session, samples: Path) -> dict[str, Any]:
     """``--profile``: the worker's CPU by category, and the raw encoder's on the ceiling's texts."""
     from benchmarks import profile_report
 
+    s.run.note("--profile: the worker ran under py-spy (its own process, sampling 100 times a "
+               "second, so it takes a little of the machine's CPU too); on a shared machine the "
+               "breakdown's shares are what to read, not its milliseconds.")
     sample = ceiling_sample(s.corpus, s.args.ceiling_documents)
     ingested = sum(r["documents"] for r in s.figures.get("ingest_workers", [])) or \
         s.figures.get("ingest", {}).get("documents", 0)

@@ -139,6 +139,7 @@ def test_the_report_section_lists_both_breakdowns_and_the_difference(tmp_path: P
     text = "\n".join(profile_report.section("pgvector", found))
     assert "### Worker CPU breakdown (pgvector)" in text
     assert f"| {rules.FORWARD} | 80.0 | 40.0 | 100.0 | 38.0 | 2.0 |" in text
-    assert "| hashing | 20.0 | 10.0 | — | — | 10.0 |" in text
+    assert "| hashing | 20.0 | 10.0 | 0.0 | 0.0 | 10.0 |" in text
+    assert "| store writes | 0.0 | 0.0 | 0.0 | 0.0 | 0.0 |" in text  # every category, at 0 if unseen
     assert "| all | 100.0 | 50.0 | 100.0 | 38.0 | 12.0 |" in text
     assert profile_report.draw(tmp_path / "p.png", "pgvector", found).stat().st_size > 1000
