@@ -127,8 +127,8 @@ class BenchStack:
         """Process ids to sample for memory: the four processes and each service's main process
         (a Weaviate cluster's nodes each as ``weaviate/<i>``)."""
         pids = {name: child.pid for name, child in self.local.children.items() if child.alive()}
-        if self.profile and "worker" in pids:  # the worker itself, not py-spy above it
-            pids.pop("worker")
+        if self.profile and "worker" in pids:  # the worker itself; py-spy above it on its own
+            pids["py-spy"] = pids.pop("worker")
             if (worker := profile.profiled(self.local.children["worker"].pid)) is not None:
                 pids["worker"] = worker
         if "query-api" in pids:  # its worker processes, when it runs several

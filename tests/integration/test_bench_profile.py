@@ -18,7 +18,9 @@ def test_a_profiled_ingest_reports_the_workers_cpu_breakdown(tmp_path: Path) -> 
             "--no-naive", "--profile", "--ceiling-documents", "20", "--ceiling-queries", "40",
             "--sample-interval", "0.2", "--out", str(out)]
     assert cli.main(argv) == 0
-    found = json.loads((out / "results.json").read_text())["stores"]["pgvector"]["profile"]
+    figures = json.loads((out / "results.json").read_text())["stores"]["pgvector"]
+    found = figures["profile"]
+    assert {"worker", "py-spy"} <= set(figures["memory"])  # the worker itself, and its profiler
     for side in ("worker", "encoder"):
         breakdown = found[side]
         assert breakdown["samples"] > 0 and breakdown["cpu_measured"], side
