@@ -57,6 +57,8 @@ RULES: tuple[Rule, ...] = (
     Rule("pooling / normalisation", "embeddings/onnx.py", ("mean_pool",)),
     Rule("pooling / normalisation", "sentence_transformers/models/Pooling.py"),
     Rule("pooling / normalisation", "sentence_transformers/models/Normalize.py"),
+    Rule("pooling / normalisation", "sentence_transformer/modules/pooling.py"),  # (6.x)
+    Rule("pooling / normalisation", "sentence_transformer/modules/normalize.py"),
     Rule("pooling / normalisation", "torch/nn/functional.py", ("normalize",)),
     Rule(FORWARD, "onnxruntime/"),
     Rule(FORWARD, "embeddings/onnx.py", ("_forward", "encode", "<lambda>")),
