@@ -99,6 +99,10 @@ def common() -> argparse.ArgumentParser:
                    help="endurance writes/s as a share of the raw encoder's documents/s")
     p.add_argument("--endurance-clients", type=int, default=4, help="endurance search clients")
     p.add_argument("--sample-interval", type=float, default=0.5, help="RSS sampling period (s)")
+    p.add_argument("--profile", action="store_true",
+                   help="run the sync worker under py-spy (installed on first use) and report its "
+                        "CPU by category (tokenization, forward pass, hashing, writes, …) next to "
+                        "the raw encoder's")
     p.add_argument("--command-url", help="measure this command API instead of starting a stack")
     p.add_argument("--query-url", help="measure this query API instead of starting a stack")
     p.add_argument("--out", type=Path, help="output folder (default bench-results/<timestamp>/)")

@@ -127,3 +127,20 @@ def overload(path: Path, title: str, rates: Mapping[str, Series], p99_ms: Mappin
         ax.legend(fontsize=7)
     fig.suptitle(title)
     return _save(fig, path)
+
+
+def shares(path: Path, title: str, labels: Sequence[str], series: Mapping[str, Sequence[float]]) -> Path:
+    """Horizontal bars, one row per label (top to bottom), one bar per series in each: shares (%)."""
+    fig, ax = plt.subplots(figsize=(9.0, 1.4 + 0.22 * len(labels) * max(1, len(series))))
+    height = 0.8 / max(1, len(series))
+    ys = np.arange(len(labels))
+    for n, (name, values) in enumerate(series.items()):
+        bars = ax.barh(ys + (n - (len(series) - 1) / 2) * height, values, height, label=name)
+        ax.bar_label(bars, fmt="%.1f", fontsize=6, padding=2)  # small shares stay readable
+    ax.set_yticks(ys, labels, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("share of sampled CPU (%)")
+    ax.set_title(title)
+    ax.grid(axis="x", linewidth=0.4, alpha=0.6)
+    ax.legend(fontsize=8, loc="lower right")
+    return _save(fig, path)

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from benchmarks import overload, plots
+from benchmarks import overload, plots, profile_report
 from benchmarks.memory import budget_mb
 from benchmarks.results import Run, checks
 
@@ -231,6 +231,8 @@ def markdown(run: Run, pictures: list[Path]) -> str:
             lines += _memory(store, figures["memory"])
         if figures.get("cpu"):
             lines += _cpu(store, figures["cpu"])
+        if "profile" in figures:
+            lines += profile_report.section(store, figures["profile"])
     lines += ["## Notes", "", *(f"- {n}" for n in data["notes"]), "", "## Plots", ""]
     lines += [f"![{p.stem}]({p.name})" for p in pictures]
     return "\n".join(lines) + "\n"
@@ -264,6 +266,8 @@ def draw(run: Run) -> list[Path]:
         if loads:
             pictures.append(plots.throughput(out / f"throughput-{store}.png", f"{store}: requests/s",
                                              loads, "successful requests per second"))
+        if "profile" in figures:
+            pictures.append(profile_report.draw(out / f"profile-{store}.png", store, figures["profile"]))
         if store in run.rss:
             pictures.append(plots.rss(out / f"rss-{store}.png", f"{store}: resident memory",
                                       run.rss[store], run.marks.get(store, []), budget_mb))

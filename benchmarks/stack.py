@@ -20,6 +20,7 @@ from pathlib import Path
 
 import psutil
 
+from benchmarks import profile
 from embeddings.encoder import DEFAULT_ENCODER
 from semsearch.stack.local import LocalStack, StackConfig, answers, pick_ports
 from semsearch.stack.process import free_port, wait_until
@@ -56,8 +57,10 @@ class BenchStack:
     """Start with :meth:`start`, stop with :meth:`stop` (or use it as a context manager)."""
 
     def __init__(self, store: str, encoder: str = "torch", extra_env: dict[str, str] | None = None,
-                 home: Path | None = None, weaviate_nodes: int = 1) -> None:
+                 home: Path | None = None, weaviate_nodes: int = 1, profile: Path | None = None) -> None:
         self.store = store
+        self.profile = profile
+        """Where the worker's py-spy samples go (``--profile``): it runs under py-spy then."""
         self.encoder = encoder
         config = StackConfig(store="pgvector" if store == "pgvector" else "weaviate",
                              encoder=ENCODER_SETTING[encoder], require_weaviate=store == "weaviate",
@@ -76,7 +79,9 @@ class BenchStack:
             for name, args in (("relay", ["relay"]), ("worker", ["worker"]),
                                ("command-api", ["command-api", "--port", port])):
                 metrics = {"METRICS_PORT": str(self.ports[name])} if name in self.ports else {}
-                self.local.spawn(name, *args, env={"SYNC_STORES": self.store, **metrics})
+                wrap = profile.launcher(self.profile) if self.profile and name == "worker" else None
+                self.local.spawn(name, *args, env={"SYNC_STORES": self.store, **metrics},
+                                 launcher=wrap)
             self.start_query_api()
             wait_until(partial(answers, self.worker_metrics_url), 300, "worker (model loaded)",
                        self.log("worker"), self.local.children["worker"].alive)
@@ -126,6 +131,10 @@ class BenchStack:
         """Process ids to sample for memory: the four processes and each service's main process
         (a Weaviate cluster's nodes each as ``weaviate/<i>``)."""
         pids = {name: child.pid for name, child in self.local.children.items() if child.alive()}
+        if self.profile and "worker" in pids:  # the worker itself; py-spy above it on its own
+            pids["py-spy"] = pids.pop("worker")
+            if (worker := profile.profiled(self.local.children["worker"].pid)) is not None:
+                pids["worker"] = worker
         if "query-api" in pids:  # its worker processes, when it runs several
             api = pids["query-api"]
             known, workers = self._query_workers
@@ -168,7 +177,11 @@ class BenchStack:
     def stop(self) -> None:
         if self.paused:
             self.resume_worker()
-        self.local.stop()
+        try:
+            if self.profile and (worker := self.local.children.get("worker")) and worker.alive():
+                profile.finish(worker, self.profile)
+        finally:
+            self.local.stop()
 
     def __enter__(self) -> Target:
         return self.start()

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from benchmarks import (
@@ -70,7 +71,8 @@ def session(args: argparse.Namespace, run: Run, corpus: texts.Corpus, store: str
         yield Session(args, run, corpus, external(store, args.command_url, args.query_url), None, None)
         return
     nodes = args.weaviate_nodes if store == "weaviate" else 1
-    stack = BenchStack(store, encoder=args.encoder, weaviate_nodes=nodes)
+    samples = run.out / f"profile-worker-{store}.txt" if args.profile else None
+    stack = BenchStack(store, encoder=args.encoder, weaviate_nodes=nodes, profile=samples)
     target = stack.start()
     run.note("The local stack's PostgreSQL runs durable (fsync, synchronous_commit and full-page "
              "writes on, its defaults), as a server holding real data would; only the test suite "
@@ -89,6 +91,25 @@ def session(args: argparse.Namespace, run: Run, corpus: texts.Corpus, store: str
         run.rss[store] = sampler.samples
     finally:
         stack.stop()
+    if samples is not None:
+        current.figures["profile"] = profiled(current, samples)
+
+
+def profiled(s: Session, samples: Path) -> dict[str, Any]:
+    """``--profile``: the worker's CPU by category, and the raw encoder's on the ceiling's texts."""
+    from benchmarks import profile_report
+
+    s.run.note("--profile: the worker ran under py-spy (its own process, sampling 100 times a "
+               "second, so it takes a little of the machine's CPU too); on a shared machine the "
+               "breakdown's shares are what to read, not its milliseconds.")
+    sample = ceiling_sample(s.corpus, s.args.ceiling_documents)
+    ingested = sum(r["documents"] for r in s.figures.get("ingest_workers", [])) or \
+        s.figures.get("ingest", {}).get("documents", 0)
+    phases = [p for p in s.figures.get("cpu") or [] if p["phase"].startswith("ingest")]
+    worker_s = sum(p["seconds"] * cores for p in phases for name, cores in p["cores"].items()
+                   if name.split("/")[0] == "worker")
+    return profile_report.measure(s.args.encoder, sample.texts, sample.documents, ingested, samples,
+                                  s.run.out, worker_s * 1e3 / ingested if worker_s and ingested else None)
 
 
 def measure_ceiling(s: Session) -> None:

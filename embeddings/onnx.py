@@ -189,11 +189,17 @@ class OnnxEncoder:
                 self._pool = ThreadPoolExecutor(self._parallel, thread_name_prefix="onnx")
             return self._session, self._tokenizer
 
-    def _forward(self, texts: list[str]) -> np.ndarray:
-        session, tokenizer = self.load()
+    def tokenize(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Token ids and attention mask, padded to the batch's longest text (its own function so
+        that a profile tells tokenization from the forward pass)."""
+        _, tokenizer = self.load()
         encoded = tokenizer.encode_batch(texts)
         ids = np.array([e.ids for e in encoded], dtype=np.int64)
-        mask = np.array([e.attention_mask for e in encoded], dtype=np.int64)
+        return ids, np.array([e.attention_mask for e in encoded], dtype=np.int64)
+
+    def _forward(self, texts: list[str]) -> np.ndarray:
+        session, _ = self.load()
+        ids, mask = self.tokenize(texts)
         feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
         (hidden,) = session.run(["last_hidden_state"], feeds)
         return mean_pool(hidden, mask)

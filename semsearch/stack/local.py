@@ -135,9 +135,11 @@ class LocalStack:
                           "to require keys)")
         return {"AUTH": "off"}
 
-    def spawn(self, name: str, *args: str, env: dict[str, str] | None = None) -> Managed:
+    def spawn(self, name: str, *args: str, env: dict[str, str] | None = None,
+              launcher: list[str] | None = None) -> Managed:
+        """``launcher``: a command the process runs under (a profiler: ``py-spy record … --``)."""
         child_env = {**os.environ, **self.env, **(env or {}), "PYTHONUNBUFFERED": "1"}
-        managed = Managed(name, [sys.executable, "-m", "semsearch.cli", *args],
+        managed = Managed(name, [*(launcher or []), sys.executable, "-m", "semsearch.cli", *args],
                           self.home / "logs" / f"{name}.log", env=child_env).start()
         self.children[name] = managed
         return managed
