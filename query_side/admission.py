@@ -26,9 +26,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
+from fastapi import FastAPI
 from prometheus_client import Counter
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from semsearch import http, logs
 from semsearch.problems import problem
 
 REFUSED = Counter("semsearch_query_refused_total",
@@ -130,25 +132,49 @@ class Admission:
         self.in_flight -= 1
 
 
-@dataclass(frozen=True)
-class _Route:
-    path: str
-    """Names a refused request's route in the HTTP metrics (they read ``scope["route"].path``)."""
-
-
 class AdmissionDoor:
-    """Pure ASGI middleware: while the line is full, a search is refused before its body is read,
-    validated or routed, so refusals cost as little as they can of what the process serves."""
+    """Pure ASGI app around the whole middleware stack (see :func:`door_first`): while the line
+    is full, a search is refused before anything else runs (the error and body-limit
+    middlewares, the request id, the HTTP metrics, routing, the guard, the body), with a response
+    rendered once, so a refusal costs as little as it can of what the process serves.
+
+    A refusal is still counted: ``semsearch_query_refused_total{reason="full"}``, and the HTTP
+    request count and latency of its route with status 503; the client's X-Request-ID, if sane,
+    is echoed (none is made up for a refusal)."""
 
     def __init__(self, app: ASGIApp, admission: Admission, paths: tuple[str, ...]) -> None:
-        self.app, self.admission = app, admission
-        self.routes = {path: _Route(path) for path in paths}
+        self.app, self.admission, self.paths = app, admission, frozenset(paths)
+        self.refused = REFUSED.labels("full")
+        self.counted = {path: (http.REQUESTS.labels(path, "503"), http.LATENCY.labels(path))
+                        for path in paths}
+        refusal = problem(503, f"the query API is at capacity ({admission.limit} searches in "
+                               f"flight and its line full); retry after {RETRY_AFTER_S}s",
+                          headers={"Retry-After": str(RETRY_AFTER_S)})
+        self.headers, self.body = refusal.raw_headers, bytes(refusal.body)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and self.admission.full and scope["path"] in self.routes:
-            REFUSED.labels("full").inc()
-            scope["route"] = self.routes[scope["path"]]
-            await problem(503, self.admission.at_capacity(),
-                          headers={"Retry-After": str(RETRY_AFTER_S)})(scope, receive, send)
+        if scope["type"] != "http" or not self.admission.full or scope["path"] not in self.paths:
+            await self.app(scope, receive, send)
             return
-        await self.app(scope, receive, send)
+        started = time.perf_counter()
+        headers = self.headers
+        for name, value in scope["headers"]:
+            if name == b"x-request-id" and logs.VALID_ID.fullmatch(value.decode("latin-1")):
+                headers = [*headers, (name, value)]
+        await send({"type": "http.response.start", "status": 503, "headers": headers})
+        await send({"type": "http.response.body", "body": self.body})
+        self.refused.inc()
+        count, latency = self.counted[scope["path"]]
+        count.inc()
+        latency.observe(time.perf_counter() - started)
+
+
+def door_first(app: FastAPI, admission: Admission, paths: tuple[str, ...]) -> None:
+    """Put the door outside every middleware of ``app``, FastAPI's and Starlette's own included
+    (``add_middleware`` would put it inside those)."""
+    build = app.build_middleware_stack
+
+    def with_door() -> ASGIApp:
+        return AdmissionDoor(build(), admission, paths)
+
+    app.build_middleware_stack = with_door  # type: ignore[method-assign]
