@@ -2,19 +2,22 @@
 refuses at once.
 
 At most ``limit`` searches embed their query and search a store at a time; up to ``queue`` more
-wait for a slot, first come first served, each for at most ``max_wait_s``, and no more join the
-line than finish within ``max_wait_s`` at the pace measured while the slots are all taken. A
-search that finds the line full, or that waited its limit out, is answered 503 (problem details,
-``Retry-After``), so
-under overload the process keeps serving its best rate and refuses the rest at once, where
-without a bound every search queued in the event loop and the thread pool and all came back late
-(issue 16: a fifth of the peak at 30x the best concurrency, tens of seconds per search). What
-costs neither encoder nor store (a result-cache hit, health, readiness, metrics) never waits in
-line; but while the line is full, every search is refused at the door (``AdmissionDoor``),
-cache hits included, before its body is even read: refusing must cost far less than serving.
+wait for a slot, first come first served, and no more join the line than finish within
+``max_wait_s`` at the pace measured while the slots are all taken. A search is admitted or
+refused when it arrives: one that finds the line full is answered 503 at once (problem details,
+``Retry-After``); one that joined the line is served, even if the pace slowed meanwhile, unless
+it is still waiting after ``give_up_s`` (a safety net, refused then). A search that waited and
+was refused anyway would be the worst answer: late *and* refused (at 0.2 s of waiting, that made
+refusals' p99 206-427 ms where issue 16 asks for 100 ms). So under overload the process keeps
+serving its best rate and refuses the rest at once, where without a bound every search queued in
+the event loop and the thread pool and all came back late (issue 16: a fifth of the peak at 30x
+the best concurrency, tens of seconds per search). What costs neither encoder nor store (a
+result-cache hit, health, readiness, metrics) never waits in line; but while the line is full,
+every search is refused at the door (``AdmissionDoor``), cache hits included, before any
+middleware runs or its body is read: refusing must cost far less than serving.
 
 ``semsearch_query_refused_total{reason}`` counts the refusals: ``full`` (the line was full) or
-``waited`` (no slot came within ``max_wait_s``).
+``waited`` (no slot came within ``give_up_s``).
 """
 
 from __future__ import annotations
@@ -49,6 +52,10 @@ class Admission:
     limit: int
     queue: int
     max_wait_s: float
+    """The line is as long as the searches the measured pace serves within this."""
+    give_up_s: float = 0.0
+    """A search still waiting for a slot after this (never less than ``max_wait_s``) is
+    refused after all."""
     in_flight: int = 0
     interval_s: float = 0.0
     """Between two searches finishing while every slot is taken (a moving average): how fast
@@ -85,7 +92,8 @@ class Admission:
             raise Overloaded("full", self.at_capacity())
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiting.append(future)
-        timer = asyncio.get_running_loop().call_later(self.max_wait_s, self._expire, future)
+        timer = asyncio.get_running_loop().call_later(
+            max(self.give_up_s, self.max_wait_s), self._expire, future)
         try:
             await future
         except asyncio.CancelledError:
@@ -101,7 +109,8 @@ class Admission:
         if not future.done():
             self._waiting.remove(future)
             future.set_exception(Overloaded("waited", (
-                f"no capacity came free within {self.max_wait_s:g}s (the query API is overloaded); "
+                f"no capacity came free within {max(self.give_up_s, self.max_wait_s):g}s (the "
+                f"query API is overloaded); "
                 f"retry after {RETRY_AFTER_S}s")))
 
     @asynccontextmanager

@@ -289,7 +289,8 @@ def create_app(settings: QuerySettings | None = None) -> FastAPI:
     app = FastAPI(title="semsearch query API", version="1", lifespan=lifespan, telemetry=http.TELEMETRY)
     app.state.settings = settings = settings or QuerySettings()
     app.state.admission = Admission(settings.search_in_flight, settings.search_queue,
-                                    settings.search_queue_seconds)
+                                    settings.search_queue_seconds,
+                                    settings.search_queue_give_up_seconds)
     http.install(app, MAX_REQUEST_BYTES)
     door_first(app, app.state.admission, ("/v1/search",))  # (outside every middleware)
     app.state.keys = auth.Keys(settings)

@@ -66,6 +66,26 @@ def test_a_request_that_waited_too_long_is_refused_and_leaves_the_line() -> None
     asyncio.run(scenario())
 
 
+def test_who_joined_the_line_is_served_past_the_wait_it_was_sized_for_until_giving_up() -> None:
+    async def scenario() -> None:
+        admission = Admission(limit=1, queue=4, max_wait_s=0.01, give_up_s=0.2)
+        await admission.acquire()
+        waiter = asyncio.create_task(admission.acquire())
+        await asyncio.sleep(0.05)  # five times the wait the line is sized for
+        assert not waiter.done() and admission.waiting == 1  # still in line, not refused
+        admission.release()
+        await waiter  # served
+        admission.interval_s = 0.0  # (the pace it took would refuse the next at once)
+        started = time.perf_counter()
+        with pytest.raises(Overloaded) as refused:
+            await admission.acquire()
+        assert refused.value.reason == "waited" and time.perf_counter() - started >= 0.2
+        assert admission.waiting == 0 and admission.in_flight == 1
+        admission.release()
+
+    asyncio.run(scenario())
+
+
 def test_a_cancelled_waiter_gives_back_nothing_it_did_not_hold() -> None:
     async def scenario() -> None:
         admission = Admission(limit=1, queue=4, max_wait_s=5)
