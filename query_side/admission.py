@@ -170,11 +170,11 @@ class AdmissionDoor:
         for name, value in scope["headers"]:
             if name == b"x-request-id" and logs.VALID_ID.fullmatch(value.decode("latin-1")):
                 headers = [*headers, (name, value)]
-        await send({"type": "http.response.start", "status": 503, "headers": headers})
-        await send({"type": "http.response.body", "body": self.body})
-        self.refused.inc()
+        self.refused.inc()  # (counted even if the client is gone before the answer is sent)
         count, latency = self.counted[scope["path"]]
         count.inc()
+        await send({"type": "http.response.start", "status": 503, "headers": headers})
+        await send({"type": "http.response.body", "body": self.body})
         latency.observe(time.perf_counter() - started)
 
 
