@@ -2,19 +2,22 @@
 refuses at once.
 
 At most ``limit`` searches embed their query and search a store at a time; up to ``queue`` more
-wait for a slot, first come first served, each for at most ``max_wait_s``, and no more join the
-line than finish within ``max_wait_s`` at the pace measured while the slots are all taken. A
-search that finds the line full, or that waited its limit out, is answered 503 (problem details,
-``Retry-After``), so
-under overload the process keeps serving its best rate and refuses the rest at once, where
-without a bound every search queued in the event loop and the thread pool and all came back late
-(issue 16: a fifth of the peak at 30x the best concurrency, tens of seconds per search). What
-costs neither encoder nor store (a result-cache hit, health, readiness, metrics) never waits in
-line; but while the line is full, every search is refused at the door (``AdmissionDoor``),
-cache hits included, before its body is even read: refusing must cost far less than serving.
+wait for a slot, first come first served, and no more join the line than finish within
+``max_wait_s`` at the pace measured while the slots are all taken. A search is admitted or
+refused when it arrives: one that finds the line full is answered 503 at once (problem details,
+``Retry-After``); one that joined the line is served, even if the pace slowed meanwhile, unless
+it is still waiting after ``give_up_s`` (a safety net, refused then). A search that waited and
+was refused anyway would be the worst answer: late *and* refused (at 0.2 s of waiting, that made
+refusals' p99 206-427 ms where issue 16 asks for 100 ms). So under overload the process keeps
+serving its best rate and refuses the rest at once, where without a bound every search queued in
+the event loop and the thread pool and all came back late (issue 16: a fifth of the peak at 30x
+the best concurrency, tens of seconds per search). What costs neither encoder nor store (a
+result-cache hit, health, readiness, metrics) never waits in line; but while the line is full,
+every search is refused at the door (``AdmissionDoor``), cache hits included, before any
+middleware runs or its body is read: refusing must cost far less than serving.
 
 ``semsearch_query_refused_total{reason}`` counts the refusals: ``full`` (the line was full) or
-``waited`` (no slot came within ``max_wait_s``).
+``waited`` (no slot came within ``give_up_s``).
 """
 
 from __future__ import annotations
@@ -26,9 +29,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
+from fastapi import FastAPI
 from prometheus_client import Counter
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from semsearch import http, logs
 from semsearch.problems import problem
 
 REFUSED = Counter("semsearch_query_refused_total",
@@ -47,6 +52,10 @@ class Admission:
     limit: int
     queue: int
     max_wait_s: float
+    """The line is as long as the searches the measured pace serves within this."""
+    give_up_s: float = 0.0
+    """A search still waiting for a slot after this (never less than ``max_wait_s``) is
+    refused after all."""
     in_flight: int = 0
     interval_s: float = 0.0
     """Between two searches finishing while every slot is taken (a moving average): how fast
@@ -83,7 +92,8 @@ class Admission:
             raise Overloaded("full", self.at_capacity())
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiting.append(future)
-        timer = asyncio.get_running_loop().call_later(self.max_wait_s, self._expire, future)
+        timer = asyncio.get_running_loop().call_later(
+            max(self.give_up_s, self.max_wait_s), self._expire, future)
         try:
             await future
         except asyncio.CancelledError:
@@ -99,7 +109,8 @@ class Admission:
         if not future.done():
             self._waiting.remove(future)
             future.set_exception(Overloaded("waited", (
-                f"no capacity came free within {self.max_wait_s:g}s (the query API is overloaded); "
+                f"no capacity came free within {max(self.give_up_s, self.max_wait_s):g}s (the "
+                f"query API is overloaded); "
                 f"retry after {RETRY_AFTER_S}s")))
 
     @asynccontextmanager
@@ -130,25 +141,49 @@ class Admission:
         self.in_flight -= 1
 
 
-@dataclass(frozen=True)
-class _Route:
-    path: str
-    """Names a refused request's route in the HTTP metrics (they read ``scope["route"].path``)."""
-
-
 class AdmissionDoor:
-    """Pure ASGI middleware: while the line is full, a search is refused before its body is read,
-    validated or routed, so refusals cost as little as they can of what the process serves."""
+    """Pure ASGI app around the whole middleware stack (see :func:`door_first`): while the line
+    is full, a search is refused before anything else runs (the error and body-limit
+    middlewares, the request id, the HTTP metrics, routing, the guard, the body), with a response
+    rendered once, so a refusal costs as little as it can of what the process serves.
+
+    A refusal is still counted: ``semsearch_query_refused_total{reason="full"}``, and the HTTP
+    request count and latency of its route with status 503; the client's X-Request-ID, if sane,
+    is echoed (none is made up for a refusal)."""
 
     def __init__(self, app: ASGIApp, admission: Admission, paths: tuple[str, ...]) -> None:
-        self.app, self.admission = app, admission
-        self.routes = {path: _Route(path) for path in paths}
+        self.app, self.admission, self.paths = app, admission, frozenset(paths)
+        self.refused = REFUSED.labels("full")
+        self.counted = {path: (http.REQUESTS.labels(path, "503"), http.LATENCY.labels(path))
+                        for path in paths}
+        refusal = problem(503, f"the query API is at capacity ({admission.limit} searches in "
+                               f"flight and its line full); retry after {RETRY_AFTER_S}s",
+                          headers={"Retry-After": str(RETRY_AFTER_S)})
+        self.headers, self.body = refusal.raw_headers, bytes(refusal.body)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and self.admission.full and scope["path"] in self.routes:
-            REFUSED.labels("full").inc()
-            scope["route"] = self.routes[scope["path"]]
-            await problem(503, self.admission.at_capacity(),
-                          headers={"Retry-After": str(RETRY_AFTER_S)})(scope, receive, send)
+        if scope["type"] != "http" or not self.admission.full or scope["path"] not in self.paths:
+            await self.app(scope, receive, send)
             return
-        await self.app(scope, receive, send)
+        started = time.perf_counter()
+        headers = self.headers
+        for name, value in scope["headers"]:
+            if name == b"x-request-id" and logs.VALID_ID.fullmatch(value.decode("latin-1")):
+                headers = [*headers, (name, value)]
+        self.refused.inc()  # (counted even if the client is gone before the answer is sent)
+        count, latency = self.counted[scope["path"]]
+        count.inc()
+        await send({"type": "http.response.start", "status": 503, "headers": headers})
+        await send({"type": "http.response.body", "body": self.body})
+        latency.observe(time.perf_counter() - started)
+
+
+def door_first(app: FastAPI, admission: Admission, paths: tuple[str, ...]) -> None:
+    """Put the door outside every middleware of ``app``, FastAPI's and Starlette's own included
+    (``add_middleware`` would put it inside those)."""
+    build = app.build_middleware_stack
+
+    def with_door() -> ASGIApp:
+        return AdmissionDoor(build(), admission, paths)
+
+    app.build_middleware_stack = with_door  # type: ignore[method-assign]

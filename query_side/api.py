@@ -18,7 +18,7 @@ from pydantic import TypeAdapter
 
 from embeddings import load_encoder
 from query_side import generations, readmodel
-from query_side.admission import RETRY_AFTER_S, Admission, AdmissionDoor, Overloaded
+from query_side.admission import RETRY_AFTER_S, Admission, Overloaded, door_first
 from query_side.db import make_read_engine, read_retrying
 from query_side.encoding import QueryEncoder
 from query_side.exceptions import BadToken, DocumentNotIndexed, QueryError, ReadModelBehind
@@ -289,9 +289,10 @@ def create_app(settings: QuerySettings | None = None) -> FastAPI:
     app = FastAPI(title="semsearch query API", version="1", lifespan=lifespan, telemetry=http.TELEMETRY)
     app.state.settings = settings = settings or QuerySettings()
     app.state.admission = Admission(settings.search_in_flight, settings.search_queue,
-                                    settings.search_queue_seconds)
-    app.add_middleware(AdmissionDoor, admission=app.state.admission, paths=("/v1/search",))
-    http.install(app, MAX_REQUEST_BYTES)  # (its middleware wraps the door: refusals are counted)
+                                    settings.search_queue_seconds,
+                                    settings.search_queue_give_up_seconds)
+    http.install(app, MAX_REQUEST_BYTES)
+    door_first(app, app.state.admission, ("/v1/search",))  # (outside every middleware)
     app.state.keys = auth.Keys(settings)
     register_routes(app, settings)
     http.enforce(app)

@@ -123,14 +123,18 @@ class QuerySettings(StoreSettings, AuthSettings, RateLimitSettings):
     processes, 8 each; more at a time only lengthens every search (the encoder's batches are
     full and the CPUs busy)."""
     search_queue: int = Field(default=16, ge=0, le=100_000)
-    """Searches that may wait for a slot beyond ``search_in_flight``; the next is refused at
-    once with 503 and Retry-After. Twice the in-flight limit: about 0.2 s of waiting at the
-    ~70 distinct searches/s one process serves on one core."""
+    """Searches that may wait for a slot beyond ``search_in_flight`` (fewer when the measured
+    pace serves fewer within ``search_queue_seconds``); the next is refused at once with 503
+    and Retry-After, at the door, before any middleware runs."""
     search_queue_seconds: float = Field(default=0.2, gt=0, le=60)
-    """A search that waited this long for a slot is refused (503) rather than served late, and
-    no more join the line than the measured pace serves within it. 0.2 s: against 0.5 s, about as
-    many searches/s were served at 10x and 30x the best concurrency (59-81 against 66-81) with
-    a p50 of ~300 ms instead of ~520 ms (2 loaded cores, docs/benchmarks/2026-12-06-overload-pgvector)."""
+    """No more join the line than the pace measured serves within this; whoever joined it is
+    served (refusals are decided when a search arrives, so they come back at once, not after
+    a wait). 0.2 s: against 0.5 s, about as many searches/s were served at 10x and 30x the best
+    concurrency (59-81 against 66-81) with a p50 of ~300 ms instead of ~520 ms (2 loaded cores,
+    docs/benchmarks/2026-12-06-overload-pgvector)."""
+    search_queue_give_up_seconds: float = Field(default=0.5, gt=0, le=60)
+    """A search still without a slot after this (at least ``search_queue_seconds``) is refused
+    after all: a safety net for a pace that fell sharply after it joined the line."""
     query_api_backlog: int = Field(default=4096, ge=64, le=65535)
     """Listen backlog: connections the kernel completes before the API accepts them (capped by
     net.core.somaxconn), so a burst of 2,000 connections is queued, not dropped and retried."""
