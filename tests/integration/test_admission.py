@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,6 +77,15 @@ def refused_count(pipe: Pipeline, reason: str) -> float:
             return float(line.rsplit(" ", 1)[1])
     return 0.0
 
+def hold_the_slot(pool: ThreadPoolExecutor, pipe: Pipeline, query: str) -> Future[Any]:
+    """A search submitted to ``pool`` that takes the one slot and stays in the (held) encoder."""
+    admission = pipe.query.app.state.admission  # type: ignore[attr-defined]
+    first = pool.submit(timed, pipe, query)
+    wait_for(lambda: admission.in_flight == 1 or first.done(), "no search in flight")
+    assert not first.done(), first.result()[0].text
+    return first
+
+
 
 def test_past_the_slot_and_the_line_a_search_is_refused_at_once(
         tiny: tuple[Pipeline, GatedEncoder]) -> None:
@@ -88,9 +97,7 @@ def test_past_the_slot_and_the_line_a_search_is_refused_at_once(
     full = refused_count(pipe, "full")
     encoder.gate.clear()
     with ThreadPoolExecutor(2) as pool:
-        first = pool.submit(timed, pipe, "a moon of the earth")  # takes the one slot
-        wait_for(lambda: admission.in_flight == 1 or first.done(), "no search in flight")
-        assert not first.done(), first.result()[0].text
+        first = hold_the_slot(pool, pipe, "a moon of the earth")
         cached, took = timed(pipe, "natural satellite")  # a result-cache hit does not wait
         assert cached.status_code == 200 and cached.json()["cached"] and took < 1
         second = pool.submit(timed, pipe, "the earth's satellite")  # waits in line
@@ -118,9 +125,7 @@ def test_a_search_in_line_is_served_past_the_wait_the_line_was_sized_for(
     admission = pipe.query.app.state.admission  # type: ignore[attr-defined]
     encoder.gate.clear()
     with ThreadPoolExecutor(2) as pool:
-        first = pool.submit(timed, pipe, "held in the encoder")
-        wait_for(lambda: admission.in_flight == 1 or first.done(), "no search in flight")
-        assert not first.done(), first.result()[0].text
+        first = hold_the_slot(pool, pipe, "held in the encoder")
         second = pool.submit(timed, pipe, "waits in line")
         wait_for(lambda: admission.waiting == 1 or second.done(), "no search waiting")
         time.sleep(0.1)  # twice SEARCH_QUEUE_SECONDS, half SEARCH_QUEUE_GIVE_UP_SECONDS
@@ -139,9 +144,7 @@ def test_a_search_that_waited_past_the_bound_is_refused_not_served_late(
     waited = refused_count(pipe, "waited")
     encoder.gate.clear()
     with ThreadPoolExecutor(1) as pool:
-        first = pool.submit(timed, pipe, "held in the encoder")
-        wait_for(lambda: admission.in_flight == 1 or first.done(), "no search in flight")
-        assert not first.done(), first.result()[0].text
+        first = hold_the_slot(pool, pipe, "held in the encoder")
         reply, took = timed(pipe, "waits in line")
         assert reply.status_code == 503 and reply.headers["Retry-After"] == "1", reply.text
         assert 0.2 <= took < 1.5, f"refused after {took:.3f}s"  # (the safety net: rare)
@@ -158,9 +161,7 @@ def test_while_the_line_is_full_every_search_is_refused_at_the_door_at_once(
     full = refused_count(pipe, "full")
     encoder.gate.clear()
     with ThreadPoolExecutor(2) as pool:
-        first = pool.submit(timed, pipe, "held in the encoder")
-        wait_for(lambda: admission.in_flight == 1 or first.done(), "no search in flight")
-        assert not first.done(), first.result()[0].text
+        first = hold_the_slot(pool, pipe, "held in the encoder")
         second = pool.submit(timed, pipe, "waits in line")
         wait_for(lambda: admission.waiting == 1, "no search waiting")
         for n in range(20):
