@@ -18,7 +18,8 @@ import httpx
 
 from semsearch.stack.process import Managed, free_port, wait_until
 from sync_worker import runtime
-from sync_worker.reconcile import Differences, compare
+from sync_worker.maintenance import differences
+from sync_worker.reconcile import Differences
 from sync_worker.reconcile_nodes import compare_nodes
 from sync_worker.settings import WorkerSettings
 
@@ -77,8 +78,7 @@ class Cluster:
 
     def differences(self) -> dict[str, Differences]:
         rt = self.runtime()
-        return {name: compare(rt.write_engine, rt.store(name), rt.encoder.model_id, rt.passages)
-                for name in rt.settings.sync_stores}
+        return {name: differences(rt, name) for name in rt.settings.sync_stores}
 
     def wait_converged(self, timeout: float) -> dict[str, Differences]:
         """Poll until every store equals PostgreSQL or ``timeout`` passes; the last comparison."""
@@ -99,7 +99,8 @@ class Cluster:
         rt = self.runtime()
         if "weaviate" not in rt.settings.sync_stores:
             return {}
-        return compare_nodes(rt.write_engine, rt.settings, rt.encoder.model_id, rt.passages)
+        encoder, passages = rt.built_with()
+        return compare_nodes(rt.write_engine, rt.settings, encoder.model_id, passages)
 
     def wait_nodes_converged(self, timeout: float, settle: float = 3.0) -> dict[str, Differences]:
         """Poll until every Weaviate node's own replica equals PostgreSQL (async replication

@@ -64,7 +64,8 @@ def reconcile_nodes(rt: runtime.Runtime) -> int:
     from sync_worker.reconcile_nodes import compare_nodes
 
     try:
-        nodes = compare_nodes(rt.write_engine, rt.settings, rt.encoder.model_id, rt.passages)
+        encoder, passages = rt.built_with()
+        nodes = compare_nodes(rt.write_engine, rt.settings, encoder.model_id, passages)
     except StoreUnavailable as exc:
         print(f"  a node does not answer, so the nodes are not compared: {exc}")
         return 1

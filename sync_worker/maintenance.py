@@ -33,10 +33,11 @@ def _forget_projection(rt: Runtime, store: str, ids: list[uuid.UUID] | None) -> 
 
 def _reproject(rt: Runtime, store_name: str, ids: list[uuid.UUID], bar: tqdm | None) -> None:
     store = rt.store(store_name)
+    encoder, passages = rt.built_with()
     for start in range(0, len(ids), PAGE):
         page = ids[start:start + PAGE]
         project(store, [(doc_id, 0, 0) for doc_id in page], rt.write_engine, rt.read_engine,
-                rt.encoder, passages=rt.passages)
+                encoder, passages=passages)
         if bar is not None:
             bar.update(len(page))
 
@@ -70,11 +71,18 @@ def reconcile(rt: Runtime, store_name: str, apply: bool, progress: bool = True) 
     Differences, Differences | None
 ]:
     """(differences found, differences left after repairing) — the second only with ``apply``."""
-    found = compare(rt.write_engine, rt.store(store_name), rt.encoder.model_id, rt.passages)
+    found = differences(rt, store_name)
     if not apply or found.total == 0:
         return found, None
     repair(rt, found, progress)
-    return found, compare(rt.write_engine, rt.store(store_name), rt.encoder.model_id, rt.passages)
+    return found, differences(rt, store_name)
+
+
+def differences(rt: Runtime, store_name: str) -> Differences:
+    """Store ``store_name`` (generation 1's) against PostgreSQL, by generation 1's encoder and
+    passage settings."""
+    encoder, passages = rt.built_with()
+    return compare(rt.write_engine, rt.store(store_name), encoder.model_id, passages)
 
 
 def _live_ids(rt: Runtime) -> Iterator[list[uuid.UUID]]:
@@ -105,4 +113,4 @@ def reindex(rt: Runtime, store_name: str, progress: bool = True) -> Differences:
     left, _ = reconcile(rt, store_name, apply=True, progress=progress)
     if not left.total:
         return left
-    return compare(rt.write_engine, rt.store(store_name), rt.encoder.model_id, rt.passages)
+    return differences(rt, store_name)

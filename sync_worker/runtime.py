@@ -74,6 +74,18 @@ class Runtime:
                                                device=settings.device, half=settings.encoder_fp16)
         return self.encoders[kind]
 
+    def built_with(self) -> tuple[Encoder, PassageSettings]:
+        """The encoder and passage settings generation 1 records: what the stores that
+        reconcile, reindex and the dead-letter tools act on were built with, whatever ENCODER
+        and the passage settings say today (a folder made by torch stays torch's after the
+        default changed). The settings' own while generation 1 is not registered yet."""
+        self.live_generations()  # registers generation 1 the first time
+        with self.read_engine.connect() as conn:
+            first = next((g for g in generations.listing(conn) if g.number == 1), None)
+        if first is None:
+            return self.encoder, self.passages
+        return self.encoder_for(first.encoder), first.passages
+
     def live_generations(self) -> list[generations.Generation]:
         """Every generation whose stores live writes must reach (generation 1 registered from
         the settings the first time)."""

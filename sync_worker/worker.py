@@ -24,8 +24,10 @@ def queues(settings: WorkerSettings, redis: Redis) -> list[Queue]:
 def run(settings: WorkerSettings, burst: bool = False, name: str | None = None) -> None:
     """Work until stopped (SIGTERM finishes the current job first), or drain with ``burst``."""
     rt = runtime.build(settings)
-    rt.encoder.encode(["warm up"])  # load the model once, before any job
-    first_live = any(g.number == 1 for g in rt.live_generations())
+    live = rt.live_generations()
+    for kind in sorted({g.encoder for g in live}):  # each model in use, loaded before any job
+        rt.encoder_for(kind).encode(["warm up"])  # (ENCODER's own only if a generation uses it)
+    first_live = any(g.number == 1 for g in live)
     for store in settings.sync_stores if first_live else []:  # (a dropped generation 1 stays so)
         try:
             rebuild_if_empty(rt.write_engine, rt.store(store))

@@ -24,6 +24,7 @@ from embeddings.passages import PassageSettings
 from query_side import generations, readmodel
 from query_side.db import make_read_engine
 from semsearch import corpus, index
+from sync_worker import maintenance, runtime
 from tests.pipeline import Pipeline, pipeline
 from tests.services import Services
 
@@ -226,3 +227,27 @@ def test_generation_1_records_the_encoder_that_made_an_older_folder(services: Se
         engine.dispose()
         assert (first.number, first.encoder, first.state) == (1, expected, "serving")
         assert first.model_id == generations.MODEL_IDS[expected]
+
+
+def test_repairs_use_the_encoder_generation_1_records_not_today_s_setting(
+        services: Services, real_encoder) -> None:  # type: ignore[no-untyped-def]
+    """A torch folder opened with another ENCODER (as after the default became onnx-fp32):
+    reconcile compares by torch's content hashes, so it finds nothing wrong, and a reindex
+    embeds with torch again, not with the setting's encoder."""
+    with pipeline(services, real_encoder) as p:
+        for n in range(3):
+            p.create(title=f"Comet {n}", body=f"Comet {n} passes the Sun every {70 + n} years.")
+        p.sync()
+        other = runtime.build(p.worker_settings.model_copy(update={"encoder": "hashing"}))
+        try:
+            assert other.built_with()[0].model_id == TORCH_MODEL
+            found, _ = maintenance.reconcile(other, "pgvector", apply=False, progress=False)
+            assert found.total == 0, found
+            assert maintenance.reindex(other, "pgvector", progress=False).total == 0
+            with p.runtime.read_engine.connect() as conn:
+                models = set(conn.execute(sa.text(
+                    "SELECT DISTINCT model_id FROM embedding_cache")).scalars())
+            assert models == {TORCH_MODEL}, models
+        finally:
+            other.close()
+        assert len(p.ids("a comet that passes the Sun")) == 3
