@@ -262,8 +262,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     encoder = getattr(app.state, "encoder_override", None) or load_encoder(
         settings.encoder, threads=settings.encoder_threads, device=settings.device,
         half=settings.encoder_fp16)
-    app.state.encoder = QueryEncoder(encoder, settings.query_cache_size)
-    app.state.encoder.encode("warm up")
+    app.state.encoder = QueryEncoder(encoder, settings.query_cache_size)  # (loaded when used)
     app.state.router = router = StoreRouter(stores, settings, read_engine)
     generations.ensure_registered(read_engine, settings)
     app.state.serving = serving = Serving(settings, read_engine, router, app.state.encoder)

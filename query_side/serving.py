@@ -71,12 +71,11 @@ class Serving:
                 self.router.stores[name] = store
                 self.router.status(name, fresh=True)
         if generation.encoder not in self.encoders:
-            encoder = QueryEncoder(load_encoder(
+            self.encoders[generation.encoder] = QueryEncoder(load_encoder(
                 generation.encoder, threads=self.settings.encoder_threads,
                 device=self.settings.device, half=self.settings.encoder_fp16),
                 self.settings.query_cache_size)
-            encoder.encode("warm up")
-            self.encoders[generation.encoder] = encoder
+        self.encoders[generation.encoder].encode("warm up")  # loaded before its first search
         self.generations[generation.number] = generation
 
     def start(self) -> None:
