@@ -57,7 +57,9 @@ def cmd_up(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     finally:
-        print("stopping…", flush=True)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the stop
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # short and leave processes behind
+        print("stopping… (every process of the stack; Ctrl-C again is ignored)", flush=True)
         stack.stop()
     return 0
 

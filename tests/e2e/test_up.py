@@ -156,3 +156,27 @@ def test_up_temporary_leaves_nothing_behind(tmp_path: Path) -> None:
         assert up_process.stop(up) == 0
     assert not home.exists()
     assert not (tmp_path / "xdg").exists()
+
+
+def test_a_second_ctrl_c_while_stopping_leaves_nothing_running(tmp_path: Path) -> None:
+    """Ctrl-C, and again while the stack stops (as an impatient user does): `up` still stops
+    every process it started, PostgreSQL and Redis included, and exits 0."""
+    from tests.e2e import up_process
+
+    up = up_process.start(None, tmp_path / "logs", "--temporary", store="pgvector",
+                          env=up_process.clean_env(ENCODER="hashing"))
+    tree = psutil.Process(up.proc.pid).children(recursive=True)
+    try:
+        up.proc.send_signal(signal.SIGINT)
+        wait_until(lambda: "stopping" in up.output(), 30, "stopping", up.log)
+        for _ in range(3):
+            up.proc.send_signal(signal.SIGINT)
+            time.sleep(0.05)
+        assert up.proc.wait(120) == 0, up.output()[-3000:]
+        _, alive = psutil.wait_procs(tree, timeout=30)
+        assert alive == [], (alive, up.output()[-3000:])
+    finally:
+        up_process.stop(up)
+        for process in tree:
+            with contextlib.suppress(psutil.Error):
+                process.kill()
