@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks import ceilings, peer, relevance_run, report, texts
+from benchmarks import ceilings, load, peer, relevance_run, report, texts
 from benchmarks.results import Run, meta
 from benchmarks.stack import DEFAULT_BACKEND
 from benchmarks.steps import STEPS, measure_ceiling, session
@@ -103,6 +103,9 @@ def common() -> argparse.ArgumentParser:
                    help="run the sync worker under py-spy (installed on first use) and report its "
                         "CPU by category (tokenization, forward pass, hashing, writes, …) next to "
                         "the raw encoder's")
+    p.add_argument("--loadgen", choices=load.GENERATORS, default=None,
+                   help="HTTP load generator: go (default; built on first use, Python if Go is "
+                        "missing) or python (more CPU per request, taken from the system measured)")
     p.add_argument("--command-url", help="measure this command API instead of starting a stack")
     p.add_argument("--query-url", help="measure this query API instead of starting a stack")
     p.add_argument("--out", type=Path, help="output folder (default bench-results/<timestamp>/)")
@@ -156,6 +159,8 @@ def main(argv: list[str] | None = None) -> int:
         from benchmarks import sizing
 
         return sizing.main(args, argv[1:])
+    if args.loadgen:
+        load.use(args.loadgen)
     args.query_sizes = args.query_sizes or [args.documents]
     out = args.out or Path("bench-results") / time.strftime("%Y%m%d-%H%M%S")
     run = Run(out)

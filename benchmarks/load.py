@@ -1,8 +1,14 @@
-"""Run :mod:`benchmarks.loadgen` in its own process, with a progress bar, and summarize it."""
+"""Run the load generator in its own process, with a progress bar, and summarize it.
+
+Two builds of one generator, same spec, modes and output: Go (:mod:`benchmarks.goload`, the
+default) and Python (:mod:`benchmarks.loadgen`). ``--loadgen`` (or ``SEMSEARCH_LOADGEN``) picks;
+without Go installed the Python one runs and the report says so.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -14,7 +20,42 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from benchmarks import goload
 from benchmarks.loadgen import CONNECT_TIMEOUT, RESPONSE_TIMEOUT
+
+GENERATORS = ("go", "python")
+_wanted = [os.environ.get("SEMSEARCH_LOADGEN") or "go"]
+_resolved: list[tuple[list[str], str]] = []
+
+
+def use(generator: str) -> None:
+    """Pick the load generator for the rest of this process (``go`` or ``python``)."""
+    if generator not in GENERATORS:
+        raise ValueError(f"unknown load generator {generator!r}: use one of {GENERATORS}")
+    _wanted[0] = generator
+    _resolved.clear()
+
+
+def generator() -> tuple[list[str], str]:
+    """The load generator's command (``SPEC.json OUT.json`` follow) and what the report says
+    of it; the Go one is built on first use."""
+    if not _resolved:
+        python = ([sys.executable, "-m", "benchmarks.loadgen"],
+                  "benchmarks.loadgen: Python asyncio HTTP/1.1 keep-alive client in its own process")
+        if _wanted[0] == "python":
+            _resolved.append(python)
+        elif (binary := goload.ensure_binary()) is not None:
+            _resolved.append(([str(binary)], "benchmarks/goload: Go HTTP/1.1 keep-alive client in "
+                                             "its own process"))
+        else:
+            print("warning: Go is not installed: the Python load generator runs instead (it "
+                  "costs more CPU per request, taken from the system measured)", file=sys.stderr)
+            _resolved.append((python[0], python[1] + " (Go not installed)"))
+    return _resolved[0]
+
+
+def describe() -> str:
+    return generator()[1] + " (its CPU share is reported per phase)"
 
 Request = tuple[str, str, str]
 """(method, path, JSON body)"""
@@ -95,8 +136,7 @@ def run_load(label: str, url: str, requests: list[Request], duration: float, *,
     with tempfile.TemporaryDirectory(prefix="semsearch-load-") as folder:
         spec_path, out_path = Path(folder) / "spec.json", Path(folder) / "out.json"
         spec_path.write_text(json.dumps(spec))
-        child = subprocess.Popen([sys.executable, "-m", "benchmarks.loadgen", str(spec_path),
-                                  str(out_path)])
+        child = subprocess.Popen([*generator()[0], str(spec_path), str(out_path)])
         total = warmup + duration
         with tqdm(total=round(total, 1), desc=f"{label:<28}", unit="s", leave=False) as bar:
             started = time.monotonic()

@@ -14,7 +14,9 @@ accepted within ``connect_timeout`` seconds, ``RESPONSE_TIMEOUT`` no response wi
 ``timeout``. Closed-loop clients given ``honor_retry_after`` wait out a 503's Retry-After before
 their next request, as well-behaved clients do.
 
-Run as ``python -m benchmarks.loadgen SPEC.json OUT.json``; :func:`run_load` does that.
+Run as ``python -m benchmarks.loadgen SPEC.json OUT.json``. Its Go build (``benchmarks/goload/``,
+the default) reads the same spec and writes the same output; :func:`benchmarks.load.run_load` runs
+either.
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import psutil
 
+from benchmarks import load
 from benchmarks.load import LoadResult
 from benchmarks.memory import is_service
 
@@ -67,8 +68,7 @@ def git_commit() -> str | None:
 def meta(argv: list[str]) -> dict[str, Any]:
     return {"command": "semsearch bench " + " ".join(argv), "started": time.strftime("%Y-%m-%d %H:%M:%S"),
             "git_commit": git_commit(), "machine": machine(), "executable": sys.executable,
-            "load_generator": "benchmarks.loadgen: asyncio HTTP/1.1 keep-alive client in its own "
-                              "process (its CPU share is reported per phase)"}
+            "load_generator": load.describe()}
 
 
 FLAT_MB_PER_MIN = 1.0

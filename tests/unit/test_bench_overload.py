@@ -1,17 +1,15 @@
-"""The overload phase's pieces: the summary of an overloaded run, its checks, and the load
-generator's Retry-After and burst modes against a server that refuses everything."""
+"""The overload phase's pieces: the summary of an overloaded run and its checks (the load
+generators' Retry-After and burst modes: tests/unit/test_bench_loadgens.py)."""
 
 from __future__ import annotations
 
-import asyncio
-import time
 from typing import Any
 
 import numpy as np
 
 from benchmarks import overload
 from benchmarks.load import LoadResult
-from benchmarks.loadgen import CONNECT_TIMEOUT, RESPONSE_TIMEOUT, Load
+from benchmarks.loadgen import CONNECT_TIMEOUT, RESPONSE_TIMEOUT
 from benchmarks.results import _check
 
 
@@ -48,49 +46,3 @@ def test_checks_hold_the_peak_at_10x_and_30x_and_the_burst_to_no_failure() -> No
     assert burst_check == [True]
     burst["connect_timeouts"] = 1
     assert [c["pass"] for c in overload.checks("s", o, _check) if "burst" in c["what"]] == [False]
-
-
-def refusing_server(seen: list[float]) -> Any:
-    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                length = int(head.split(b"Content-Length: ")[1].split(b"\r\n")[0])
-                await reader.readexactly(length)
-                seen.append(time.perf_counter())
-                writer.write(b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\n"
-                             b"Content-Length: 0\r\n\r\n")
-                await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            writer.close()
-
-    return answer
-
-
-def run_against_refusals(mode: str, concurrency: int, honor: bool, duration: float) -> tuple[
-        list[float], list[int]]:
-    seen: list[float] = []
-
-    async def scenario() -> list[int]:
-        server = await asyncio.start_server(refusing_server(seen), "127.0.0.1", 0)
-        port = server.sockets[0].getsockname()[1]
-        load = Load({"url": f"http://127.0.0.1:{port}", "requests": [["POST", "/v1/search", "{}"]],
-                     "duration": duration, "honor_retry_after": honor, "timeout": 5})
-        load.t0 = time.perf_counter()
-        await (load.closed(concurrency) if mode == "closed" else load.burst(concurrency))
-        server.close()
-        return [status for _, _, status in load.rows]
-
-    return seen, asyncio.run(scenario())
-
-
-def test_closed_loop_clients_wait_out_retry_after_when_told_to() -> None:
-    _, polite = run_against_refusals("closed", 3, honor=True, duration=1.5)
-    assert 3 <= len(polite) <= 6 and set(polite) == {503}  # one at once, one a second later
-    _, eager = run_against_refusals("closed", 3, honor=False, duration=0.3)
-    assert len(eager) > 30
-
-
-def test_a_burst_sends_one_request_on_each_of_its_connections() -> None:
-    seen, statuses = run_against_refusals("burst", 50, honor=False, duration=0)
-    assert statuses == [503] * 50 and len(seen) == 50

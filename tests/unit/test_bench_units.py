@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import json
 import math
@@ -16,7 +15,6 @@ import pytest
 
 from benchmarks import cli, metrics, report, sts, texts
 from benchmarks.load import LoadResult
-from benchmarks.loadgen import HttpConnection
 from benchmarks.memory import (
     WEAVIATE_NODE_MB,
     MachineTimes,
@@ -175,43 +173,6 @@ def test_every_weaviate_node_is_held_to_a_nodes_budget_but_not_to_a_flat_line() 
     assert found["weaviate: weaviate/2 peak RSS (MB)"] is True
     growth = {what.split(": ")[1].split(" ")[0] for what in found if "growth" in what}
     assert growth == {"relay"}  # a node grows with the data written into it: not a leak
-
-
-def test_load_generator_resends_only_what_a_closed_idle_connection_never_read() -> None:
-    """A server that closes each connection right after answering (as uvicorn closes idle
-    keep-alive connections): the next request on that connection is sent again on a new one and
-    counted. A server that drops a request it has read is an error, never a resend."""
-    served: list[bytes] = []
-
-    async def answer_then_close(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        served.append(await reader.readuntil(b"\r\n\r\n"))
-        writer.write(b"HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok")
-        await writer.drain()
-        writer.close()
-
-    async def read_then_drop(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.readuntil(b"\r\n\r\n")
-        writer.close()
-
-    async def scenario() -> tuple[list[int], int, type[BaseException] | None]:
-        server = await asyncio.start_server(answer_then_close, "127.0.0.1", 0)
-        conn = HttpConnection("127.0.0.1", server.sockets[0].getsockname()[1])
-        statuses = [await conn.request("POST", "/v1/documents", b"{}") for _ in range(3)]
-        await asyncio.sleep(0)
-        server.close()
-        dropping = await asyncio.start_server(read_then_drop, "127.0.0.1", 0)
-        fresh = HttpConnection("127.0.0.1", dropping.sockets[0].getsockname()[1])
-        failure: type[BaseException] | None = None
-        try:
-            await fresh.request("POST", "/v1/documents", b"{}")
-        except (OSError, asyncio.IncompleteReadError) as exc:
-            failure = type(exc)
-        dropping.close()
-        return statuses, conn.reconnects, failure
-
-    statuses, reconnects, failure = asyncio.run(scenario())
-    assert statuses == [201, 201, 201] and reconnects == 2 and len(served) == 3
-    assert failure is asyncio.IncompleteReadError
 
 
 def test_cpu_between_snapshots_leaves_out_restarted_processes_and_stolen_time() -> None:

@@ -1,0 +1,3 @@
+module semsearch/goload
+
+go 1.22
