@@ -1,7 +1,7 @@
 """``semsearch bench peer``: semsearch against LangChain's indexing API, in one run, on the same
 texts, model and PostgreSQL.
 
-A pgvector stack starts (``--encoder``, torch fp32 by default, as a new user gets it); the peer
+A pgvector stack starts (``--encoder``, the stack's default unless told, as a new user gets it); the peer
 (:mod:`benchmarks.peer_langchain`: ``index()`` with ``SQLRecordManager`` over langchain-postgres'
 ``PGVector``, sentence-transformers torch fp32) gets a database of its own on the stack's
 PostgreSQL. The corpus is ingested in ``--rounds`` slices: each slice by semsearch (through the
