@@ -168,10 +168,10 @@ def register_routes(app: FastAPI, settings: QuerySettings) -> None:
         400, 409, 413, 422, 503, *refusals, s409=ReadModelBehindProblem))
     async def search(body: SearchRequest, router: RouterDep, serving: ServingDep,
                      results: ResultsDep, changes: ChangesDep, admission: AdmissionDep) -> Response:
-        with measured("search") as noted:
+        # this search's index generation, encoder and stores, from start to end
+        with measured("search") as noted, serving.taken() as taken:
             started = time.perf_counter()
-            gen = router.generation  # this search's index generation, from start to end
-            encoder, model_id = serving.encoder(gen), serving.model_id(gen)
+            gen, encoder, model_id = taken.number, taken.encoder, taken.model_id
             text = (body.query or "").strip(WHITESPACE)
             key = None
             if body.token is None:  # eventually consistent: the best store now, maybe from the cache
@@ -221,8 +221,8 @@ def register_routes(app: FastAPI, settings: QuerySettings) -> None:
     def similar(doc_id: uuid.UUID, router: RouterDep, serving: ServingDep,
                 limit: Annotated[int, Query(ge=1, le=100)] = 10) -> SearchResponse:
         started = time.perf_counter()
-        with measured("similar") as noted:
-            gen = router.generation
+        with measured("similar") as noted, serving.taken() as taken:
+            gen, model_id = taken.number, taken.model_id
             noted["store"] = name = router.candidates(gen)[0]
             found = router.stores[name].get(doc_id)
             if found is None:
@@ -235,7 +235,7 @@ def register_routes(app: FastAPI, settings: QuerySettings) -> None:
         return SearchResponse(
             hits=[to_hit(h) for h in hits if h.id != doc_id][:limit],
             took_ms=round((time.perf_counter() - started) * 1e3, 2), store=name,
-            generation=gen, model_id=serving.model_id(gen),
+            generation=gen, model_id=model_id,
             freshness=Freshness(behind=status.behind, lag_s=round(status.lag_s, 3)))
 
     @app.get("/readyz", responses={200: {"model": Readiness}, 503: {"model": Readiness}})
@@ -262,10 +262,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     encoder = getattr(app.state, "encoder_override", None) or load_encoder(
         settings.encoder, threads=settings.encoder_threads, device=settings.device,
         half=settings.encoder_fp16)
-    app.state.encoder = QueryEncoder(encoder, settings.query_cache_size)  # (loaded when used)
     app.state.router = router = StoreRouter(stores, settings, read_engine)
     generations.ensure_registered(read_engine, settings)
-    app.state.serving = serving = Serving(settings, read_engine, router, app.state.encoder)
+    # ENCODER's own is loaded when used: only if a live generation uses it (else released)
+    app.state.serving = serving = Serving(settings, read_engine, router,
+                                          QueryEncoder(encoder, settings.query_cache_size))
     serving.start()  # (the pointer, and every live generation's stores and encoder, loaded)
     app.state.results = ResultCache(settings.result_cache_size)
     app.state.changes = ChangeSignal()
@@ -278,8 +279,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     serving.stop()
     router.stop()
     listener.stop()
-    app.state.encoder.close()
-    for store in stores.values():
+    for store in router.stores.values():
         store.close()
     read_engine.dispose()
 

@@ -45,6 +45,17 @@ class _Slot:
         return self.vector is not None or self.error is not None
 
 
+@dataclass
+class Released:
+    """What a closed :class:`QueryEncoder` holds in place of its model."""
+
+    model_id: str
+    dimensions: int
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        raise RuntimeError(f"the {self.model_id} encoder was released")
+
+
 class QueryEncoder:
     def __init__(self, encoder: Encoder, cache_size: int = 4096,
                  max_batch: int = DEFAULT_MAX_BATCH) -> None:
@@ -109,7 +120,16 @@ class QueryEncoder:
                 self._inflight = {}
 
     def close(self) -> None:
+        """Stop the encoder's thread and let go of the model (its weights, its ONNX session) and
+        the cached vectors; a later call raises. Only once nothing can use it any more."""
         self._thread.shutdown(wait=False, cancel_futures=True)
+        self.encoder = Released(self.encoder.model_id, self.encoder.dimensions)
+        with self._cond:
+            self._cache.clear()
+
+    @property
+    def closed(self) -> bool:
+        return isinstance(self.encoder, Released)
 
     def encode(self, text: str) -> np.ndarray:
         key = " ".join(text.split())

@@ -111,6 +111,8 @@ class StoreRouter:
     def _refresh(self, every: float) -> None:
         while not self._stop.wait(every):
             for name in list(self.stores):  # (a new generation's stores may be added meanwhile)
+                if name not in self.stores:  # (and a dropped one's removed)
+                    continue
                 try:
                     self.status(name, fresh=True)
                 except Exception:  # a check that raises is the next one's problem
@@ -157,6 +159,12 @@ class StoreRouter:
             if status.healthy and not too_far:
                 usable.append(name)
         return usable or present[-1:]
+
+    def remove(self, name: str) -> VectorStore | None:
+        """Store ``name`` no longer routed to (its generation was dropped), to be closed."""
+        self._status.pop(name, None)
+        self._checking.pop(name, None)
+        return self.stores.pop(name, None)
 
     def forget(self, name: str) -> None:
         """A store failed a call: count it unhealthy until its next check."""

@@ -174,11 +174,7 @@ def switch(rt: runtime.Runtime, action: str, number: int | None, detail: str = "
                       f"g{number or ''} serving=g{serving} previous=g{previous} {detail}".strip())
     if action == "drop":
         assert number is not None
-        for name in rt.settings.sync_stores:
-            store = rt.generation_store(name, known[number])
-            store.drop()  # type: ignore[attr-defined]
-            rt.stores.pop(store.name, None)
-            store.close()
+        remove_stores(rt, known[number])
         print(f"g{number}: dropped")
     elif "weaviate" in rt.settings.sync_stores:
         try:
@@ -190,3 +186,14 @@ def switch(rt: runtime.Runtime, action: str, number: int | None, detail: str = "
     print(f"serving: g{serving} ({known[serving].model_id})"
           + (f"; rollback to g{previous}" if previous else ""))
     return 0
+
+
+def remove_stores(rt: runtime.Runtime, generation: Generation) -> None:
+    """Delete a dropped generation's tables and collections, at once: a query API keeps its
+    encoder and store clients for the searches it began on the generation before the drop, but
+    one of those that has not reached its store yet finds the store gone."""
+    for name in rt.settings.sync_stores:
+        store = rt.generation_store(name, generation)
+        store.drop()  # type: ignore[attr-defined]
+        rt.stores.pop(store.name, None)
+        store.close()

@@ -6,6 +6,7 @@ jobs fetch it with :func:`current`.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -14,6 +15,7 @@ from prometheus_client import Counter, Histogram
 from sqlalchemy.engine import Engine
 
 from embeddings import Encoder, load_encoder
+from embeddings.memory import return_freed_memory
 from embeddings.passages import PassageSettings
 from query_side import generations, readmodel
 from query_side.db import make_read_engine
@@ -32,6 +34,7 @@ FRESHNESS = Histogram(
     ["store"],
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300),
 )
+log = logging.getLogger("semsearch.worker")
 
 
 @dataclass
@@ -39,10 +42,11 @@ class Runtime:
     settings: WorkerSettings
     write_engine: Engine
     read_engine: Engine
-    encoder: Encoder
+    encoders: dict[str, Encoder]
+    """Encoder kind → encoder: ENCODER's own (loaded when first used), and any other the first
+    time a generation needs it. Each look at the live generations lets go of the encoders and
+    the stores that none of them uses (jobs run one at a time: nothing uses them meanwhile)."""
     stores: dict[str, VectorStore] = field(default_factory=dict)
-    encoders: dict[str, Encoder] = field(default_factory=dict)
-    """Encoder kind → encoder, loaded the first time a live generation needs it."""
     registered: bool = False
 
     @property
@@ -64,9 +68,12 @@ class Runtime:
             self.stores[name] = store
         return self.stores[name]
 
+    @property
+    def encoder(self) -> Encoder:
+        """ENCODER's own."""
+        return self.encoder_for(self.settings.encoder)
+
     def encoder_for(self, kind: str) -> Encoder:
-        if kind == self.settings.encoder:
-            return self.encoder
         if kind not in self.encoders:
             settings = self.settings
             self.encoders[kind] = load_encoder(kind, batch_size=settings.embed_batch_size,
@@ -93,7 +100,22 @@ class Runtime:
             generations.ensure_registered(self.read_engine, self.settings)
             self.registered = True
         with self.read_engine.connect() as conn:
-            return generations.live(conn)
+            live = generations.live(conn)
+        self.keep_only(live)
+        return live
+
+    def keep_only(self, live: list[generations.Generation]) -> None:
+        """Close the stores of generations no longer live and release the encoders that no
+        live generation uses (generation 1's comes back when a repair asks :meth:`built_with`)."""
+        numbers, kinds = {g.number for g in live}, {g.encoder for g in live}
+        for name in [n for n in self.stores if generations.split_store_name(n)[1] not in numbers]:
+            self.stores.pop(name).close()
+        released = [kind for kind in self.encoders if kind not in kinds]
+        for kind in released:
+            log.info("encoder %s released: no live generation uses it",
+                     self.encoders.pop(kind).model_id)
+        if released:
+            return_freed_memory()
 
     def generation_store(self, family: str, generation: generations.Generation) -> VectorStore:
         """Store ``family`` of ``generation`` (generation 1: :meth:`store`)."""
@@ -119,7 +141,7 @@ def build(settings: WorkerSettings, encoder: Encoder | None = None) -> Runtime:
     encoder = encoder or load_encoder(settings.encoder, batch_size=settings.embed_batch_size,
                                       threads=settings.encoder_threads,
                                       device=settings.device, half=settings.encoder_fp16)
-    return Runtime(settings, write_engine, read_engine, encoder)
+    return Runtime(settings, write_engine, read_engine, {settings.encoder: encoder})
 
 
 def install(runtime: Runtime | None) -> None:

@@ -19,10 +19,12 @@ import pytest
 import sqlalchemy as sa
 
 from benchmarks.generation_gate import DEFAULT_TOLERANCE
+from embeddings import HashingEncoder
 from embeddings.onnx import ONNX_INT8_MODEL
 from embeddings.passages import PassageSettings
 from query_side import generations, readmodel
 from query_side.db import make_read_engine
+from query_side.serving import POINTER_CACHE_S
 from semsearch import corpus, index
 from sync_worker import maintenance, runtime
 from tests.pipeline import Pipeline, pipeline
@@ -251,3 +253,63 @@ def test_repairs_use_the_encoder_generation_1_records_not_today_s_setting(
         finally:
             other.close()
         assert len(p.ids("a comet that passes the Sun")) == 3
+
+
+class HeldEncoder(HashingEncoder):
+    """The hashing encoder, holding a query that says "zzhold" until ``go`` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.holding, self.go = threading.Event(), threading.Event()
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        if any("zzhold" in text for text in texts):
+            self.holding.set()
+            assert self.go.wait(60)
+        return super().encode(texts)
+
+
+def wait_until(done: Any, what: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not done():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
+
+
+def test_a_dropped_generation_s_encoder_is_released_after_the_search_in_flight_on_it(
+        services: Services) -> None:
+    """Hashing (generation 1) to ONNX int8 (generation 2), promoted, then generation 1 dropped
+    while a search on it waits for its encoder: the query API keeps generation 1 until that
+    search has answered (from generation 1), then closes its stores and releases its encoder;
+    the worker releases it too."""
+    held = HeldEncoder()
+    with pipeline(services, held) as p:
+        for n in range(3):
+            p.create(title=f"Comet {n}", body=f"Comet {n} passes the Sun every {70 + n} years.")
+        p.sync()
+        serving = p.query.app.state.serving  # type: ignore[attr-defined]
+        first = serving.encoders["hashing"]
+        assert act(p, "build", encoder="onnx") == 0
+        replies: list[Any] = []
+        search = threading.Thread(target=lambda: replies.append(
+            p.query.post("/v1/search", json={"query": "zzhold a comet"})))
+        search.start()
+        assert held.holding.wait(30)  # generation 1's encoder has the search now
+        assert act(p, "promote", 2, force=True) == 0
+        wait_until(lambda: serving.router.generation == 2, "generation 2 never served")
+        with p.runtime.read_engine.begin() as conn:  # what `index drop 1` does first
+            generations.apply(conn, "drop", 1)
+        wait_until(lambda: 1 in serving.dropped, "the query API never saw the drop")
+        time.sleep(2 * POINTER_CACHE_S)  # (looks at the pointer meanwhile)
+        assert not first.closed and "pgvector" in serving.router.stores
+        held.go.set()
+        search.join(30)
+        assert replies[0].status_code == 200, replies[0].text
+        assert (replies[0].json()["generation"], len(replies[0].json()["hits"])) == (1, 3)
+        wait_until(lambda: first.closed, "generation 1's encoder was never released")
+        assert "hashing" not in serving.encoders and "pgvector" not in serving.router.stores
+        assert serving.generations.keys() == {2}
+        index.remove_stores(p.runtime, _generation(p, 1))  # what `index drop 1` does then
+        assert p.search("a comet")["generation"] == 2
+        assert p.runtime.live_generations() == [_generation(p, 2)]
+        assert set(p.runtime.encoders) == {"onnx"}
