@@ -154,6 +154,12 @@ def pointer(conn: Connection) -> tuple[int, int | None]:
     return int(row.serving), row.previous
 
 
+def seconds_since_switch(conn: Connection) -> float:
+    """Seconds since the pointer last moved (by the database's clock)."""
+    return float(conn.execute(sa.text(
+        "SELECT extract(epoch FROM now() - changed_at) FROM index_pointer")).scalar_one())
+
+
 def register(conn: Connection, encoder: str, passages: PassageSettings) -> Generation:
     """A new generation, ``building``, with names derived from generation 1's."""
     conn.execute(sa.text("SELECT 1 FROM index_pointer FOR UPDATE"))  # one number per build

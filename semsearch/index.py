@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 
@@ -34,6 +35,12 @@ BACKFILL_BATCH = 64
 ALIAS_SUFFIX = "Serving"
 """The Weaviate alias ``<collection>Serving`` names the serving generation's collection (and
 ``<collection>ServingPassage`` its passages)."""
+DRAIN_S = 10.0
+"""``index drop`` removes a generation's tables and collections no sooner than this after the
+pointer last moved: every query API process follows the pointer within a second
+(``query_side.serving.POINTER_CACHE_S``), and the searches it began on the old generation before
+that answer well within this (served p99 under 1 s at 30x overload); a process lets go of the
+generation once its last such search has answered."""
 
 
 def main(args: argparse.Namespace) -> int:
@@ -166,14 +173,20 @@ def promote(rt: runtime.Runtime, args: argparse.Namespace) -> int:
 
 def switch(rt: runtime.Runtime, action: str, number: int | None, detail: str = "") -> int:
     """Promote, roll back or drop: one transaction on the pointer; then the Weaviate alias
-    follows, and a dropped generation's stores are removed."""
+    follows, and a dropped generation's stores are removed (after :data:`DRAIN_S` from the
+    pointer's last move, if that was more recent)."""
     with rt.read_engine.begin() as conn:
+        since = generations.seconds_since_switch(conn)  # (before this action moves it)
         serving, previous = generations.apply(conn, action, number)
         known = {g.number: g for g in generations.listing(conn)}
     audit.maintenance(rt.write_engine, f"index {action}",
                       f"g{number or ''} serving=g{serving} previous=g{previous} {detail}".strip())
     if action == "drop":
         assert number is not None
+        if (wait := DRAIN_S - since) > 0:
+            print(f"g{number}: no longer live; its stores are removed in {wait:.1f}s, when "
+                  "searches begun on it before the last switch have answered", flush=True)
+            time.sleep(wait)
         remove_stores(rt, known[number])
         print(f"g{number}: dropped")
     elif "weaviate" in rt.settings.sync_stores:
@@ -189,9 +202,8 @@ def switch(rt: runtime.Runtime, action: str, number: int | None, detail: str = "
 
 
 def remove_stores(rt: runtime.Runtime, generation: Generation) -> None:
-    """Delete a dropped generation's tables and collections, at once: a query API keeps its
-    encoder and store clients for the searches it began on the generation before the drop, but
-    one of those that has not reached its store yet finds the store gone."""
+    """Delete a dropped generation's tables and collections, at once (``index drop`` first
+    waits out :data:`DRAIN_S`)."""
     for name in rt.settings.sync_stores:
         store = rt.generation_store(name, generation)
         store.drop()  # type: ignore[attr-defined]

@@ -313,3 +313,39 @@ def test_a_dropped_generation_s_encoder_is_released_after_the_search_in_flight_o
         assert p.search("a comet")["generation"] == 2
         assert p.runtime.live_generations() == [_generation(p, 2)]
         assert set(p.runtime.encoders) == {"onnx"}
+
+
+def test_index_drop_just_after_a_promote_waits_for_the_searches_begun_on_the_old_generation(
+        services: Services, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`index drop 1` a moment after `promote 2`, while a search begun on generation 1 waits for
+    its encoder: the drop removes generation 1's tables only ``DRAIN_S`` after the promote, so
+    that search answers from generation 1 (removed at once, it found its table gone)."""
+    monkeypatch.setattr(index, "DRAIN_S", 3.0)
+    held = HeldEncoder()
+    with pipeline(services, held) as p:
+        for n in range(3):
+            p.create(title=f"Comet {n}", body=f"Comet {n} passes the Sun every {70 + n} years.")
+        p.sync()
+        serving = p.query.app.state.serving  # type: ignore[attr-defined]
+        assert act(p, "build", encoder="onnx") == 0
+        replies: list[Any] = []
+        search = threading.Thread(target=lambda: replies.append(
+            p.query.post("/v1/search", json={"query": "zzhold a comet"})))
+        search.start()
+        assert held.holding.wait(30)  # generation 1's encoder has the search now
+        assert act(p, "promote", 2, force=True) == 0
+        promoted = time.monotonic()
+        dropped: list[int] = []
+        drop = threading.Thread(target=lambda: dropped.append(act(p, "drop", 1)))
+        drop.start()
+        wait_until(lambda: 1 in serving.dropped, "the query API never saw the drop")
+        held.go.set()
+        search.join(30)
+        drop.join(30)
+        assert replies[0].status_code == 200, replies[0].text
+        assert (replies[0].json()["generation"], len(replies[0].json()["hits"])) == (1, 3)
+        assert dropped == [0] and time.monotonic() - promoted >= 2.5
+        assert p.runtime.live_generations() == [_generation(p, 2)]
+        with p.runtime.read_engine.connect() as conn:  # generation 1's table is gone now
+            assert not sa.inspect(conn).has_table(_generation(p, 1).table)
+        assert p.search("a comet")["generation"] == 2
