@@ -12,6 +12,8 @@ import argparse
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -276,19 +278,36 @@ def wait_until(done: Any, what: str, timeout: float = 30) -> None:
         time.sleep(0.05)
 
 
-def test_a_dropped_generation_s_encoder_is_released_after_the_search_in_flight_on_it(
-        services: Services) -> None:
-    """Hashing (generation 1) to ONNX int8 (generation 2), promoted, then generation 1 dropped
-    while a search on it waits for its encoder: the query API keeps generation 1 until that
-    search has answered (from generation 1), then closes its stores and releases its encoder;
-    the worker releases it too."""
+@dataclass
+class HeldSearch:
+    """A search held in generation 1's encoder while generation 2 is promoted."""
+
+    p: Pipeline
+    held: HeldEncoder
+    serving: Any
+    """The query API's :class:`query_side.serving.Serving`."""
+    replies: list[Any]
+    thread: threading.Thread
+
+    def answer(self) -> Any:
+        """Let the search go on; its reply, which came from generation 1 with its 3 hits."""
+        self.held.go.set()
+        self.thread.join(30)
+        assert self.replies[0].status_code == 200, self.replies[0].text
+        assert (self.replies[0].json()["generation"], len(self.replies[0].json()["hits"])) == (1, 3)
+        return self.replies[0]
+
+
+@contextmanager
+def held_across_a_promote(services: Services) -> Iterator[HeldSearch]:
+    """Hashing (generation 1) to ONNX int8 (generation 2), promoted while a search begun on
+    generation 1 waits for its encoder."""
     held = HeldEncoder()
     with pipeline(services, held) as p:
         for n in range(3):
             p.create(title=f"Comet {n}", body=f"Comet {n} passes the Sun every {70 + n} years.")
         p.sync()
         serving = p.query.app.state.serving  # type: ignore[attr-defined]
-        first = serving.encoders["hashing"]
         assert act(p, "build", encoder="onnx") == 0
         replies: list[Any] = []
         search = threading.Thread(target=lambda: replies.append(
@@ -296,16 +315,24 @@ def test_a_dropped_generation_s_encoder_is_released_after_the_search_in_flight_o
         search.start()
         assert held.holding.wait(30)  # generation 1's encoder has the search now
         assert act(p, "promote", 2, force=True) == 0
+        yield HeldSearch(p, held, serving, replies, search)
+
+
+def test_a_dropped_generation_s_encoder_is_released_after_the_search_in_flight_on_it(
+        services: Services) -> None:
+    """Generation 1 dropped while a search on it waits for its encoder: the query API keeps
+    generation 1 until that search has answered (from generation 1), then closes its stores and
+    releases its encoder; the worker releases it too."""
+    with held_across_a_promote(services) as search:
+        p, serving = search.p, search.serving
+        first = serving.encoders["hashing"]
         wait_until(lambda: serving.router.generation == 2, "generation 2 never served")
         with p.runtime.read_engine.begin() as conn:  # what `index drop 1` does first
             generations.apply(conn, "drop", 1)
         wait_until(lambda: 1 in serving.dropped, "the query API never saw the drop")
         time.sleep(2 * POINTER_CACHE_S)  # (looks at the pointer meanwhile)
         assert not first.closed and "pgvector" in serving.router.stores
-        held.go.set()
-        search.join(30)
-        assert replies[0].status_code == 200, replies[0].text
-        assert (replies[0].json()["generation"], len(replies[0].json()["hits"])) == (1, 3)
+        search.answer()
         wait_until(lambda: first.closed, "generation 1's encoder was never released")
         assert "hashing" not in serving.encoders and "pgvector" not in serving.router.stores
         assert serving.generations.keys() == {2}
@@ -321,29 +348,14 @@ def test_index_drop_just_after_a_promote_waits_for_the_searches_begun_on_the_old
     its encoder: the drop removes generation 1's tables only ``DRAIN_S`` after the promote, so
     that search answers from generation 1 (removed at once, it found its table gone)."""
     monkeypatch.setattr(index, "DRAIN_S", 3.0)
-    held = HeldEncoder()
-    with pipeline(services, held) as p:
-        for n in range(3):
-            p.create(title=f"Comet {n}", body=f"Comet {n} passes the Sun every {70 + n} years.")
-        p.sync()
-        serving = p.query.app.state.serving  # type: ignore[attr-defined]
-        assert act(p, "build", encoder="onnx") == 0
-        replies: list[Any] = []
-        search = threading.Thread(target=lambda: replies.append(
-            p.query.post("/v1/search", json={"query": "zzhold a comet"})))
-        search.start()
-        assert held.holding.wait(30)  # generation 1's encoder has the search now
-        assert act(p, "promote", 2, force=True) == 0
-        promoted = time.monotonic()
+    with held_across_a_promote(services) as search:
+        p, promoted = search.p, time.monotonic()
         dropped: list[int] = []
         drop = threading.Thread(target=lambda: dropped.append(act(p, "drop", 1)))
         drop.start()
-        wait_until(lambda: 1 in serving.dropped, "the query API never saw the drop")
-        held.go.set()
-        search.join(30)
+        wait_until(lambda: 1 in search.serving.dropped, "the query API never saw the drop")
+        search.answer()
         drop.join(30)
-        assert replies[0].status_code == 200, replies[0].text
-        assert (replies[0].json()["generation"], len(replies[0].json()["hits"])) == (1, 3)
         assert dropped == [0] and time.monotonic() - promoted >= 2.5
         assert p.runtime.live_generations() == [_generation(p, 2)]
         with p.runtime.read_engine.connect() as conn:  # generation 1's table is gone now
