@@ -3,8 +3,10 @@ first time it is needed, into ``${XDG_CACHE_HOME:-~/.cache}/semsearch/goload-<di
 digest of its source, so an edit builds anew), the same way the Weaviate binary is cached.
 
 It reads the spec and writes the output of :mod:`benchmarks.loadgen` (same modes, statuses and
-fields) at a fraction of the Python client's CPU per request: the load generator shares the
-cores with the system it measures here, and what it spends is taken from the server.
+fields) for less CPU per request: the load generator shares the cores with the system it
+measures here, and what it spends is taken from the server. How much less depends on how many
+requests are ready at once: 0.24 against 0.32 cores at ~2,300 open-loop requests/s, 13 µs per
+request with 64 connections back to back (README, "Benchmarks").
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 // Command goload is the benchmarks' HTTP load generator built with Go: the spec, the modes and
-// the output of benchmarks/loadgen.py (closed loop, open loop, burst), at a fraction of its CPU
-// per request. On a 2-core machine the load generator shares the cores with the system under
-// test, so every microsecond it spends per request is taken from the server it measures.
+// the output of benchmarks/loadgen.py (closed loop, open loop, burst), for less CPU per request
+// (most of it is a wake-up per request when requests arrive one by one). On a 2-core machine the
+// load generator shares the cores with the system under test, so every microsecond it spends
+// per request is taken from the server it measures.
 //
 // Usage: goload SPEC.json OUT.json (benchmarks/load.py runs it; see benchmarks/loadgen.py for
 // the meaning of each field and of the statuses: 0 a connection error, -1 a connection not
