@@ -8,7 +8,10 @@ the worker's version guard makes harmless. Rows still pending for a store are se
 A relay that starts sends every unconfirmed row again at once, without waiting for its back-off:
 after a crash of the stack, jobs that a killed Redis or a killed worker lost would otherwise wait
 up to ``MAX_BACKOFF_SECONDS`` (a job that did survive is then applied twice, harmlessly).
-Each change in a job carries the request id of the command that made it.
+Each change in a job carries the request id of the command that made it. Every
+``reconcile_every_seconds`` (among all relays) the relay also enqueues a comparison of each store
+with PostgreSQL, which repairs what a store lost or brought back after confirming it
+(sync_worker/antientropy.py).
 """
 
 from __future__ import annotations
@@ -37,6 +40,10 @@ OLDEST = Gauge("semsearch_outbox_oldest_age_seconds", "Age of the oldest unconfi
 
 JOB = "sync_worker.jobs.project_changes"
 """Enqueued by dotted path: the relay never imports the worker (or torch)."""
+
+RECONCILE_JOB = "sync_worker.jobs.reconcile_store"
+RECONCILE_TIMEOUT_SECONDS = 3600
+"""A comparison walks the whole store: far longer than a batch of changes may take."""
 
 MAX_BACKOFF_SECONDS = 600
 
@@ -106,6 +113,26 @@ def relay_once(engine: Engine, redis: Redis, settings: CommandSettings) -> int:
     return len(rows)
 
 
+def schedule_reconcile(redis: Redis, settings: CommandSettings) -> list[str]:
+    """Enqueue a comparison of each store whose last one, by any relay, was enqueued at least
+    ``reconcile_every_seconds`` ago (a Redis key that expires then); the stores enqueued now.
+    Redis losing the key only brings the next comparison forward."""
+    if not settings.reconcile_every_seconds:
+        return []
+    every_ms = max(1, int(settings.reconcile_every_seconds * 1000))
+    enqueued = []
+    for store in settings.sync_stores:
+        name = queue_name(settings, store)
+        if redis.set(f"{name}:reconcile-enqueued", "1", nx=True, px=every_ms):
+            Queue(name, connection=redis).enqueue(
+                RECONCILE_JOB, store, job_timeout=RECONCILE_TIMEOUT_SECONDS, result_ttl=3600,
+                failure_ttl=7 * 24 * 3600)
+            log.info("comparison of %s with PostgreSQL enqueued", store,
+                     extra={"fields": {"store": store}})
+            enqueued.append(store)
+    return enqueued
+
+
 def resume(engine: Engine) -> int:
     """Make every row sent but not confirmed by all its stores due now; returns how many."""
     with engine.begin() as conn:
@@ -141,7 +168,7 @@ def run(
     burst: bool = False,
 ) -> None:
     """Relay until ``stop`` is set (or, with ``burst``, until nothing is left to send)."""
-    last_purge = last_observed = 0.0
+    last_purge = last_observed = last_reconcile = 0.0
     resumed = False
     while not stop.is_set():
         try:
@@ -156,6 +183,9 @@ def run(
             if time.monotonic() - last_observed > 1:
                 observe_backlog(engine)
                 last_observed = time.monotonic()
+            if not burst and time.monotonic() - last_reconcile > 1:
+                schedule_reconcile(redis, settings)
+                last_reconcile = time.monotonic()
             if time.monotonic() - last_purge > 60:
                 purge_done(engine, settings)
                 audit.purge(engine, settings.audit_retention_days)

@@ -32,6 +32,9 @@ class CommandSettings(AuthSettings, RateLimitSettings):
     """The relay sends to a store's queue only while it holds fewer untaken jobs than this:
     while the worker is busy, changes gather in the outbox and go as one larger job (dynamic
     batching) instead of queueing as many one-document jobs. 0 turns this off."""
+    reconcile_every_seconds: float = Field(default=300.0, ge=0)
+    """Every this often (among all relays) each store is compared with PostgreSQL and what it
+    holds wrongly although confirmed is repaired (sync_worker/antientropy.py); 0: never."""
     bulk_max_documents: int = Field(default=1000, ge=1)
     audit_retention_days: float = Field(default=90.0, gt=0)
     """Audit rows older than this are purged (by the relay, once a minute)."""

@@ -69,6 +69,12 @@ class Cluster:
         if self._rt is not None:
             self._rt.close()
 
+    def log_lines(self, prefix: str, mark: str) -> list[str]:
+        """The lines holding ``mark`` in the logs of the processes named ``prefix``…, which
+        accumulate across restarts."""
+        return [line.strip() for path in sorted(self.home.glob(f"{prefix}*.log"))
+                for line in path.read_text(errors="replace").splitlines() if mark in line]
+
     def runtime(self) -> runtime.Runtime:
         if self._rt is None:
             settings = WorkerSettings.model_validate(

@@ -6,6 +6,10 @@ and takes Weaviate away for a while. On a replicated Weaviate cluster (``--weavi
 replication factor 3) the Weaviate fault SIGKILLs one node and restarts it a few seconds later,
 one node at a time, so QUORUM writes and reads go on. At the end every store must equal
 PostgreSQL, and so must every Weaviate node's own replica.
+
+The relays enqueue the periodic comparison of each store with PostgreSQL every
+``RECONCILE_SECONDS`` here (not the default five minutes), so that what a store loses or brings
+back after confirming it is repaired within the wait; the repairs it made are in the result.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from tqdm import tqdm
 from semsearch.chaos import Cluster
 from semsearch.stack.postgres import EmbeddedPostgres
 from semsearch.stack.redis import EmbeddedRedis
+from sync_worker.antientropy import COMPARED, REPAIRED_MARK
 
 WORDS = ("river mountain ocean forest desert city music science history planet language "
          "trade law medicine energy weather island volcano glacier bridge").split()
@@ -43,6 +48,11 @@ class SoakResult:
     node_differences: dict[str, int] = field(default_factory=dict)
     """Weaviate node URL → differences of its own replica from PostgreSQL."""
     live_documents: int = 0
+    comparisons: int = 0
+    """Periodic comparisons of a store with PostgreSQL the workers made (each logs a line)."""
+    repaired: list[str] = field(default_factory=list)
+    """What the periodic comparison repaired (the workers' log lines): a store that lost or
+    brought back a confirmed write."""
 
     @property
     def ok(self) -> bool:
@@ -219,7 +229,13 @@ def soak(cluster: Cluster, redis: EmbeddedRedis, weaviate: Any, commands: int, i
     nodes = cluster.wait_nodes_converged(left) if _nodes(weaviate) else {}
     result.node_differences = {url: d.total for url, d in nodes.items()}
     result.converge_seconds = time.monotonic() - converging
+    result.repaired = cluster.log_lines("worker-", REPAIRED_MARK)
+    result.comparisons = len(cluster.log_lines("worker-", COMPARED))
     return result
+
+
+RECONCILE_SECONDS = 15
+"""How often the soak's relays enqueue the comparison of each store with PostgreSQL."""
 
 
 DEFAULT_WORKERS = 3
@@ -243,7 +259,7 @@ def start_cluster(home: Path, redis: EmbeddedRedis, postgres: EmbeddedPostgres,
     settings = {"DATABASE_URL": write, "READ_DATABASE_URL": read, "REDIS_URL": redis.url,
            "SYNC_STORES": stores, "QUEUE_NAME": f"soak{uuid.uuid4().hex[:8]}",
            "RESEND_AFTER_SECONDS": "2", "WEAVIATE_COLLECTION": f"Soak{uuid.uuid4().hex[:8]}",
-           **(env or {})}
+           "RECONCILE_EVERY_SECONDS": str(RECONCILE_SECONDS), **(env or {})}
     if _nodes(weaviate):
         settings |= weaviate.env()
     elif weaviate is not None:
@@ -302,4 +318,8 @@ def main(commands: int, ids: int, faults: bool, seed: int, rate: float = 50.0,
           f"differences per store: {result.differences}")
     if result.node_differences:
         print(f"differences per Weaviate node: {result.node_differences}")
+    print(f"periodic comparisons of a store with PostgreSQL: {result.comparisons}, "
+          f"documents they repaired: {len(result.repaired)}")
+    for line in result.repaired:
+        print(f"  {line}")
     return 0 if result.ok else 1

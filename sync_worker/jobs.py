@@ -123,3 +123,14 @@ def _project_generation(rt: Runtime, family: str, generation: Generation,
     for seconds in outcome.latencies:
         FRESHNESS.labels(store.name).observe(seconds)
     return outcome
+
+
+def reconcile_store(store_name: str) -> dict[str, int]:
+    """Compare store ``store_name`` (every live generation of it) with PostgreSQL and repair
+    what the pipeline had confirmed but the store holds wrongly (sync_worker/antientropy.py);
+    enqueued by the relay every ``RECONCILE_EVERY_SECONDS``."""
+    from sync_worker.antientropy import reconcile_family
+
+    repaired = reconcile_family(current(), store_name)
+    kinds = [r.kind for r in repaired]
+    return {kind: kinds.count(kind) for kind in ("missing", "stale", "orphaned")}

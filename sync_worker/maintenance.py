@@ -14,6 +14,7 @@ from tqdm import tqdm
 
 from command_side.schema import documents
 from query_side import readmodel
+from query_side.stores.base import VectorStore
 from sync_worker.projection import GONE, project
 from sync_worker.reconcile import Differences, compare
 from sync_worker.runtime import Runtime
@@ -42,13 +43,12 @@ def _reproject(rt: Runtime, store_name: str, ids: list[uuid.UUID], bar: tqdm | N
             bar.update(len(page))
 
 
-def _delete_strays(rt: Runtime, store_name: str, ids: list[uuid.UUID]) -> None:
+def delete_strays(rt: Runtime, store: VectorStore, ids: list[uuid.UUID]) -> None:
     """Passages of documents the store does not hold; under the worker's per-document lock, so
     a document whose passages are being written right now (before its own object) is left be."""
-    store = rt.store(store_name)
     for doc_id in ids:
         with rt.read_engine.begin() as conn:
-            readmodel.lock_documents(conn, store_name, [doc_id])
+            readmodel.lock_documents(conn, store.name, [doc_id])
             if store.get(doc_id) is None:
                 store.delete([(doc_id, GONE)])
 
@@ -57,7 +57,7 @@ def repair(rt: Runtime, diff: Differences, progress: bool = True) -> None:
     """Delete orphans, stray passages and stale copies, then project the missing and stale
     documents again."""
     store = rt.store(diff.store)
-    _delete_strays(rt, diff.store, diff.strays)
+    delete_strays(rt, store, diff.strays)
     store.delete([(doc_id, GONE) for doc_id, _ in diff.orphaned])
     store.delete([(doc_id, GONE) for doc_id in diff.stale])
     _forget_projection(rt, diff.store, [d for d, _ in diff.orphaned] + diff.stale + diff.missing)

@@ -33,6 +33,7 @@ def test_short_soak_with_faults_ends_with_zero_differences(services: Services, w
     assert sum(result.kinds.values()) == 800
     assert result.differences == {"pgvector": 0, "weaviate": 0}
     assert result.live_documents > 0
+    assert result.comparisons >= 2  # the periodic comparison ran in the workers (each store)
 
 
 @pytest.mark.slow
@@ -60,5 +61,6 @@ def test_soak_on_a_three_node_cluster_ends_with_zero_differences_on_every_node(
     assert result.differences == {"pgvector": 0, "weaviate": 0}
     assert result.node_differences == dict.fromkeys(weaviate_cluster.urls, 0)
     assert result.live_documents > 0
+    assert result.comparisons >= 2
     assert all(node.process is not None and node.process.alive()
                for node in weaviate_cluster.nodes)
