@@ -116,13 +116,17 @@ def relay_once(engine: Engine, redis: Redis, settings: CommandSettings) -> int:
 def schedule_reconcile(redis: Redis, settings: CommandSettings) -> list[str]:
     """Enqueue a comparison of each store whose last one, by any relay, was enqueued at least
     ``reconcile_every_seconds`` ago (a Redis key that expires then); the stores enqueued now.
-    Redis losing the key only brings the next comparison forward."""
+    Only into an empty queue: the worker that takes a comparison applies no changes meanwhile, so
+    it waits for a moment the worker has caught up. Redis losing the key only brings the next
+    comparison forward."""
     if not settings.reconcile_every_seconds:
         return []
     every_ms = max(1, int(settings.reconcile_every_seconds * 1000))
     enqueued = []
     for store in settings.sync_stores:
         name = queue_name(settings, store)
+        if Queue(name, connection=redis).count:
+            continue
         if redis.set(f"{name}:reconcile-enqueued", "1", nx=True, px=every_ms):
             Queue(name, connection=redis).enqueue(
                 RECONCILE_JOB, store, job_timeout=RECONCILE_TIMEOUT_SECONDS, result_ttl=3600,

@@ -8,6 +8,7 @@ every Weaviate node on its own replica too.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -69,11 +70,18 @@ class Cluster:
         if self._rt is not None:
             self._rt.close()
 
-    def log_lines(self, prefix: str, mark: str) -> list[str]:
-        """The lines holding ``mark`` in the logs of the processes named ``prefix``…, which
-        accumulate across restarts."""
-        return [line.strip() for path in sorted(self.home.glob(f"{prefix}*.log"))
-                for line in path.read_text(errors="replace").splitlines() if mark in line]
+    def log_messages(self, prefix: str, mark: str) -> list[str]:
+        """The messages holding ``mark`` in the logs of the processes named ``prefix``…, which
+        accumulate across restarts (each line a JSON record, semsearch/logs.py)."""
+        found = []
+        for path in sorted(self.home.glob(f"{prefix}*.log")):
+            for line in path.read_text(errors="replace").splitlines():
+                if mark in line:
+                    try:
+                        found.append(str(json.loads(line)["msg"]))
+                    except (ValueError, KeyError):
+                        found.append(line.strip())
+        return found
 
     def runtime(self) -> runtime.Runtime:
         if self._rt is None:

@@ -51,8 +51,8 @@ class SoakResult:
     comparisons: int = 0
     """Periodic comparisons of a store with PostgreSQL the workers made (each logs a line)."""
     repaired: list[str] = field(default_factory=list)
-    """What the periodic comparison repaired (the workers' log lines): a store that lost or
-    brought back a confirmed write."""
+    """What the periodic comparison repaired (the workers' log messages, each starting with the
+    store's name): a store that lost or brought back a confirmed write."""
 
     @property
     def ok(self) -> bool:
@@ -229,8 +229,8 @@ def soak(cluster: Cluster, redis: EmbeddedRedis, weaviate: Any, commands: int, i
     nodes = cluster.wait_nodes_converged(left) if _nodes(weaviate) else {}
     result.node_differences = {url: d.total for url, d in nodes.items()}
     result.converge_seconds = time.monotonic() - converging
-    result.repaired = cluster.log_lines("worker-", REPAIRED_MARK)
-    result.comparisons = len(cluster.log_lines("worker-", COMPARED))
+    result.repaired = cluster.log_messages("worker-", REPAIRED_MARK)
+    result.comparisons = len(cluster.log_messages("worker-", COMPARED))
     return result
 
 

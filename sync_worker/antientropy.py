@@ -82,9 +82,9 @@ def reconcile_family(rt: Runtime, family: str) -> list[Repaired]:
         fixed = [r for doc_id in sorted(kinds)
                  if (r := repair_one(rt, family, store, doc_id, kinds[doc_id], encoder,
                                      generation.passages)) is not None]
-        log.info("%s: %s %d documents, %d different (the rest of them in flight), %d repaired, "
-                 "%d stray passages' documents cleared", store.name, COMPARED, found.checked,
-                 len(kinds), len(fixed), len(found.strays), extra={"fields": {"store": store.name}})
+        log.info("%s: %s %d documents, %d different, %d repaired (the others still in flight), "
+                 "%d with stray passages", store.name, COMPARED, found.checked, len(kinds),
+                 len(fixed), len(found.strays), extra={"fields": {"store": store.name}})
         repaired += fixed
     return repaired
 
@@ -95,10 +95,11 @@ def repair_one(rt: Runtime, family: str, store: VectorStore, doc_id: uuid.UUID, 
     PostgreSQL and the pipeline has nothing left to do for it; the repair, or None."""
     with rt.read_engine.begin() as conn:
         readmodel.lock_documents(conn, store.name, [doc_id])
+        # PostgreSQL first: a change committed after this read is pending when looked for next
+        wanted = truth(rt.write_engine, doc_id, encoder.model_id, passages)
         if in_flight(rt.write_engine, family, store.name, doc_id):
             return None
-        wanted = truth(rt.write_engine, doc_id, encoder.model_id, passages)
-        held = stored_version(store, doc_id)
+        held = stored_version(store, doc_id)  # no worker writes it to this store meanwhile
         if agree(wanted, held):
             return None
         store.delete([(doc_id, GONE)])

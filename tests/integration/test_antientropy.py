@@ -96,13 +96,17 @@ def test_the_relay_enqueues_one_comparison_per_store_and_interval_and_the_worker
     settings.reconcile_every_seconds = 0
     assert schedule_reconcile(both.redis, settings) == []
     settings.reconcile_every_seconds = 3600
+    both.create(title="Queued", body="A change no worker has taken yet.")
+    both.relay()
+    assert schedule_reconcile(both.redis, settings) == []  # not while a store's queue is busy
+    both.work()
     assert schedule_reconcile(both.redis, settings) == ["pgvector", "weaviate"]
-    assert schedule_reconcile(both.redis, settings) == []  # another relay, the same interval
     assert [[job.func_name for job in q.jobs] for q in queues.values()] == [[RECONCILE_JOB]] * 2
 
     both.work()
     assert _differences(both, store)["missing"] == []
     assert store.get(uuid.UUID(doc["id"])) is not None
+    assert schedule_reconcile(both.redis, settings) == []  # any relay, within the interval
     for name in settings.sync_stores:  # the interval over: due again
         both.redis.delete(f"{queue_name(settings, name)}:reconcile-enqueued")
     assert schedule_reconcile(both.redis, settings) == ["pgvector", "weaviate"]
