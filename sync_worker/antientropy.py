@@ -19,6 +19,7 @@ the store held and what PostgreSQL has, and counted in ``semsearch_reconcile_rep
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from dataclasses import dataclass
 
@@ -73,6 +74,7 @@ def reconcile_family(rt: Runtime, family: str) -> list[Repaired]:
             continue
         store = rt.generation_store(family, generation)
         encoder = rt.encoder_for(generation.encoder)
+        started = time.monotonic()
         found = compare(rt.write_engine, store, encoder.model_id, generation.passages)
         RUNS.labels(store.name).inc()
         delete_strays(rt, store, found.strays)
@@ -83,8 +85,9 @@ def reconcile_family(rt: Runtime, family: str) -> list[Repaired]:
                  if (r := repair_one(rt, family, store, doc_id, kinds[doc_id], encoder,
                                      generation.passages)) is not None]
         log.info("%s: %s %d documents, %d different, %d repaired (the others still in flight), "
-                 "%d with stray passages", store.name, COMPARED, found.checked, len(kinds),
-                 len(fixed), len(found.strays), extra={"fields": {"store": store.name}})
+                 "%d with stray passages, in %.1f s", store.name, COMPARED, found.checked,
+                 len(kinds), len(fixed), len(found.strays), time.monotonic() - started,
+                 extra={"fields": {"store": store.name}})
         repaired += fixed
     return repaired
 
