@@ -64,9 +64,17 @@ def reset_store(conn: Connection, store: str) -> None:
     every live document shows as behind (the router serves from another store while it can) until
     the worker's rebuild (``sync_worker.rebuild``, at its start) or ``semsearch reindex`` fills it."""
     conn.execute(sa.text("DELETE FROM projection_state WHERE store = :s AND deleted"), {"s": store})
-    conn.execute(sa.text("UPDATE projection_state SET version = 0, content_hash = NULL, "
-                         "applied_at = NULL WHERE store = :s"), {"s": store})
+    forget_applied(conn, store)
     announce(conn, store)
+
+
+def forget_applied(conn: Connection, store: str, ids: list[uuid.UUID] | None = None) -> None:
+    """``store`` holds none of these documents (every one: None) as far as its projection state
+    says: they show as behind, and the worker writes them again, until it has."""
+    conn.execute(sa.text("UPDATE projection_state SET version = 0, content_hash = NULL, "
+                         "deleted = false, applied_at = NULL WHERE store = :s "
+                         "AND (CAST(:ids AS uuid[]) IS NULL OR doc_id = ANY(:ids))"),
+                 {"s": store, "ids": ids})
 
 
 def ensure_store(engine: Engine, store: VectorStore) -> None:

@@ -30,12 +30,12 @@ from sqlalchemy.engine import Engine
 from command_side.deadletters import sync_failures
 from command_side.schema import documents, outbox
 from embeddings import Encoder
-from embeddings.passages import PassageSettings, document_hash
+from embeddings.passages import PassageSettings
 from query_side import readmodel
 from query_side.stores.base import StoredVersion, VectorStore
 from sync_worker.maintenance import delete_strays
 from sync_worker.projection import GONE, project
-from sync_worker.reconcile import compare
+from sync_worker.reconcile import compare, differs, expected
 from sync_worker.runtime import Runtime
 
 log = logging.getLogger("semsearch.worker")
@@ -106,9 +106,7 @@ def repair_one(rt: Runtime, family: str, store: VectorStore, doc_id: uuid.UUID, 
         if agree(wanted, held):
             return None
         store.delete([(doc_id, GONE)])
-        conn.execute(sa.text("UPDATE projection_state SET version = 0, content_hash = NULL, "
-                             "deleted = false, applied_at = NULL "
-                             "WHERE store = :s AND doc_id = :id"), {"s": store.name, "id": doc_id})
+        readmodel.forget_applied(conn, store.name, [doc_id])
     project(store, [(doc_id, 0, 0)], rt.write_engine, rt.read_engine, encoder, passages=passages,
             ack=False)
     fixed = Repaired(store.name, doc_id, kind, held.version if held else None,
@@ -137,13 +135,11 @@ def truth(write_engine: Engine, doc_id: uuid.UUID, model_id: str,
           passages: PassageSettings) -> StoredVersion | None:
     """What the store should hold of ``doc_id`` (None: nothing)."""
     with write_engine.connect() as conn:
-        row = conn.execute(sa.select(documents.c.version, documents.c.title, documents.c.body)
+        row = conn.execute(sa.select(documents.c.id, documents.c.version, documents.c.title,
+                                     documents.c.body)
                            .where(documents.c.id == doc_id, documents.c.deleted_at.is_(None))
                            ).first()
-    if row is None:
-        return None
-    return StoredVersion(doc_id, row.version, document_hash(row.title, row.body, model_id,
-                                                           passages))
+    return None if row is None else expected(row, model_id, passages)
 
 
 def stored_version(store: VectorStore, doc_id: uuid.UUID) -> StoredVersion | None:
@@ -156,5 +152,4 @@ def stored_version(store: VectorStore, doc_id: uuid.UUID) -> StoredVersion | Non
 def agree(wanted: StoredVersion | None, held: StoredVersion | None) -> bool:
     if wanted is None or held is None:
         return wanted is None and held is None
-    return (wanted.version, wanted.content_hash) == (held.version, held.content_hash) \
-        and held.complete
+    return not differs(wanted, held)

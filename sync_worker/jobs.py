@@ -14,6 +14,7 @@ from command_side import deadletters
 from command_side.outbox import acknowledge
 from query_side.generations import Generation
 from query_side.stores.base import StoreUnavailable, VectorStore
+from sync_worker.antientropy import reconcile_family
 from sync_worker.projection import Outcome, project
 from sync_worker.runtime import (
     APPLIED,
@@ -129,8 +130,6 @@ def reconcile_store(store_name: str) -> dict[str, int]:
     """Compare store ``store_name`` (every live generation of it) with PostgreSQL and repair
     what the pipeline had confirmed but the store holds wrongly (sync_worker/antientropy.py);
     enqueued by the relay every ``RECONCILE_EVERY_SECONDS``."""
-    from sync_worker.antientropy import reconcile_family
-
     repaired = reconcile_family(current(), store_name)
     kinds = [r.kind for r in repaired]
     return {kind: kinds.count(kind) for kind in ("missing", "stale", "orphaned")}

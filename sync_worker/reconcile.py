@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -51,9 +52,19 @@ def live_documents(engine: Engine, model_id: str,
         if not rows:
             return
         for row in rows:
-            yield StoredVersion(row.id, row.version,
-                                document_hash(row.title, row.body, model_id, settings))
+            yield expected(row, model_id, settings)
         after = rows[-1].id
+
+
+def expected(row: Any, model_id: str, settings: PassageSettings) -> StoredVersion:
+    """What a store should hold of a live document ``row`` (id, version, title, body)."""
+    return StoredVersion(row.id, row.version, document_hash(row.title, row.body, model_id, settings))
+
+
+def differs(want: StoredVersion, have: StoredVersion) -> bool:
+    """The store's copy of a document is not exactly PostgreSQL's (its passages included)."""
+    return (want.version, want.content_hash) != (have.version, have.content_hash) \
+        or not have.complete
 
 
 def stored(store: VectorStore) -> Iterator[StoredVersion]:
@@ -81,8 +92,7 @@ def compare(engine: Engine, store: VectorStore, model_id: str,
         else:
             found.checked += 1
             listed += have.passages
-            if (want.version, want.content_hash) != (have.version, have.content_hash) \
-                    or not have.complete:
+            if differs(want, have):
                 found.stale.append(want.id)
             want, have = next(truth, None), next(held, None)
     if min(passages_before, store.passage_count()) > listed:  # before and after the walk
