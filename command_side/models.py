@@ -3,59 +3,37 @@
 import uuid
 from typing import Annotated, Any
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    GetCoreSchemaHandler,
-    StrictBool,
-    StrictFloat,
-    StrictInt,
-    StringConstraints,
-    model_validator,
-)
-from pydantic_core import core_schema
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
-from semsearch.text import DateTime, Text
+from semsearch.text import Text
+from semsearch.values import (
+    ATTRIBUTE_KEYS,
+    SCALAR_MESSAGE,
+    AttributeKey,
+    AttributeText,
+    Category,
+    Integer,
+    Number,
+    OneOf,
+    StoredDate,
+    Tag,
+)
 
 MAX_TITLE = 500
 MAX_BODY = 100_000
 MAX_TAGS = 32
 MAX_ATTRIBUTES = 32
-MAX_CATEGORY = 100
-MAX_TAG = 64
-MAX_ATTRIBUTE_TEXT = 256
 
-ATTRIBUTE_KEY = r"^[A-Za-z_][A-Za-z0-9_]*$"
 Title = Annotated[str, Text(MAX_TITLE, blank=False, strip=True)]
 Body = Annotated[str, Text(MAX_BODY, min_length=1)]
-Category = Annotated[str, Text(MAX_CATEGORY, blank=False, strip=True)]
-Tag = Annotated[str, Text(MAX_TAG, blank=False, strip=True, forbid=r"\x00-\x1f",
-                          forbidden="control characters (U+0000 to U+001F)")]
-AttributeKey = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=ATTRIBUTE_KEY)]
-AttributeText = Annotated[str, Text(MAX_ATTRIBUTE_TEXT, strict=True)]
-AttributeNumber = Annotated[StrictFloat, Field(allow_inf_nan=False)]
 
 
-class _OneOfScalars:
-    """A boolean, integer, finite number or text, with one error message when it is none."""
-
-    def __get_pydantic_core_schema__(self, source: Any,
-                                     handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
-        return core_schema.union_schema(
-            [handler.generate_schema(t) for t in (StrictBool, StrictInt, AttributeNumber,
-                                                  AttributeText)],
-            custom_error_type="attribute_value",
-            custom_error_message=f"must be a boolean, a finite number or a string of at most "
-                                 f"{MAX_ATTRIBUTE_TEXT} characters without NUL")
-
-
-AttributeValue = Annotated[bool | int | float | str, _OneOfScalars()]
+AttributeValue = Annotated[bool | int | float | str, OneOf(StrictBool, Integer, Number, AttributeText,
+                                                          message=SCALAR_MESSAGE)]
 Tags = Annotated[list[Tag], Field(max_length=MAX_TAGS)]
 Attributes = Annotated[dict[AttributeKey, AttributeValue], Field(
-    max_length=MAX_ATTRIBUTES,  # the key rule as propertyNames: patternProperties alone allows others
-    json_schema_extra={"propertyNames": {"minLength": 1, "maxLength": 64, "pattern": ATTRIBUTE_KEY},
-                       "additionalProperties": False})]
+    max_length=MAX_ATTRIBUTES, json_schema_extra={"propertyNames": ATTRIBUTE_KEYS,
+                                                  "additionalProperties": False})]
 
 
 class _Strict(BaseModel):
@@ -68,7 +46,7 @@ class DocumentReplace(_Strict):
     category: Category | None = None
     tags: Tags = Field(default_factory=list)
     attributes: Attributes = Field(default_factory=dict)
-    published_at: DateTime | None = None
+    published_at: StoredDate | None = None
 
 
 class DocumentCreate(DocumentReplace):
@@ -97,7 +75,7 @@ class DocumentPatch(_Strict):
     category: Category | None = None
     tags: Tags | None = None
     attributes: Attributes | None = None
-    published_at: DateTime | None = None
+    published_at: StoredDate | None = None
 
     @model_validator(mode="after")
     def _not_empty(self) -> "DocumentPatch":

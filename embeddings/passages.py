@@ -31,6 +31,11 @@ TITLE_TOKENS = 48
 """At most this many of the title's tokens are counted against a passage's budget; a longer title
 is cut by the encoder, never the passage."""
 
+LONG_TOKEN_CHARS = 32
+"""A token spanning more characters than this (WordPiece makes one [UNK] of a word it cannot
+split, however long: a 100,000-character "word" was one passage of 100,000 characters) counts as
+one token per this many characters, so no passage is longer than its budget times this."""
+
 _SENTENCE_END = re.compile(r"(?<=[.!?…。])[\"')\]]*\s+|\n\s*\n|\n(?=\s*[-*•#\d])")
 
 
@@ -106,6 +111,16 @@ def _strip(body: str, span: Span) -> Span:
     return Span(span.start + left, span.start + right)
 
 
+def bounded(tokens: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """``tokens`` with each one longer than LONG_TOKEN_CHARS cut into pieces of that length."""
+    if all(end - start <= LONG_TOKEN_CHARS for start, end in tokens):
+        return tokens
+    cut: list[tuple[int, int]] = []
+    for start, end in tokens:
+        cut.extend((at, min(at + LONG_TOKEN_CHARS, end)) for at in range(start, end, LONG_TOKEN_CHARS))
+    return cut
+
+
 def split(body: str, budget: int, overlap: int = DEFAULT_OVERLAP,
           offsets: Offsets | None = None) -> list[Span]:
     """Passages of at most ``budget`` tokens, as spans of ``body``."""
@@ -114,7 +129,7 @@ def split(body: str, budget: int, overlap: int = DEFAULT_OVERLAP,
         return [Span(0, len(body))]
     units: list[tuple[Span, int]] = []  # (span, tokens): sentences, long ones cut in pieces
     for sentence in sentences(body):
-        tokens = offsets(body[sentence.start:sentence.end])
+        tokens = bounded(offsets(body[sentence.start:sentence.end]))
         if len(tokens) <= budget:
             units.append((sentence, len(tokens)))
             continue

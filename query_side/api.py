@@ -245,8 +245,8 @@ def register_routes(app: FastAPI, settings: QuerySettings) -> None:
         body = {
             "status": "ready" if stores[serving].healthy else "unavailable",
             "serving": serving,
-            "stores": {n: {"healthy": s.healthy, "behind": s.behind, "lag_s": round(s.lag_s, 3)}
-                       for n, s in stores.items()},
+            "stores": {n: {"healthy": s.healthy, "behind": s.behind, "lag_s": round(s.lag_s, 3),
+                           "stuck": s.stuck} for n, s in stores.items()},
         }
         return JSONResponse(status_code=200 if stores[serving].healthy else 503, content=body)
 

@@ -6,11 +6,12 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, model_validator
 
 from query_side.stores.base import Filters, Mode
 from semsearch import consistency
 from semsearch.text import WHITESPACE, Text
+from semsearch.values import WholeNumber
 
 MAX_LIMIT = 100
 MAX_QUERY = 2000
@@ -40,16 +41,16 @@ class SearchRequest(BaseModel):
     query: Annotated[str, _QUERY] | None = None
     mode: Mode = "semantic"
     filters: Filters = Field(default_factory=Filters)
-    limit: int = Field(default=10, ge=1, le=MAX_LIMIT)
-    offset: int = Field(default=0, ge=0, le=1000)
-    min_score: float | None = Field(default=None, ge=-1.0, le=1.0,
-                                    description="drop hits scoring below this (see Hit.score)")
-    alpha: float = Field(default=0.5, ge=0.0, le=1.0,
+    limit: WholeNumber = Field(default=10, ge=1, le=MAX_LIMIT)
+    offset: WholeNumber = Field(default=0, ge=0, le=1000)
+    min_score: StrictFloat | None = Field(default=None, ge=-1.0, le=1.0, allow_inf_nan=False,
+                                          description="drop hits scoring below this (see Hit.score)")
+    alpha: StrictFloat = Field(default=0.5, ge=0.0, le=1.0, allow_inf_nan=False,
                          description="hybrid only: the semantic side's weight in the fusion "
                          "(1: semantic alone, 0: keyword alone)")
     token: str | None = Field(default=None, max_length=200_000, pattern=consistency.PATTERN,
                               description="consistency token from a command response")
-    wait_ms: int | None = Field(default=None, ge=0, le=60_000,
+    wait_ms: WholeNumber | None = Field(default=None, ge=0, le=60_000,
                                 description="longest wait for the token (default: the server's "
                                 "CONSISTENCY_WAIT_SECONDS; at most its MAX_WAIT_SECONDS)")
 
@@ -134,6 +135,8 @@ class StoreReadiness(BaseModel):
     healthy: bool
     behind: int
     lag_s: float
+    stuck: int = Field(default=0, description="documents the worker failed to apply to this "
+                       "store (dead letters included; `semsearch dlq`), not counted in behind")
 
 
 class Readiness(BaseModel):

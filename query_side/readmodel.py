@@ -37,6 +37,9 @@ DDL = [
         PRIMARY KEY (store, doc_id)
     )
     """,
+    # the newest version the worker failed to apply to the store (a failure it recorded; a dead
+    # letter after DEAD_LETTER_AFTER of them): while it is the target, the document is "stuck"
+    "ALTER TABLE projection_state ADD COLUMN IF NOT EXISTS failed_version integer",
     """
     CREATE INDEX IF NOT EXISTS projection_state_behind ON projection_state (store, target_committed_at)
     WHERE version < target_version
@@ -224,15 +227,28 @@ def reached(conn: Connection, store: str, written: list[tuple[uuid.UUID, int]]) 
 
 
 def lag(conn: Connection, store: str) -> dict[str, float | int]:
-    """Changes the worker has seen but ``store`` does not hold yet, and the oldest one's age."""
+    """Changes the worker has seen but ``store`` does not hold yet, and the oldest one's age;
+    apart from them, ``stuck``: documents whose newest version the store failed to apply (a
+    poison document is the operator's, ``semsearch dlq``, not a store that is behind)."""
     row = conn.execute(
         sa.text(
-            "SELECT count(*), coalesce(extract(epoch FROM now() - min(target_committed_at)), 0) "
-            "FROM projection_state WHERE store = :store AND version < target_version"
+            "SELECT count(*) FILTER (WHERE NOT stuck), coalesce(extract(epoch FROM now() - "
+            "min(target_committed_at) FILTER (WHERE NOT stuck)), 0), count(*) FILTER (WHERE stuck) "
+            "FROM (SELECT target_committed_at, coalesce(failed_version >= target_version, false) "
+            "AS stuck FROM projection_state WHERE store = :store AND version < target_version) AS b"
         ),
         {"store": store},
     ).one()
-    return {"behind": int(row[0]), "lag_s": float(row[1])}
+    return {"behind": int(row[0]), "lag_s": float(row[1]), "stuck": int(row[2])}
+
+
+def mark_failed(conn: Connection, store: str, doc_id: uuid.UUID) -> None:
+    """The worker failed to apply the document's newest version to ``store`` (it will retry,
+    then dead-letter it): the document no longer counts as the store being behind, but as
+    stuck, until that version is applied or a newer one is committed."""
+    conn.execute(sa.text(
+        "UPDATE projection_state SET failed_version = target_version "
+        "WHERE store = :s AND doc_id = :d"), {"s": store, "d": doc_id})
 
 
 def as_array(value: object) -> np.ndarray:

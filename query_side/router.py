@@ -1,5 +1,9 @@
 """Which store answers: Weaviate while it is healthy and close enough behind, else pgvector.
 
+"Behind" counts what the worker has yet to apply, not what it failed to apply: a document the
+store refuses (a poison document, dead-lettered for the operator) is counted apart as stuck,
+and moves serving only when more than ``MAX_STUCK_DOCUMENTS`` are (a store refusing writes).
+
 Fast failover: every health check and every search of a store is bounded by
 ``STORE_TIMEOUT_SECONDS`` (its client's own retries may hold a call far longer: gRPC retried
 for about a minute against a killed Weaviate). A check that does not answer in time counts the
@@ -38,6 +42,9 @@ HEALTHY = Gauge("semsearch_store_healthy", "1 when the store answers", ["store"]
                 multiprocess_mode="livemin")
 BEHIND = Gauge("semsearch_store_behind", "Changes seen but not yet in the store", ["store"],
                multiprocess_mode="livemax")
+STUCK = Gauge("semsearch_store_stuck_documents", "Documents whose newest version the worker "
+              "failed to apply to the store (dead letters included)", ["store"],
+              multiprocess_mode="livemax")
 LAG = Gauge("semsearch_store_lag_seconds", "Age of the oldest change not yet in the store",
             ["store"], multiprocess_mode="livemax")
 log = logging.getLogger(__name__)
@@ -52,6 +59,8 @@ class StoreStatus:
     behind: int
     lag_s: float
     checked_at: float
+    stuck: int = 0
+    """Documents the store failed to apply (not counted in ``behind``/``lag_s``)."""
 
 
 class StoreRouter:
@@ -135,12 +144,14 @@ class StoreRouter:
             with self.read_engine.connect() as conn:
                 lag = readmodel.lag(conn, name)
         except Exception:
-            lag = {"behind": -1, "lag_s": -1.0}
-        status = StoreStatus(name, healthy, int(lag["behind"]), float(lag["lag_s"]), now)
+            lag = {"behind": -1, "lag_s": -1.0, "stuck": -1}
+        status = StoreStatus(name, healthy, int(lag["behind"]), float(lag["lag_s"]), now,
+                             int(lag["stuck"]))
         self._status[name] = status
         HEALTHY.labels(name).set(1 if healthy else 0)
         BEHIND.labels(name).set(status.behind)
         LAG.labels(name).set(status.lag_s)
+        STUCK.labels(name).set(status.stuck)
         return status
 
     def candidates(self, generation: int | None = None) -> list[str]:
@@ -155,7 +166,9 @@ class StoreRouter:
                 continue
             present.append(name)
             status = self.status(name)
-            too_far = family != "pgvector" and status.lag_s > self.settings.max_lag_seconds
+            too_far = family != "pgvector" and (
+                status.lag_s > self.settings.max_lag_seconds
+                or status.stuck > self.settings.max_stuck_documents)
             if status.healthy and not too_far:
                 usable.append(name)
         return usable or present[-1:]
@@ -170,5 +183,6 @@ class StoreRouter:
         """A store failed a call: count it unhealthy until its next check."""
         old = self._status.get(name)
         self._status[name] = StoreStatus(name, False, old.behind if old else -1,
-                                         old.lag_s if old else -1.0, time.monotonic())
+                                         old.lag_s if old else -1.0, time.monotonic(),
+                                         old.stuck if old else -1)
         HEALTHY.labels(name).set(0)

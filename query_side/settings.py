@@ -100,6 +100,10 @@ class QuerySettings(StoreSettings, AuthSettings, RateLimitSettings):
     """auto: Weaviate while it is healthy and not too far behind, else pgvector."""
     max_lag_seconds: float = Field(default=30.0, ge=0)
     """Weaviate serves only while its oldest unapplied change is younger than this."""
+    max_stuck_documents: int = Field(default=10, ge=0)
+    """Weaviate serves only while at most this many documents are stuck on it (the worker failed
+    to apply their newest version; dead letters included): one poison document never moves
+    serving, a store that refuses writes does."""
     consistency_wait_seconds: float = Field(default=5.0, ge=0, le=60)
     """How long a search carrying a consistency token waits for the read model by default."""
     max_wait_seconds: float = Field(default=60.0, ge=0, le=60)

@@ -86,10 +86,11 @@ def print_status(folder: Path | None = None, as_json: bool = False,
     outbox = report["outbox"]
     print(f"outbox: {outbox['pending']} changes pending, oldest {outbox['oldest_age_s']:.1f}s")  # type: ignore[index]
     print(f"{'store':<10} {'healthy':<8} {'documents':>10} {'passages':>9} {'pending':>8} "
-          f"{'behind':>7} {'lag_s':>8} {'dead':>5}")
+          f"{'behind':>7} {'lag_s':>8} {'stuck':>5} {'dead':>5}")
     for name, s in report["stores"].items():  # type: ignore[attr-defined]
         print(f"{name:<10} {str(s['healthy']):<8} {str(s['documents']):>10} {str(s['passages']):>9} "
-              f"{s['pending']:>8} {s['behind']:>7} {s['lag_s']:>8.2f} {s['dead_letters']:>5}")
+              f"{s['pending']:>8} {s['behind']:>7} {s['lag_s']:>8.2f} {s['stuck']:>5} "
+              f"{s['dead_letters']:>5}")
     for node in report.get("weaviate_nodes", []):  # type: ignore[attr-defined]
         print(f"weaviate node {node['url']} pid={node['pid']} ready={node['ready']} "
               f"documents={node['documents']} passages={node['passages']}")

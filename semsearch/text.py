@@ -20,6 +20,11 @@ WHITESPACE = "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\
              "\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
 """What stripping removes: Unicode's White_Space characters."""
 _WS_CLASS = r"\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+_INVISIBLE = r"\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e" \
+             r"\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0"
+"""Characters that show nothing (zero-width, joiners, direction marks, fillers, variation
+selectors; the Basic Multilingual Plane's Default_Ignorable_Code_Points): a field that must hold
+more than whitespace must hold more than these too."""
 
 
 def _not_a_number(value: Any) -> Any:
@@ -47,9 +52,9 @@ class Text:
         self.strip, self.strict = strip, strict
         self.forbidden = forbidden
         self._bad = re.compile(f"[{forbid}]")
-        self._word = re.compile(f"[^{_WS_CLASS}]")
+        self._word = re.compile(f"[^{_WS_CLASS}{_INVISIBLE}]")
         self.pattern = (f"^[^{forbid}]*$" if blank
-                        else f"^[^{forbid}]*[^{forbid}{_WS_CLASS}][^{forbid}]*$")
+                        else f"^[^{forbid}]*[^{forbid}{_WS_CLASS}{_INVISIBLE}][^{forbid}]*$")
 
     def check(self, value: str) -> str:
         if self._bad.search(value):
@@ -57,7 +62,8 @@ class Text:
                 "forbidden_character", "must not contain {forbidden}: it cannot be stored",
                 {"forbidden": self.forbidden})
         if not self.blank and not self._word.search(value):
-            raise PydanticCustomError("blank", "must hold more than whitespace")
+            raise PydanticCustomError("blank", "must hold a visible character, not only whitespace "
+                                      "or invisible ones")
         return value.strip(WHITESPACE) if self.strip else value
 
     def __get_pydantic_core_schema__(self, source: Any,

@@ -12,6 +12,7 @@ import uuid
 
 from command_side import deadletters
 from command_side.outbox import acknowledge
+from query_side import readmodel
 from query_side.generations import Generation
 from query_side.stores.base import StoreUnavailable, VectorStore
 from sync_worker.antientropy import reconcile_family
@@ -51,9 +52,12 @@ def _one_by_one(rt: Runtime, store: VectorStore, changes: list[Change], generati
         except Exception as exc:
             if _store_away(exc):
                 raise
+            version = max(c[1] for c in mine)
             with rt.write_engine.begin() as conn:
-                dead = deadletters.record_failure(conn, store.name, doc_id, max(c[1] for c in mine),
-                                                  repr(exc), rt.settings.dead_letter_after)
+                dead = deadletters.record_failure(conn, store.name, doc_id, version, repr(exc),
+                                                  rt.settings.dead_letter_after)
+            with rt.read_engine.begin() as conn:
+                readmodel.mark_failed(conn, store.name, doc_id)
             if dead:
                 DEAD_LETTERED.labels(store.name).inc()
                 log.error("%s: document %s dead-lettered: %r", store.name, doc_id, exc)

@@ -16,9 +16,21 @@ from datetime import datetime
 from typing import Annotated, Any, Literal, Protocol
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, StrictBool
+from pydantic import Tag as Branch
 
-from semsearch.text import DateTime, Text
+from semsearch.values import (
+    ATTRIBUTE_KEYS,
+    SCALAR_MESSAGE,
+    AttributeKey,
+    AttributeText,
+    Category,
+    FilterDate,
+    Integer,
+    Number,
+    OneOf,
+    Tag,
+)
 
 
 class StoreUnavailable(Exception):
@@ -92,33 +104,40 @@ class StoredVersion:
     """The store holds exactly those passages, at the document's version (reconcile)."""
 
 
-FILTER_TEXT = Text(256)
-FilterText = Annotated[str, FILTER_TEXT]
-"""A filter value: no NUL (no stored text holds one), at most 256 characters."""
-Scalar = StrictBool | StrictInt | StrictFloat | FilterText
+Bound = Annotated[int | float, OneOf(Integer, Number, message="must be a number of at most 2**53 - 1 "
+                                                             "in magnitude (9007199254740991)")]
 
 
 class Range(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    gt: StrictInt | StrictFloat | None = None
-    gte: StrictInt | StrictFloat | None = None
-    lt: StrictInt | StrictFloat | None = None
-    lte: StrictInt | StrictFloat | None = None
+    gt: Bound | None = None
+    gte: Bound | None = None
+    lt: Bound | None = None
+    lte: Bound | None = None
+
+
+Scalar = Annotated[bool | int | float | str, OneOf(StrictBool, Integer, Number, AttributeText,
+                                                  message=SCALAR_MESSAGE)]
+Condition = Annotated[Annotated[Range, Branch("range")] | Annotated[Scalar, Branch("value")],
+                      Discriminator(lambda v: "range" if isinstance(v, dict | Range) else "value")]
+"""An attribute's filter: equal to a value of the domains documents hold, or (an object) in a
+range; each refused with its own message."""
 
 
 class Filters(BaseModel):
-    """Filters every store supports; an unknown field is refused."""
+    """Filters every store supports, on the value domains documents hold: category and tag
+    values are stripped as the stored ones were, date bounds are clamped to the date domain, and
+    numbers are finite (semsearch/values.py). An unknown field is refused."""
 
     model_config = ConfigDict(extra="forbid")
-    category: list[FilterText] | None = Field(default=None, max_length=100,
-                                              description="category is one of these")
-    tags_any: list[FilterText] | None = Field(default=None, max_length=100)
-    tags_all: list[FilterText] | None = Field(default=None, max_length=100)
-    published_after: DateTime | None = Field(default=None, description="inclusive")
-    published_before: DateTime | None = Field(default=None, description="exclusive")
-    attributes: dict[FilterText, Scalar | Range] | None = Field(
-        default=None, max_length=32, json_schema_extra={"propertyNames": {
-            "maxLength": 256, "pattern": FILTER_TEXT.pattern}})  # (else only patternProperties)
+    category: list[Category] | None = Field(default=None, max_length=100,
+                                            description="category is one of these")
+    tags_any: list[Tag] | None = Field(default=None, max_length=100)
+    tags_all: list[Tag] | None = Field(default=None, max_length=100)
+    published_after: FilterDate | None = Field(default=None, description="inclusive")
+    published_before: FilterDate | None = Field(default=None, description="exclusive")
+    attributes: dict[AttributeKey, Condition] | None = Field(
+        default=None, max_length=32, json_schema_extra={"propertyNames": ATTRIBUTE_KEYS})
 
     def is_empty(self) -> bool:
         return not any(getattr(self, name) for name in type(self).model_fields)

@@ -24,7 +24,7 @@ def counts(pipe: Pipeline) -> tuple[int, int, int]:
 CREATE_CASES: list[tuple[str, Any, str]] = [
     ("missing title", {"body": "b"}, "title: Field required"),
     ("missing body", {"title": "t"}, "body: Field required"),
-    ("empty title", {"title": "  ", "body": "b"}, "title: must hold more than whitespace"),
+    ("empty title", {"title": "  ", "body": "b"}, "title: must hold a visible character"),
     ("title too long", {"title": "x" * 501, "body": "b"}, "at most 500 characters"),
     ("body too long", {"title": "t", "body": "x" * 100_001}, "at most 100000 characters"),
     ("title wrong type", {"title": 5, "body": "b"}, "title: Input should be a valid string"),
@@ -38,7 +38,7 @@ CREATE_CASES: list[tuple[str, Any, str]] = [
     ("naive date", {**VALID, "published_at": "2020-01-01T00:00:00"}, "timezone"),
     ("unknown field", {**VALID, "colour": "red"}, "colour: Extra inputs are not permitted"),
     ("NaN attribute", b'{"title": "t", "body": "b", "attributes": {"x": NaN}}',
-     "attributes.x: must be a boolean, a finite number or a string"),
+     "attributes.x: must be a boolean, a number of at most 2**53 - 1"),
 ]
 
 NUL = "must not contain NUL (\\u0000)"
@@ -179,12 +179,14 @@ SEARCH_CASES: list[tuple[str, Any, str]] = [
     ("damaged token", {"query": "x", "token": "c2.00-1"}, "token: String should match pattern"),
     ("NUL in query", {"query": "a\u0000b", "mode": "keyword"}, f"query: {NUL}"),
     ("NUL in category", {"query": "x", "filters": {"category": ["a\u0000"]}}, f"category.0: {NUL}"),
-    ("NUL in tags_any", {"query": "x", "filters": {"tags_any": ["a\u0000"]}}, f"tags_any.0: {NUL}"),
-    ("NUL in tags_all", {"query": "x", "filters": {"tags_all": ["a\u0000"]}}, f"tags_all.0: {NUL}"),
+    ("NUL in tags_any", {"query": "x", "filters": {"tags_any": ["a\u0000"]}},
+     "tags_any.0: must not contain control characters"),
+    ("NUL in tags_all", {"query": "x", "filters": {"tags_all": ["a\u0000"]}},
+     "tags_all.0: must not contain control characters"),
     ("NUL in attribute key", {"query": "x", "filters": {"attributes": {"k\u0000": 1}}},
-     f"attributes.k\x00.[key]: {NUL}"),
+     "attributes.k\x00.[key]: String should match pattern"),
     ("NUL in attribute value", {"query": "x", "filters": {"attributes": {"k": "v\u0000"}}},
-     f"attributes.k.function-after[check(), constrained-str]: {NUL}"),
+     "attributes.k.value: must be a boolean, a number"),
 ]
 
 
