@@ -6,7 +6,7 @@ It reads the spec and writes the output of :mod:`benchmarks.loadgen` (same modes
 fields) for less CPU per request: the load generator shares the cores with the system it
 measures here, and what it spends is taken from the server. How much less depends on how many
 requests are ready at once: 0.24 against 0.32 cores at ~2,300 open-loop requests/s, 13 µs per
-request with 64 connections back to back (README, "Benchmarks").
+request with 64 connections back to back (docs/benchmarks/README.md).
 """
 
 from __future__ import annotations
