@@ -1,4 +1,4 @@
-"""HTTP pieces both APIs share: problem details, body limits, /metrics."""
+"""HTTP pieces both APIs share: problem details, body limits, strict JSON bodies, /metrics."""
 
 from __future__ import annotations
 
@@ -44,12 +44,24 @@ LATENCY = Histogram(
 )
 
 
+class BodyTooLarge(StarletteHTTPException):
+    """The body passed the limit while it was being read (chunked, or longer than its
+    Content-Length said). Raised from ``receive``: FastAPI lets an HTTPException through its
+    body parsing, and the app's handler answers it with a 413 problem."""
+
+    def __init__(self, received: int, limit: int) -> None:
+        super().__init__(413, f"request body is at least {received} bytes; the limit is {limit}")
+
+
 class LimitsAndMetrics:
     """Pure ASGI middleware: a request size limit, the request id (X-Request-ID, taken or made,
     returned, and set for the logs), and a count and latency per route and status.
 
+    The limit holds whatever the transfer encoding: a Content-Length over it is answered before
+    the app runs; otherwise ``receive`` counts the body bytes it hands out and raises
+    :class:`BodyTooLarge` on the message that passes the limit, reading nothing after it.
     (Starlette's ``BaseHTTPMiddleware`` costs a task and a stream per request; this costs a
-    wrapper around ``send``.)
+    wrapper around ``send`` and one around ``receive``.)
     """
 
     def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
@@ -62,6 +74,8 @@ class LimitsAndMetrics:
             return
         started = time.perf_counter()
         status = 500
+        limit = self.max_body_bytes
+        received = 0
         headers = dict(scope["headers"])
         rid = logs.request_id(headers.get(b"x-request-id", b"").decode("latin-1"))
         scope.setdefault("state", {})["request_id"] = rid
@@ -75,14 +89,24 @@ class LimitsAndMetrics:
                                       (b"x-request-id", rid.encode())]
             await send(message)
 
+        async def receive_counted() -> Message:
+            nonlocal received
+            if received > limit:
+                raise BodyTooLarge(received, limit)
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise BodyTooLarge(received, limit)
+            return message
+
         try:
             length = headers.get(b"content-length", b"")
-            if length.isdigit() and int(length) > self.max_body_bytes:
-                response = problem(413, f"request body is {int(length)} bytes; the limit is "
-                                        f"{self.max_body_bytes}")
+            if length.isdigit() and int(length) > limit:
+                response = problem(413, f"request body is {int(length)} bytes; the limit is {limit}")
                 await response(scope, receive, send_noting_status)
             else:
-                await self.app(scope, receive, send_noting_status)
+                await self.app(scope, receive_counted, send_noting_status)
         finally:
             logs.REQUEST_ID.reset(token)
             name = getattr(scope.get("route"), "path", "unmatched")
