@@ -115,3 +115,23 @@ def test_a_content_length_that_lies_does_not_get_past_the_limit() -> None:
     status, problem = answer(sent)
     assert (handed, status) == (212, 413)
     assert problem["detail"] == "request body is at least 212 bytes; the limit is 100"
+
+
+def test_a_key_repeated_in_a_json_object_is_refused_naming_it_and_where() -> None:
+    with TestClient(app()) as client:
+        reply = client.post("/items/1", content=b'{"name": "a", "name": "b"}',
+                            headers={"content-type": "application/json"})
+        assert reply.status_code == 422, reply.text
+        assert reply.json()["detail"] == ("name: the key 'name' appears more than once in this "
+                                          "object; send it once")
+        assert reply.json()["errors"][0]["loc"] == ["body", "name"]
+        assert client.post("/items/1", json={"name": "a"}).status_code == 200
+    nested = b'{"documents": [{}, {"a": {"b": 1, "b": 2}}, {}, {"title": 1, "x": [], "title": 2}]}'
+    try:
+        http.load_json_body(nested)
+    except http.DuplicateKey as refused:
+        assert refused.error["loc"] == ["body", "documents", 1, "a", "b"]
+    else:
+        raise AssertionError("a repeated key was accepted")
+    assert http.load_json_body(b'{"a": [{"b": 1}, {"b": 2}], "c": {"b": 3}}') == {
+        "a": [{"b": 1}, {"b": 2}], "c": {"b": 3}}
