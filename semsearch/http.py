@@ -77,7 +77,6 @@ class LimitsAndMetrics:
         started = time.perf_counter()
         status = 500
         limit = self.max_body_bytes
-        received = 0
         headers = dict(scope["headers"])
         rid = logs.request_id(headers.get(b"x-request-id", b"").decode("latin-1"))
         scope.setdefault("state", {})["request_id"] = rid
@@ -91,24 +90,13 @@ class LimitsAndMetrics:
                                       (b"x-request-id", rid.encode())]
             await send(message)
 
-        async def receive_counted() -> Message:
-            nonlocal received
-            if received > limit:
-                raise BodyTooLarge(received, limit)
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > limit:
-                    raise BodyTooLarge(received, limit)
-            return message
-
         try:
             length = headers.get(b"content-length", b"")
             if length.isdigit() and int(length) > limit:
                 response = problem(413, f"request body is {int(length)} bytes; the limit is {limit}")
                 await response(scope, receive, send_noting_status)
             else:
-                await self.app(scope, receive_counted, send_noting_status)
+                await self.app(scope, _counted(receive, limit), send_noting_status)
         finally:
             logs.REQUEST_ID.reset(token)
             name = getattr(scope.get("route"), "path", "unmatched")
@@ -197,6 +185,25 @@ class StrictJsonRoute(APIRoute):
 async def duplicate_key(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DuplicateKey)
     return await problems.validation_error(request, RequestValidationError([exc.error]))
+
+
+def _counted(receive: Receive, limit: int) -> Receive:
+    """``receive``, raising :class:`BodyTooLarge` on the body message that passes ``limit`` and
+    on every call after it (which reads nothing more)."""
+    received = 0
+
+    async def receive_counted() -> Message:
+        nonlocal received
+        if received > limit:
+            raise BodyTooLarge(received, limit)
+        message = await receive()
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > limit:
+                raise BodyTooLarge(received, limit)
+        return message
+
+    return receive_counted
 
 
 def metrics_registry() -> CollectorRegistry:
