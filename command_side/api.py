@@ -192,7 +192,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 def create_app(settings: CommandSettings | None = None) -> FastAPI:
-    app = FastAPI(title="semsearch command API", version="1", lifespan=lifespan, telemetry=http.TELEMETRY)
+    app = FastAPI(title="semsearch command API", version="1", lifespan=lifespan, telemetry=http.TELEMETRY,
+                  redirect_slashes=False)
     app.state.settings = settings or CommandSettings()
     http.install(app, MAX_REQUEST_BYTES)
     app.state.keys = auth.Keys(app.state.settings)

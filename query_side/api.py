@@ -285,7 +285,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 def create_app(settings: QuerySettings | None = None) -> FastAPI:
-    app = FastAPI(title="semsearch query API", version="1", lifespan=lifespan, telemetry=http.TELEMETRY)
+    app = FastAPI(title="semsearch query API", version="1", lifespan=lifespan, telemetry=http.TELEMETRY,
+                  redirect_slashes=False)
     app.state.settings = settings = settings or QuerySettings()
     app.state.admission = Admission(settings.search_in_flight, settings.search_queue,
                                     settings.search_queue_seconds,

@@ -3,10 +3,12 @@
 Every refusal, whatever raised it (validation, a command or query error, a missing route, the
 body limit, the auth and rate-limit guards), is answered as ``Problem``: ``type`` (a URI naming
 the kind of problem; ``about:blank`` when the status says it all), ``title`` (the status's
-phrase), ``status``, ``detail`` (what went wrong and what to do, for a person), and, for a 422,
-``errors`` (one entry per field). A problem may add members of its own (the query API's 409
-names the store and the documents behind). Routes list each status they can answer with
-``documented(...)``, and ``publish`` puts the problem media type into the OpenAPI document.
+reason phrase exactly as the status line says it: uvicorn takes it from Python's ``http`` module
+too, so the two agree on every Python version), ``status``, ``detail`` (what went wrong and what
+to do, for a person), and, for a 422, ``errors`` (one entry per field). A problem may add
+members of its own (the query API's 409 names the store and the documents behind). Routes list
+each status they can answer with ``documented(...)``, and ``publish`` puts the problem media type
+into the OpenAPI document.
 """
 
 from __future__ import annotations
@@ -25,8 +27,6 @@ from starlette.routing import Match, Route
 from semsearch.auth import SECURITY_SCHEMES
 
 MEDIA_TYPE = "application/problem+json"
-RFC_9110_PHRASES = {413: "Content Too Large", 422: "Unprocessable Content"}
-"""Where Python 3.11's http module still has the older phrases."""
 
 
 class FieldError(BaseModel):
@@ -59,7 +59,7 @@ class ReadModelBehindProblem(Problem):
 
 def problem(status: int, detail: str, headers: dict[str, str] | None = None,
             **extra: Any) -> JSONResponse:
-    title = RFC_9110_PHRASES.get(status) or http.HTTPStatus(status).phrase
+    title = http.HTTPStatus(status).phrase
     body = {"type": "about:blank", "title": title, "status": status,
             "detail": detail, **extra}
     return JSONResponse(status_code=status, content=body, headers=headers, media_type=MEDIA_TYPE)
