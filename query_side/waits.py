@@ -17,6 +17,7 @@ Bounds: at most ``limit`` waits per process (the next is refused at once with 50
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 import uuid
 from collections import Counter
@@ -106,7 +107,7 @@ class Waits:
             if left <= 0:
                 raise _Behind
             if self.signal.live:
-                await self.signal.changed_past(seen, min(self.recheck_s, left))
+                await self.signal.changed_past(seen, min(self.recheck_s * _spread(), left))
             else:
                 await asyncio.sleep(min(POLL_S, left))
 
@@ -148,6 +149,11 @@ def caller(request: Request) -> str:
     if found is not None and found.name != "anonymous":
         return f"key {found.name}"
     return f"client {request.client.host if request.client else '-'}"
+
+
+def _spread() -> float:
+    """Between 0.5 and 1: waits that began together do not all look again at the same moment."""
+    return 0.5 + random.random() / 2  # noqa: S311 (not for secrets)
 
 
 class _Behind(Exception):
