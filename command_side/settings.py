@@ -3,6 +3,7 @@
 from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from semsearch import consistency
 from semsearch.auth import AuthSettings
 from semsearch.config import CommaList
 from semsearch.ratelimit import RateLimitSettings
@@ -35,7 +36,8 @@ class CommandSettings(AuthSettings, RateLimitSettings):
     reconcile_every_seconds: float = Field(default=300.0, ge=0)
     """Every this often (among all relays) each store is compared with PostgreSQL and what it
     holds wrongly although confirmed is repaired (sync_worker/antientropy.py); 0: never."""
-    bulk_max_documents: int = Field(default=1000, ge=1)
+    bulk_max_documents: int = Field(default=1000, ge=1, le=consistency.MAX_WRITES)
+    """(At most what one consistency token may name: the query API refuses longer ones.)"""
     audit_retention_days: float = Field(default=90.0, gt=0)
     """Audit rows older than this are purged (by the relay, once a minute)."""
     metrics_port: int | None = None

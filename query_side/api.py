@@ -21,7 +21,12 @@ from query_side import generations, readmodel
 from query_side.admission import RETRY_AFTER_S, Admission, Overloaded, door_first
 from query_side.db import make_read_engine, read_retrying
 from query_side.encoding import QueryEncoder
-from query_side.exceptions import BadToken, DocumentNotIndexed, QueryError, ReadModelBehind
+from query_side.exceptions import (
+    DocumentNotIndexed,
+    QueryError,
+    ReadModelBehind,
+    TooManyWaits,
+)
 from query_side.metrics import measured
 from query_side.models import (
     DocumentView,
@@ -39,17 +44,13 @@ from query_side.serving import Serving
 from query_side.settings import QuerySettings
 from query_side.stores.base import Filters, SearchHit, StoreUnavailable
 from query_side.stores.factory import open_store
+from query_side.waits import Waits, candidates_now, token_store
 from semsearch import auth, consistency, http
 from semsearch.problems import ReadModelBehindProblem, documented, problem
 from semsearch.ratelimit import Limiter
 from semsearch.text import WHITESPACE
 
 MAX_REQUEST_BYTES = 1024 * 1024
-RECHECK_S = 1.0
-"""Longest sleep of a read-your-writes wait between two looks at the read model while store
-changes are being heard (each heard change wakes it at once, so this is only a safety net: at
-0.25 s, a bulk import's waits took about 2% of the CPU ingest spends); 20 ms while they are not."""
-
 
 # Dependencies are coroutines: FastAPI runs a plain ``def`` dependency on its thread pool, one
 # thread hop per dependency per request (four per search: a fifth of the event loop's time under
@@ -66,10 +67,6 @@ async def get_results(request: Request) -> ResultCache:
     return request.app.state.results
 
 
-async def get_changes(request: Request) -> ChangeSignal:
-    return request.app.state.changes
-
-
 async def get_admission(request: Request) -> Admission:
     return request.app.state.admission
 
@@ -77,47 +74,7 @@ async def get_admission(request: Request) -> Admission:
 RouterDep = Annotated[StoreRouter, Depends(get_router)]
 ServingDep = Annotated[Serving, Depends(get_serving)]
 ResultsDep = Annotated[ResultCache, Depends(get_results)]
-ChangesDep = Annotated[ChangeSignal, Depends(get_changes)]
 AdmissionDep = Annotated[Admission, Depends(get_admission)]
-
-
-def serving_store(router: StoreRouter, token: str | None, wait_s: float,
-                  changes: ChangeSignal | None = None, generation: int | None = None) -> str:
-    """The best usable store (of index ``generation``, default: the serving one); with a token,
-    the first that has reached it, waiting if need be (woken by each store change heard on
-    ``changes``)."""
-    candidates = router.candidates(generation)
-    if token is None:
-        return candidates[0]
-    try:
-        written = consistency.decode(token)
-    except consistency.BadToken as exc:
-        raise BadToken(f"token: {exc}") from exc
-    started = time.monotonic()
-    while True:
-        seen = changes.count if changes is not None else 0
-        reached, missing = read_retrying(
-            router.read_engine, lambda conn: _first_reached(conn, candidates, written))
-        if reached is not None:
-            return reached
-        waited = time.monotonic() - started
-        if waited >= wait_s:
-            raise ReadModelBehind(candidates[0], missing, waited)
-        if changes is not None and changes.live:
-            changes.wait_past(seen, min(RECHECK_S, wait_s - waited))
-        else:
-            time.sleep(min(0.02, wait_s - waited))
-
-
-def _first_reached(conn: sa.Connection, candidates: list[str], written: list[tuple[uuid.UUID, int]],
-                   ) -> tuple[str | None, list[tuple[uuid.UUID, int, int]]]:
-    """The first candidate store that holds every write in ``written``, or what the last lacks."""
-    missing: list[tuple[uuid.UUID, int, int]] = []
-    for name in candidates:
-        missing = readmodel.reached(conn, name, written)
-        if not missing:
-            return name, []
-    return None, missing
 
 
 def to_hit(hit: SearchHit) -> Hit:
@@ -161,13 +118,36 @@ def respond(hits: bytes, started: float, status: StoreStatus, cached: bool, gene
     return Response(b'{"hits":' + hits + b"," + envelope[1:].encode(), media_type="application/json")
 
 
+def document_view(router: StoreRouter, name: str, doc_id: uuid.UUID) -> DocumentView:
+    """Document ``doc_id`` as store ``name`` holds it, with the time it was indexed there."""
+    found = router.stores[name].get(doc_id)
+    if found is None:
+        raise DocumentNotIndexed(f"document {doc_id} is not in the read model ({name})")
+    hit, _ = found
+    indexed_at = read_retrying(router.read_engine, lambda conn: conn.execute(sa.text(
+        "SELECT applied_at FROM projection_state WHERE store = :s AND doc_id = :d"),
+        {"s": name, "d": doc_id}).scalar())
+    return DocumentView(id=hit.id, version=hit.version, title=hit.title, body=hit.body or "",
+                        category=hit.category, tags=list(hit.tags), attributes=hit.attributes,
+                        published_at=hit.published_at, indexed_at=indexed_at, store=name)
+
+
+TokenQuery = Annotated[str | None, Query(
+    max_length=consistency.MAX_LENGTH, pattern=consistency.PATTERN,
+    description="consistency token from a command response: answered by a store that has "
+    f"reached it (naming at most {consistency.MAX_WRITES} documents)")]
+WaitQuery = Annotated[int | None, Query(
+    ge=0, le=60_000, description="longest wait for the token (default: the server's "
+    "CONSISTENCY_WAIT_SECONDS; at most its MAX_WAIT_SECONDS)")]
+
+
 def register_routes(app: FastAPI, settings: QuerySettings) -> None:
     guard, refusals = http.guard(settings, "read")
 
     @app.post("/v1/search", response_model=SearchResponse, **guard, responses=documented(
         400, 409, 413, 422, 503, *refusals, s409=ReadModelBehindProblem))
-    async def search(body: SearchRequest, router: RouterDep, serving: ServingDep,
-                     results: ResultsDep, changes: ChangesDep, admission: AdmissionDep) -> Response:
+    async def search(body: SearchRequest, request: Request, router: RouterDep, serving: ServingDep,
+                     results: ResultsDep, admission: AdmissionDep) -> Response:
         # this search's index generation, encoder and stores, from start to end
         with measured("search") as noted, serving.taken() as taken:
             started = time.perf_counter()
@@ -175,19 +155,14 @@ def register_routes(app: FastAPI, settings: QuerySettings) -> None:
             text = (body.query or "").strip(WHITESPACE)
             key = None
             if body.token is None:  # eventually consistent: the best store now, maybe from the cache
-                candidates = await run_in_threadpool(router.candidates, gen) if router.stale() \
-                    else router.candidates(gen)
-                name = candidates[0]
+                name = (await candidates_now(router, gen))[0]
                 key = body.model_dump_json(exclude={"token", "wait_ms"})
                 cached = results.get(name, key)
                 if cached is not None:
                     noted["store"] = name
                     return respond(cached, started, router.status(name), True, gen, model_id)
             else:
-                wait_s = settings.consistency_wait_seconds if body.wait_ms is None else body.wait_ms / 1e3
-                wait_s = min(wait_s, settings.max_wait_seconds)
-                name = await run_in_threadpool(serving_store, router, body.token, wait_s, changes,
-                                               gen)
+                name = await token_store(request, router, body.token, body.wait_ms, gen)
             asked, generation = name, results.generation(name)
             async with admission.slot():  # a bounded line in front of the encoder and the store
                 vector = await encoder.aencode(text) if text and body.mode != "keyword" else None
@@ -200,21 +175,17 @@ def register_routes(app: FastAPI, settings: QuerySettings) -> None:
             noted["store"] = name
             return respond(payload, started, router.status(name), False, gen, model_id)
 
-    @app.get("/v1/documents/{doc_id:uuid}", **guard,
-             responses=documented(404, 422, 503, *refusals))
-    def document(doc_id: uuid.UUID, router: RouterDep) -> DocumentView:
+    @app.get("/v1/documents/{doc_id:uuid}", **guard, responses=documented(
+        404, 409, 422, 503, *refusals, s409=ReadModelBehindProblem))
+    async def document(doc_id: uuid.UUID, request: Request, router: RouterDep,
+                       token: TokenQuery = None, wait_ms: WaitQuery = None) -> DocumentView:
         with measured("document") as noted:
-            noted["store"] = name = router.candidates()[0]
-            found = router.stores[name].get(doc_id)
-            if found is None:
-                raise DocumentNotIndexed(f"document {doc_id} is not in the read model ({name})")
-        hit, _ = found
-        indexed_at = read_retrying(router.read_engine, lambda conn: conn.execute(sa.text(
-            "SELECT applied_at FROM projection_state WHERE store = :s AND doc_id = :d"),
-            {"s": name, "d": doc_id}).scalar())
-        return DocumentView(id=hit.id, version=hit.version, title=hit.title, body=hit.body or "",
-                            category=hit.category, tags=list(hit.tags), attributes=hit.attributes,
-                            published_at=hit.published_at, indexed_at=indexed_at, store=name)
+            if token is None:
+                name = (await candidates_now(router))[0]
+            else:  # answered by the store that reached the token
+                name = await token_store(request, router, token, wait_ms)
+            noted["store"] = name
+            return await run_in_threadpool(document_view, router, name, doc_id)
 
     @app.get("/v1/documents/{doc_id:uuid}/similar", **guard,
              responses=documented(404, 422, 503, *refusals))
@@ -270,6 +241,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     serving.start()  # (the pointer, and every live generation's stores and encoder, loaded)
     app.state.results = ResultCache(settings.result_cache_size)
     app.state.changes = ChangeSignal()
+    app.state.waits = Waits(app.state.changes, settings.token_waits,
+                            settings.token_waits_per_caller, settings.token_recheck_seconds)
     listener = ChangeListener(settings.read_database_url, app.state.results, app.state.changes)
     router.start()
     listener.start()
@@ -302,6 +275,9 @@ def create_app(settings: QuerySettings | None = None) -> FastAPI:
         if isinstance(exc, ReadModelBehind):
             return problem(409, str(exc), headers={"Retry-After": "1"}, store=exc.store, behind=[
                 {"id": str(i), "wanted": w, "held": h} for i, w, h in exc.missing[:20]])
+        if isinstance(exc, TooManyWaits):
+            return problem(exc.status_code, str(exc), headers={
+                "Retry-After": str(exc.retry_after_s)}, limit=exc.limit)
         return problem(exc.status_code, str(exc))
 
     @app.exception_handler(Overloaded)

@@ -3,6 +3,7 @@
 QueryError
 ├── DocumentNotIndexed      404
 ├── ReadModelBehind         409  (with Retry-After, the store and the documents behind)
+├── TooManyWaits            429 (one caller's) or 503 (the process's), with Retry-After
 └── BadToken                422
 StoreUnavailable (query_side.stores.base)  503  (with Retry-After)
 """
@@ -33,3 +34,13 @@ class ReadModelBehind(QueryError):
         super().__init__(f"the read model ({store}) has not reached your write after "
                          f"{waited:.2f}s: {len(missing)} document(s) behind, by up to "
                          f"{worst} version(s); retry, or wait longer with wait_ms")
+
+
+class TooManyWaits(QueryError):
+    """A token wait refused at once: ``limit`` (the setting's env name) waits are going on."""
+
+    def __init__(self, status_code: int, limit: str, value: int, retry_after_s: int) -> None:
+        self.status_code, self.limit, self.retry_after_s = status_code, limit, retry_after_s
+        whose = "this caller's" if status_code == 429 else "this process's"
+        super().__init__(f"{whose} {value} consistency-token waits are all taken ({limit}); "
+                         f"retry in {retry_after_s}s, or search without a token")

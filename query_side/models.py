@@ -48,8 +48,10 @@ class SearchRequest(BaseModel):
     alpha: StrictFloat = Field(default=0.5, ge=0.0, le=1.0, allow_inf_nan=False,
                          description="hybrid only: the semantic side's weight in the fusion "
                          "(1: semantic alone, 0: keyword alone)")
-    token: str | None = Field(default=None, max_length=200_000, pattern=consistency.PATTERN,
-                              description="consistency token from a command response")
+    token: str | None = Field(default=None, max_length=consistency.MAX_LENGTH,
+                              pattern=consistency.PATTERN,
+                              description="consistency token from a command response (naming "
+                              f"at most {consistency.MAX_WRITES} documents)")
     wait_ms: WholeNumber | None = Field(default=None, ge=0, le=60_000,
                                 description="longest wait for the token (default: the server's "
                                 "CONSISTENCY_WAIT_SECONDS; at most its MAX_WAIT_SECONDS)")

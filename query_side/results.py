@@ -23,6 +23,7 @@ read-your-writes wait costs one read-model check per applied batch instead of on
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from collections import OrderedDict
@@ -95,23 +96,57 @@ class ResultCache:
 
 
 class ChangeSignal:
-    """How many store changes have been heard; threads wait here for the next one."""
+    """How many store changes have been heard; threads and coroutines wait here for the next.
+
+    A coroutine's wait costs no thread: the listener's thread wakes each event loop that has
+    waiters once per change (one ``call_soon_threadsafe``, however many wait in it)."""
 
     def __init__(self) -> None:
         self.count = 0
         self.live = False
         """True while changes are being heard; otherwise a waiter must poll."""
         self._changed = threading.Condition()
+        self._loops: dict[asyncio.AbstractEventLoop, asyncio.Event] = {}
 
     def notify(self) -> None:
         with self._changed:
             self.count += 1
             self._changed.notify_all()
+            loops = list(self._loops)
+        for loop in loops:
+            try:
+                loop.call_soon_threadsafe(self._wake, loop)
+            except RuntimeError:  # that loop is closed: nobody waits there any more
+                with self._changed:
+                    self._loops.pop(loop, None)
 
     def wait_past(self, seen: int, timeout: float) -> bool:
         """Wait until a change after the ``seen``-th is heard, or ``timeout``; True if one was."""
         with self._changed:
             return self._changed.wait_for(lambda: self.count != seen, timeout)
+
+    async def changed_past(self, seen: int, timeout: float) -> bool:
+        """``wait_past`` for a coroutine, holding no thread while it waits."""
+        loop = asyncio.get_running_loop()
+        with self._changed:
+            if self.count != seen:
+                return True
+            event = self._loops.get(loop)
+            if event is None:
+                event = self._loops[loop] = asyncio.Event()
+        try:
+            async with asyncio.timeout(timeout):
+                await event.wait()
+        except TimeoutError:
+            return self.count != seen
+        return True
+
+    def _wake(self, loop: asyncio.AbstractEventLoop) -> None:
+        """(On ``loop``.) Wake its waiters; the next ones wait on a fresh event."""
+        with self._changed:
+            event = self._loops.pop(loop, None)
+        if event is not None:
+            event.set()
 
 
 class ChangeListener:

@@ -108,6 +108,16 @@ class QuerySettings(StoreSettings, AuthSettings, RateLimitSettings):
     """How long a search carrying a consistency token waits for the read model by default."""
     max_wait_seconds: float = Field(default=60.0, ge=0, le=60)
     """The longest any such search waits, whatever its ``wait_ms`` asks."""
+    token_waits: int = Field(default=128, ge=0, le=100_000)
+    """Searches and document reads one process lets wait for a consistency token at a time;
+    the next is refused at once with 503 and Retry-After (a wait holds no thread, only memory
+    and a look at the read model per change heard)."""
+    token_waits_per_caller: int = Field(default=32, ge=0, le=100_000)
+    """Of those, how many one caller (API key; client address when auth is off) may hold; its
+    next is refused at once with 429 and Retry-After."""
+    token_recheck_seconds: float = Field(default=1.0, gt=0, le=60)
+    """A waiting token is looked at again when a store change is heard, and at least this often
+    (a safety net: every change heard wakes it at once)."""
     health_cache_seconds: float = Field(default=1.0, ge=0)
     store_timeout_seconds: float = Field(default=1.0, gt=0, le=60)
     """Longest a store may take for a health check or a search before the next store answers."""

@@ -31,6 +31,8 @@ def test_short_soak_with_faults_ends_with_zero_differences(services: Services, w
     print(result)
     assert len(result.faults) >= 6, result.faults  # every kind of fault really happened
     assert sum(result.kinds.values()) == 800
+    # values at the domains' edges were accepted and reached every store; outside them, refused
+    assert result.kinds["refused 422"] > 20 and result.accepted_out_of_domain == 0, result.kinds
     assert result.differences == {"pgvector": 0, "weaviate": 0}
     assert result.live_documents > 0
     assert result.comparisons >= 2  # the periodic comparison ran in the workers (each store)

@@ -3,13 +3,8 @@
 from __future__ import annotations
 
 import threading
-import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 from query_side.results import ChangeSignal, ResultCache
-from semsearch import consistency
 
 
 def live(size: int = 8) -> ResultCache:
@@ -57,53 +52,6 @@ def test_the_cache_is_a_bounded_lru_per_store() -> None:
     cache.put("pgvector", "c", b"c", 0)
     assert cache.get("pgvector", "b") is None
     assert cache.get("pgvector", "a") == b"a" and cache.get("pgvector", "c") == b"c"
-
-
-class _Router:
-    """Just enough of a StoreRouter for ``serving_store``: one store, a no-op connection."""
-
-    class read_engine:  # noqa: N801
-        @staticmethod
-        @contextmanager
-        def connect() -> Iterator[None]:
-            yield None
-
-    @staticmethod
-    def candidates(generation: int | None = None) -> list[str]:
-        return ["pgvector"]
-
-
-def test_a_read_your_writes_wait_is_woken_by_the_change_not_by_polling(monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from query_side import api
-
-    applied, looks = threading.Event(), []
-    doc = uuid.uuid4()
-
-    def reached(conn: object, store: str, written: list[tuple[uuid.UUID, int]]) -> list[object]:
-        looks.append(time.monotonic())
-        return [] if applied.is_set() else [(doc, 1, 0)]
-
-    monkeypatch.setattr(api.readmodel, "reached", reached)
-    changes = ChangeSignal()
-    changes.live = True
-
-    def apply_later() -> None:
-        time.sleep(0.6)
-        applied.set()
-        changes.notify()
-
-    threading.Thread(target=apply_later).start()
-    started = time.monotonic()
-    assert api.serving_store(_Router(), consistency.encode([(doc, 1)]), 5.0, changes) == "pgvector"
-    assert time.monotonic() - started < 1.0  # woken by the change, not by the 5 s limit
-    assert len(looks) <= 5  # ~3 rechecks at 0.25 s; polling every 20 ms would look ~30 times
-
-    changes.live = False  # not hearing changes: back to polling, and the wait still ends
-    applied.clear()
-    threading.Timer(0.2, applied.set).start()
-    looks.clear()
-    assert api.serving_store(_Router(), consistency.encode([(doc, 1)]), 5.0, changes) == "pgvector"
-    assert len(looks) > 5
 
 
 def test_change_signal_wait_ends_on_a_change_or_the_timeout() -> None:
