@@ -1,0 +1,71 @@
+"""A stop is bounded and leaves nothing behind (ARCHITECTURE invariant 11): a SIGKILLed `up`
+takes every process of its stack with it, the next `up` on its folder starts and holds the data
+written before, and SIGTERM stops a three-node stack within 10 s (Docker's default grace)."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+
+from tests.e2e import up_process
+from tests.e2e.up_process import Up, clean_env
+
+STOP_BOUND = 10.0
+ENV = {"ENCODER": "hashing", "QUERY_API_WORKERS": "2"}  # two workers: grandchildren of `up`
+
+
+def on_folder(folder: Path) -> list[psutil.Process]:
+    """Processes whose working directory or arguments name ``folder``."""
+    found = []
+    for process in psutil.process_iter(["cwd", "cmdline"]):
+        with contextlib.suppress(psutil.Error):
+            where = f"{process.info['cwd'] or ''} {' '.join(process.info['cmdline'] or [])}"
+            if str(folder) in where:
+                found.append(process)
+    return found
+
+
+def start(folder: Path, logs: Path) -> tuple[Up, list[psutil.Process]]:
+    up = up_process.start(folder, logs, "--weaviate-nodes", "3", store="weaviate",
+                          env=clean_env(**ENV))
+    tree = psutil.Process(up.proc.pid).children(recursive=True)
+    assert len(tree) >= 10, tree  # postgres, redis, 3 nodes, relay, worker, 2 APIs, 2 workers
+    return up, tree
+
+
+def test_a_killed_up_leaves_nothing_and_the_next_one_serves_its_data_and_stops_in_time(
+        tmp_path: Path) -> None:
+    folder = tmp_path / "data"
+    up, tree = start(folder, tmp_path / "logs")
+    try:
+        written = httpx.post(f"{up.command_url}/v1/documents", timeout=30, json={
+            "title": "Moraine", "body": "Rocks a glacier left behind."}).json()
+        up.proc.kill()  # as `docker stop` or systemd do after their grace
+        up.proc.wait(10)
+        _, alive = psutil.wait_procs(tree, timeout=5)
+        assert alive == [], alive
+        assert on_folder(folder) == []
+    finally:
+        for process in tree:
+            with contextlib.suppress(psutil.Error):
+                process.kill()
+
+    again, tree = start(folder, tmp_path / "logs")
+    try:
+        found = httpx.post(f"{again.query_url}/v1/search", timeout=90, json={
+            "query": "glacier rocks", "token": written["token"], "wait_ms": 60_000}).json()
+        assert [hit["id"] for hit in found["hits"]][:1] == [written["id"]], found
+        began = time.monotonic()
+        again.proc.send_signal(signal.SIGTERM)
+        assert again.proc.wait(30) == 0
+        took = time.monotonic() - began
+        assert took < STOP_BOUND, f"stopped in {took:.1f}s"
+        _, alive = psutil.wait_procs(tree, timeout=1)
+        assert alive == [] and on_folder(folder) == [], alive
+    finally:
+        up_process.stop(again)
