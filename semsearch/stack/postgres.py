@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
+import signal
 import subprocess
 import tempfile
 from pathlib import Path
@@ -93,7 +94,8 @@ class EmbeddedPostgres:
         if not self.durable:
             args += ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
         self.process = Managed("postgres", args, self.data_dir / "postgres.log",
-                               user=self.user, ledger=self.ledger).start()
+                               user=self.user, ledger=self.ledger,
+                               stop_signal=signal.SIGINT).start()  # fast: ends sessions
         wait_until(self.ready, 60, "PostgreSQL", self.data_dir / "postgres.log")
         return self
 

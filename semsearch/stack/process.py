@@ -2,8 +2,8 @@
 
 Children die with their supervisor: each is started with ``PR_SET_PDEATHSIG`` = SIGKILL, from one
 long-lived spawner thread (the signal fires when the *thread* that forked exits, not the
-process). A stop is bounded: :func:`stop_all` sends SIGTERM to every child's process group at
-once, and SIGKILL to what is left after :data:`STOP_GRACE` seconds.
+process). A stop is bounded: :func:`stop_all` sends SIGTERM (PostgreSQL: SIGINT) to every
+child's process group at once, and SIGKILL to what is left after :data:`STOP_GRACE` seconds.
 """
 
 from __future__ import annotations
@@ -80,7 +80,9 @@ class Managed:
 
     def __init__(self, name: str, args: list[str], log: Path, env: dict[str, str] | None = None,
                  cwd: Path | None = None, user: str | None = None,
-                 ledger: Ledger | None = None) -> None:
+                 ledger: Ledger | None = None, stop_signal: signal.Signals = signal.SIGTERM
+                 ) -> None:
+        """``stop_signal``: what asks it to stop (PostgreSQL: SIGINT, its fast shutdown)."""
         self.name = name
         self.args = args
         self.log = log
@@ -88,6 +90,7 @@ class Managed:
         self.cwd = cwd
         self.user = user
         self.ledger = ledger
+        self.stop_signal = stop_signal
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Managed:
@@ -148,7 +151,7 @@ def stop_all(processes: Iterable[Managed], grace: float = STOP_GRACE) -> None:
     """Stop them in parallel within ``grace`` + :data:`KILL_WAIT` seconds, however many."""
     running = [p for p in processes if p.alive()]
     for process in running:
-        process.signal_group(signal.SIGTERM)
+        process.signal_group(process.stop_signal)
     deadline = time.monotonic() + grace
     left = [p for p in running if not p.wait_for_exit(deadline)]
     for process in left:

@@ -1,6 +1,7 @@
 """A stop is bounded and leaves nothing behind (ARCHITECTURE invariant 11): a SIGKILLed `up`
 takes every process of its stack with it, the next `up` on its folder starts and holds the data
-written before, and SIGTERM stops a three-node stack within 10 s (Docker's default grace)."""
+written before, and SIGTERM stops a three-node stack within 10 s (Docker's default grace), even
+when every Weaviate node hangs."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 import httpx
 import psutil
 
+from semsearch.stack.datafolder import holder
 from tests.e2e import up_process
 from tests.e2e.up_process import Up, clean_env
 
@@ -28,6 +30,14 @@ def on_folder(folder: Path) -> list[psutil.Process]:
             if str(folder) in where:
                 found.append(process)
     return found
+
+
+def hang_weaviate(folder: Path) -> None:
+    """SIGSTOP every Weaviate node: each ignores SIGTERM from now on, as a hung server does."""
+    nodes = holder(folder)["weaviate_nodes"]
+    assert isinstance(nodes, list) and len(nodes) == 3, nodes
+    for node in nodes:
+        psutil.Process(node["pid"]).suspend()
 
 
 def start(folder: Path, logs: Path) -> tuple[Up, list[psutil.Process]]:
@@ -60,6 +70,7 @@ def test_a_killed_up_leaves_nothing_and_the_next_one_serves_its_data_and_stops_i
         found = httpx.post(f"{again.query_url}/v1/search", timeout=90, json={
             "query": "glacier rocks", "token": written["token"], "wait_ms": 60_000}).json()
         assert [hit["id"] for hit in found["hits"]][:1] == [written["id"]], found
+        hang_weaviate(folder)
         began = time.monotonic()
         again.proc.send_signal(signal.SIGTERM)
         assert again.proc.wait(30) == 0
