@@ -14,6 +14,7 @@ import httpx
 import psutil
 
 from semsearch.stack.datafolder import holder
+from semsearch.stack.leftovers import Ledger
 from tests.e2e import up_process
 from tests.e2e.up_process import Up, clean_env
 
@@ -27,9 +28,24 @@ def on_folder(folder: Path) -> list[psutil.Process]:
     for process in psutil.process_iter(["cwd", "cmdline"]):
         with contextlib.suppress(psutil.Error):
             where = f"{process.info['cwd'] or ''} {' '.join(process.info['cmdline'] or [])}"
-            if str(folder) in where:
+            if str(folder) in where and process.status() != psutil.STATUS_ZOMBIE:
                 found.append(process)
     return found
+
+
+def running(processes: list[psutil.Process], within: float) -> list[psutil.Process]:
+    """Those still running after ``within`` seconds (a zombie has ended: only its parent, or
+    init once it is orphaned, has yet to collect its exit status)."""
+    deadline = time.monotonic() + within
+    while True:
+        left = []
+        for process in processes:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                if process.is_running() and process.status() != psutil.STATUS_ZOMBIE:
+                    left.append(process)
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.1)
 
 
 def hang_weaviate(folder: Path) -> None:
@@ -55,10 +71,14 @@ def test_a_killed_up_leaves_nothing_and_the_next_one_serves_its_data_and_stops_i
     try:
         written = httpx.post(f"{up.command_url}/v1/documents", timeout=30, json={
             "title": "Moraine", "body": "Rocks a glacier left behind."}).json()
+        children, services = holder(folder)["children"], holder(folder)["services"]
+        assert isinstance(children, dict) and isinstance(services, dict)
+        pids = {**children, **services}
+        ledger = {name: entry.pid for name, entry in Ledger(folder).entries().items()}
+        assert {name: ledger.get(name) for name in pids} == pids, ledger  # the next start's list
         up.proc.kill()  # as `docker stop` or systemd do after their grace
         up.proc.wait(10)
-        _, alive = psutil.wait_procs(tree, timeout=5)
-        assert alive == [], alive
+        assert running(tree, within=5) == []
         assert on_folder(folder) == []
     finally:
         for process in tree:
@@ -76,7 +96,6 @@ def test_a_killed_up_leaves_nothing_and_the_next_one_serves_its_data_and_stops_i
         assert again.proc.wait(30) == 0
         took = time.monotonic() - began
         assert took < STOP_BOUND, f"stopped in {took:.1f}s"
-        _, alive = psutil.wait_procs(tree, timeout=1)
-        assert alive == [] and on_folder(folder) == [], alive
+        assert running(tree, within=1) == [] and on_folder(folder) == []
     finally:
         up_process.stop(again)
