@@ -170,7 +170,21 @@ def cmd_query_api(args: argparse.Namespace) -> int:
         os.environ["ENCODER_THREADS"] = str(max(1, cpus // workers))
     with tempfile.TemporaryDirectory(prefix="semsearch-query-metrics-") as metrics_dir:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir  # /metrics sums every worker
-        return serve("query_side.api:create_app", args.port, args.host, workers, settings, **server)
+        return serve("semsearch.cli:query_worker_app", args.port, args.host, workers, settings,
+                     **server)
+
+
+def query_worker_app() -> Any:
+    """The query API in one of several uvicorn workers, which dies with the query-api process
+    that spawned it, as that one dies with the stack (semsearch/stack/process.py)."""
+    import multiprocessing
+
+    from query_side.api import create_app
+    from semsearch.stack.process import die_with_parent
+
+    parent = multiprocessing.parent_process()
+    die_with_parent(parent.pid if parent is not None else None)
+    return create_app()
 
 
 def cmd_status(args: argparse.Namespace) -> int:

@@ -2,7 +2,9 @@
 
 PostgreSQL and Redis are embedded unless DATABASE_URL / REDIS_URL point elsewhere; Weaviate runs
 when a ``weaviate-server`` binary is at hand (built once with ``go install`` and cached) and the
-chosen store allows it. Every child runs in its own process group and is stopped on exit.
+chosen store allows it. Every child runs in its own process group, dies with this process and is
+stopped on exit, all at once within STOP_GRACE + KILL_WAIT seconds (semsearch/stack/process.py);
+the next start on the data folder ends whatever the last one left (semsearch/stack/leftovers.py).
 """
 
 from __future__ import annotations
@@ -20,8 +22,9 @@ import httpx
 
 from embeddings.encoder import DEFAULT_ENCODER
 from semsearch.stack import datafolder
+from semsearch.stack.leftovers import Ledger, end_leftovers
 from semsearch.stack.postgres import EmbeddedPostgres
-from semsearch.stack.process import Managed, free_port, wait_until
+from semsearch.stack.process import Managed, free_port, stop_all, wait_until
 from semsearch.stack.redis import EmbeddedRedis
 
 StoreChoice = Literal["auto", "pgvector", "weaviate"]
@@ -53,6 +56,7 @@ class LocalStack:
         self.home = config.data_dir or Path(tempfile.mkdtemp(prefix="semsearch-"))
         self.home.mkdir(parents=True, exist_ok=True)
         self._lock: IO[str] | None = None
+        self.ledger = Ledger(self.home)
         self.postgres: EmbeddedPostgres | None = None
         self.redis: EmbeddedRedis | None = None
         self.weaviate: object | None = None
@@ -76,13 +80,13 @@ class LocalStack:
             env["DATABASE_URL"] = database_url
             env["READ_DATABASE_URL"] = os.environ.get("READ_DATABASE_URL", database_url)
         else:
-            self.postgres = EmbeddedPostgres(self.home / "postgres").start()
+            self.postgres = EmbeddedPostgres(self.home / "postgres", ledger=self.ledger).start()
             env["DATABASE_URL"] = self.postgres.create_database("semsearch")
             env["READ_DATABASE_URL"] = self.postgres.create_database("semsearch_read")
         if os.environ.get("REDIS_URL"):
             env["REDIS_URL"] = os.environ["REDIS_URL"]
         else:
-            self.redis = EmbeddedRedis(self.home / "redis").start()
+            self.redis = EmbeddedRedis(self.home / "redis", ledger=self.ledger).start()
             env["REDIS_URL"] = self.redis.url
         env |= self._start_weaviate()
         env |= self._auth()
@@ -107,7 +111,8 @@ class LocalStack:
             return {"SYNC_STORES": "pgvector", "STORE": "pgvector"}
         if self.config.weaviate_nodes > 1:
             return self._start_weaviate_cluster(binary)
-        weaviate = EmbeddedWeaviate(self.home / "weaviate", binary=binary).start()
+        weaviate = EmbeddedWeaviate(self.home / "weaviate", binary=binary,
+                                    ledger=self.ledger).start()
         self.weaviate = weaviate
         self.notes.append(f"store: {self.config.store} (Weaviate {weaviate.url}, pgvector fallback)")
         return {"SYNC_STORES": "pgvector,weaviate", "STORE": self.config.store,
@@ -117,7 +122,7 @@ class LocalStack:
         from semsearch.stack.weaviate_cluster import WeaviateCluster
 
         cluster = WeaviateCluster(self.home / "weaviate-cluster", self.config.weaviate_nodes,
-                                  binary).start()
+                                  binary, self.ledger).start()
         self.weaviate = cluster
         self.notes.append(f"store: {self.config.store} (Weaviate cluster of {len(cluster.nodes)}"
                           f" nodes, replication factor {len(cluster.nodes)}: "
@@ -140,7 +145,8 @@ class LocalStack:
         """``launcher``: a command the process runs under (a profiler: ``py-spy record … --``)."""
         child_env = {**os.environ, **self.env, **(env or {}), "PYTHONUNBUFFERED": "1"}
         managed = Managed(name, [*(launcher or []), sys.executable, "-m", "semsearch.cli", *args],
-                          self.home / "logs" / f"{name}.log", env=child_env).start()
+                          self.home / "logs" / f"{name}.log", env=child_env,
+                          ledger=self.ledger).start()
         self.children[name] = managed
         return managed
 
@@ -157,9 +163,12 @@ class LocalStack:
 
     def hold_folder(self) -> None:
         """Take the data folder's lock (:mod:`semsearch.stack.datafolder`); raises
-        ``FolderInUse`` if another stack holds it."""
+        ``FolderInUse`` if another stack holds it), then end what the last stack on it left."""
         if self._lock is None:
             self._lock = datafolder.lock(self.home)
+            ended = end_leftovers(self.ledger)
+            if ended:
+                self.notes.append(f"ended what the last stack left running: {', '.join(ended)}")
 
     def start(self) -> LocalStack:
         self.hold_folder()
@@ -192,12 +201,13 @@ class LocalStack:
         return [(name, process) for name, process in processes if process is not None]
 
     def stop(self) -> None:
-        for child in reversed(list(self.children.values())):
-            child.stop()
+        """Every process at once: SIGTERM, then SIGKILL after STOP_GRACE seconds."""
+        stop_all([*self.children.values(), *(p for _, p in self.service_processes())])
         for service in (self.weaviate, self.redis, self.postgres):
             if service is not None:
                 service.stop()  # type: ignore[attr-defined]
         if self._lock is not None:
+            self.ledger.clear()
             datafolder.release(self.home, self._lock)
             self._lock = None
         if self._temporary:

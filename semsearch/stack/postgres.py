@@ -9,12 +9,14 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
+import signal
 import subprocess
 import tempfile
 from pathlib import Path
 
 import psycopg
 
+from semsearch.stack.leftovers import Ledger, remove_stale_lock
 from semsearch.stack.process import Managed, free_port, wait_until
 
 SERVER_USER = "semsearch-pg"
@@ -51,13 +53,15 @@ def _open_path_for(user: str, path: Path) -> None:
 
 
 class EmbeddedPostgres:
-    def __init__(self, data_dir: Path, port: int | None = None, durable: bool = True) -> None:
+    def __init__(self, data_dir: Path, port: int | None = None, durable: bool = True,
+                 ledger: Ledger | None = None) -> None:
         """``durable=False`` (tests, throw-away runs): no fsync and no synchronous commit, so a
         crash of the machine may lose the last commits; never for data anyone keeps."""
         self.data_dir = data_dir
         self.durable = durable
         self.port = port or free_port()
         self.user = _run_as()
+        self.ledger = ledger
         self.process: Managed | None = None
         self._short_socket_dir: Path | None = None
 
@@ -69,6 +73,7 @@ class EmbeddedPostgres:
         if self.user:  # at every start: something may have closed a parent since (pytest
             _open_path_for(self.user, self.data_dir)  # makes /tmp/pytest-of-root 0700 anew)
         if (pgdata / "PG_VERSION").exists():
+            remove_stale_lock(pgdata / "postmaster.pid", str(pgdata))
             return
         subprocess.run(
             [str(bin_dir() / "initdb"), "-D", str(pgdata), "-U", SUPERUSER, "--auth=trust",
@@ -89,7 +94,8 @@ class EmbeddedPostgres:
         if not self.durable:
             args += ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
         self.process = Managed("postgres", args, self.data_dir / "postgres.log",
-                               user=self.user).start()
+                               user=self.user, ledger=self.ledger,
+                               stop_signal=signal.SIGINT).start()  # fast: ends sessions
         wait_until(self.ready, 60, "PostgreSQL", self.data_dir / "postgres.log")
         return self
 
@@ -100,6 +106,8 @@ class EmbeddedPostgres:
         if len(str(socket_dir / f".s.PGSQL.{self.port}.lock")) > SOCKET_PATH_MAX:
             socket_dir = self._short_socket_dir = Path(tempfile.mkdtemp(prefix="semsearch-pg-"))
         socket_dir.mkdir(exist_ok=True)
+        for lock in socket_dir.glob(".s.PGSQL.*.lock"):  # a socket's lock names its server
+            remove_stale_lock(lock, str(self.data_dir / "pgdata"))
         return socket_dir
 
     def ready(self) -> bool:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import redis
 
+from semsearch.stack.leftovers import Ledger
 from semsearch.stack.process import Managed, free_port, wait_until
 
 
@@ -23,10 +24,12 @@ def server_binary() -> str:
 
 
 class EmbeddedRedis:
-    def __init__(self, data_dir: Path, port: int | None = None, persist: bool = True) -> None:
+    def __init__(self, data_dir: Path, port: int | None = None, persist: bool = True,
+                 ledger: Ledger | None = None) -> None:
         self.data_dir = data_dir
         self.port = port or free_port()
         self.persist = persist
+        self.ledger = ledger
         self.process: Managed | None = None
 
     @property
@@ -38,7 +41,8 @@ class EmbeddedRedis:
         args = [server_binary(), "--port", str(self.port), "--bind", "127.0.0.1",
                 "--dir", str(self.data_dir), "--save", "", "--daemonize", "no",
                 "--appendonly", "yes" if self.persist else "no"]
-        self.process = Managed("redis", args, self.data_dir / "redis.log").start()
+        self.process = Managed("redis", args, self.data_dir / "redis.log",
+                               ledger=self.ledger).start()
         wait_until(lambda: redis.Redis.from_url(self.url).ping(), 30, "Redis",
                    self.data_dir / "redis.log")
         return self

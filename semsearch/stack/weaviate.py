@@ -27,6 +27,7 @@ from pathlib import Path
 
 import httpx
 
+from semsearch.stack.leftovers import Ledger
 from semsearch.stack.process import Managed, port_open, wait_until
 
 WEAVIATE_VERSION = "1.39.0"
@@ -111,10 +112,12 @@ def _free_ports() -> dict[str, int]:
 
 class EmbeddedWeaviate:
     def __init__(self, data_dir: Path, http_port: int | None = None, grpc_port: int | None = None,
-                 binary: Path | None = None, name: str = NODE_NAME) -> None:
+                 binary: Path | None = None, name: str = NODE_NAME,
+                 ledger: Ledger | None = None) -> None:
         self.data_dir = data_dir
         self.binary = binary
         self.name = name
+        self.ledger = ledger
         self.peers: list[EmbeddedWeaviate] = []
         """The other nodes of its cluster (set by WeaviateCluster); none: a cluster of one."""
         self.extra_env: dict[str, str] = {}
@@ -210,7 +213,7 @@ class EmbeddedWeaviate:
         args = [str(binary), "--host", "127.0.0.1", "--port", str(self.http_port),
                 "--scheme", "http"]
         self.process = Managed(self.name, args, self.log, env=self._env(),
-                               cwd=self.data_dir).start()
+                               cwd=self.data_dir, ledger=self.ledger).start()
 
     def wait_ready(self) -> None:
         process = self.process

@@ -14,16 +14,20 @@ from pathlib import Path
 
 import httpx
 
+from semsearch.stack.leftovers import Ledger
+from semsearch.stack.process import stop_all
 from semsearch.stack.weaviate import EmbeddedWeaviate
 
 NODE_PREFIX = "semsearch-node"
 
 
 class WeaviateCluster:
-    def __init__(self, home: Path, size: int = 3, binary: Path | None = None) -> None:
+    def __init__(self, home: Path, size: int = 3, binary: Path | None = None,
+                 ledger: Ledger | None = None) -> None:
         if size < 1:
             raise ValueError("a cluster needs at least one node")
         self.home = home
+        self.ledger = ledger
         self.nodes: list[EmbeddedWeaviate] = []
         for i in range(size):
             self.nodes.append(self._node(i, binary))
@@ -35,7 +39,7 @@ class WeaviateCluster:
         taken = {port for n in self.nodes for port in n.ports.values()}
         while True:
             node = EmbeddedWeaviate(self.home / f"node{i}", binary=binary,
-                                    name=f"{NODE_PREFIX}{i}")
+                                    name=f"{NODE_PREFIX}{i}", ledger=self.ledger)
             if not taken & set(node.ports.values()):
                 return node
 
@@ -86,5 +90,5 @@ class WeaviateCluster:
         return {n["name"]: n["status"] for n in reply.json()["nodes"]}
 
     def stop(self) -> None:
-        for node in self.nodes:
-            node.stop()
+        """Every node at once (SIGTERM, SIGKILL after STOP_GRACE): bounded however many."""
+        stop_all(node.process for node in self.nodes if node.process is not None)
