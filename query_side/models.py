@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictFloat, model_validator
 from query_side.stores.base import Filters, Mode
 from semsearch import consistency
 from semsearch.text import WHITESPACE, Text
-from semsearch.values import WholeNumber
+from semsearch.values import WholeNumber, whole_number
 
 MAX_LIMIT = 100
 MAX_QUERY = 2000
@@ -52,7 +52,7 @@ class SearchRequest(BaseModel):
                               pattern=consistency.PATTERN,
                               description="consistency token from a command response (naming "
                               f"at most {consistency.MAX_WRITES} documents)")
-    wait_ms: WholeNumber | None = Field(default=None, ge=0, le=60_000,
+    wait_ms: whole_number(0, 60_000) | None = Field(default=None,  # type: ignore[valid-type]
                                 description="longest wait for the token (default: the server's "
                                 "CONSISTENCY_WAIT_SECONDS; at most its MAX_WAIT_SECONDS)")
 

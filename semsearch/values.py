@@ -89,6 +89,12 @@ def _no_text(value: Any) -> Any:
 
 WholeNumber = Annotated[int, BeforeValidator(_no_text)]
 """A request's integer as JSON Schema means it: ``5`` or ``5.0``, never ``"5"`` or ``true``."""
+
+
+def whole_number(minimum: int, maximum: int) -> Any:
+    """``WholeNumber`` from ``minimum`` to ``maximum`` (bounds inside the validator, so that
+    the JSON Schema says ``minimum``/``maximum`` also where the field is optional)."""
+    return Annotated[int, Field(ge=minimum, le=maximum), BeforeValidator(_no_text)]
 Integer = Annotated[StrictInt, Field(ge=-MAX_INTEGER, le=MAX_INTEGER)]
 Number = Annotated[StrictFloat, Field(allow_inf_nan=False, ge=-MAX_INTEGER, le=MAX_INTEGER)]
 """A double in the same range (2.0 equals 2 on every store)."""
