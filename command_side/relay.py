@@ -8,7 +8,8 @@ the worker's version guard makes harmless. Rows still pending for a store are se
 A relay that starts sends every unconfirmed row again at once, without waiting for its back-off:
 after a crash of the stack, jobs that a killed Redis or a killed worker lost would otherwise wait
 up to ``MAX_BACKOFF_SECONDS`` (a job that did survive is then applied twice, harmlessly).
-Each change in a job carries the request id of the command that made it. Every
+Each change in a job carries the request id of the command that made it (the job message and
+its payload: command_side/jobs.py). Every
 ``reconcile_every_seconds`` (among all relays) the relay also enqueues a comparison of each store
 with PostgreSQL, which repairs what a store lost or brought back after confirming it
 (sync_worker/antientropy.py).
@@ -28,6 +29,7 @@ from rq import Queue, Retry
 from sqlalchemy.engine import Engine
 
 from command_side import audit
+from command_side.jobs import PROJECT_CHANGES, RECONCILE_STORE, Change, ProjectChanges, queue_name
 from command_side.outbox import backlog
 from command_side.settings import CommandSettings
 from semsearch.failpoints import crash_if
@@ -38,10 +40,6 @@ SENT = Counter("semsearch_relay_sent_total", "Outbox rows sent to the worker que
 PENDING = Gauge("semsearch_outbox_pending", "Changes not yet confirmed by every store")
 OLDEST = Gauge("semsearch_outbox_oldest_age_seconds", "Age of the oldest unconfirmed change")
 
-JOB = "sync_worker.jobs.project_changes"
-"""Enqueued by dotted path: the relay never imports the worker (or torch)."""
-
-RECONCILE_JOB = "sync_worker.jobs.reconcile_store"
 RECONCILE_TIMEOUT_SECONDS = 3600
 """A comparison walks the whole store: far longer than a batch of changes may take."""
 
@@ -70,10 +68,6 @@ PURGE = sa.text(
 )
 
 
-def queue_name(settings: CommandSettings, store: str) -> str:
-    return f"{settings.queue_name}-{store}"
-
-
 def backed_up(redis: Redis, settings: CommandSettings) -> bool:
     """Every store's queue holds ``max_queued_jobs`` jobs that no worker has taken yet.
 
@@ -97,17 +91,18 @@ def relay_once(engine: Engine, redis: Redis, settings: CommandSettings) -> int:
         if not rows:
             return 0
         crash_if("relay-after-claim", settings.failpoints)
-        per_store: dict[str, list[list[object]]] = defaultdict(list)
+        per_store: dict[str, list[Change]] = defaultdict(list)
         for seq, doc_id, version, stores, request_id in rows:
             for store in stores:
-                per_store[store].append([str(doc_id), version, seq, request_id])
+                per_store[store].append(Change(doc_id, version, seq, request_id))
         for store, changes in per_store.items():
+            message = ProjectChanges(store, tuple(changes))
             job = Queue(queue_name(settings, store), connection=redis).enqueue(
-                JOB, store, changes, failure_ttl=7 * 24 * 3600, result_ttl=60,
+                PROJECT_CHANGES, *message.to_payload(), failure_ttl=7 * 24 * 3600, result_ttl=60,
                 retry=Retry(max=settings.job_retries) if settings.job_retries else None,
             )
             log.info("sent %d change(s) to %s", len(changes), store, extra={"fields": {
-                "job": job.id, "store": store, "request_ids": request_ids(changes)}})
+                "job": job.id, "store": store, "request_ids": message.request_ids}})
         conn.execute(MARK_SENT, {"seqs": [row.seq for row in rows]})
     SENT.inc(len(rows))
     return len(rows)
@@ -129,7 +124,7 @@ def schedule_reconcile(redis: Redis, settings: CommandSettings) -> list[str]:
             continue
         if redis.set(f"{name}:reconcile-enqueued", "1", nx=True, px=every_ms):
             Queue(name, connection=redis).enqueue(
-                RECONCILE_JOB, store, job_timeout=RECONCILE_TIMEOUT_SECONDS, result_ttl=3600,
+                RECONCILE_STORE, store, job_timeout=RECONCILE_TIMEOUT_SECONDS, result_ttl=3600,
                 failure_ttl=7 * 24 * 3600)
             log.info("comparison of %s with PostgreSQL enqueued", store,
                      extra={"fields": {"store": store}})
@@ -144,11 +139,6 @@ def resume(engine: Engine) -> int:
     if due:
         log.info("resuming: %d change(s) sent before but never confirmed are sent again", due)
     return due
-
-
-def request_ids(changes: list[list[object]]) -> list[str]:
-    """The request ids of a batch's changes (each change: id, version, seq, request id)."""
-    return sorted({str(c[3]) for c in changes if len(c) > 3 and c[3]})
 
 
 def observe_backlog(engine: Engine) -> dict[str, object]:

@@ -1,26 +1,20 @@
 """Settings of the command API and the relay, read once from the environment."""
 
-from pydantic import Field, field_validator
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from semsearch import consistency
 from semsearch.auth import AuthSettings
-from semsearch.config import CommaList
+from semsearch.config import CommaList, PipelineSettings
 from semsearch.ratelimit import RateLimitSettings
 
-DEFAULT_DATABASE_URL = "postgresql+psycopg://semsearch@127.0.0.1:5432/semsearch"
 
-
-class CommandSettings(AuthSettings, RateLimitSettings):
-    """(The auth settings are the command API's: ``semsearch.auth``.)"""
+class CommandSettings(PipelineSettings, AuthSettings, RateLimitSettings):
+    """(The auth settings are the command API's: ``semsearch.auth``; the database, Redis, queue,
+    store and metrics settings every pipeline process shares: ``semsearch.config``.)"""
 
     model_config = SettingsConfigDict(env_prefix="", extra="ignore")
 
-    database_url: str = DEFAULT_DATABASE_URL
-    redis_url: str = "redis://127.0.0.1:6379/0"
-    sync_stores: CommaList = Field(default_factory=lambda: ["pgvector"])
-    """Stores the worker must project every change into; each gets its own RQ job."""
-    queue_name: str = "semsearch-sync"
     relay_batch_size: int = Field(default=256, ge=1, le=10_000)
     relay_idle_seconds: float = Field(default=0.05, gt=0)
     resend_after_seconds: float = Field(default=30.0, gt=0)
@@ -40,15 +34,5 @@ class CommandSettings(AuthSettings, RateLimitSettings):
     """(At most what one consistency token may name: the query API refuses longer ones.)"""
     audit_retention_days: float = Field(default=90.0, gt=0)
     """Audit rows older than this are purged (by the relay, once a minute)."""
-    metrics_port: int | None = None
-    """The relay serves Prometheus metrics here (it has no HTTP API of its own)."""
     failpoints: CommaList = Field(default_factory=list)
     """Test-only crash points (semsearch.failpoints); empty in production."""
-
-    @field_validator("sync_stores")
-    @classmethod
-    def _known(cls, value: list[str]) -> list[str]:
-        unknown = set(value) - {"pgvector", "weaviate"}
-        if unknown or not value:
-            raise ValueError(f"SYNC_STORES must name pgvector and/or weaviate, got {value}")
-        return value

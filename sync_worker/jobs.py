@@ -1,4 +1,4 @@
-"""RQ jobs, enqueued by the relay by dotted path (``sync_worker.jobs.project_changes``).
+"""RQ jobs, enqueued by the relay by dotted path; their messages: command_side/jobs.py.
 
 A store that is away fails the whole job (RQ retries it; the outbox resends it later). A batch
 that fails for another reason is retried one document at a time, so one bad document never
@@ -11,6 +11,7 @@ import logging
 import uuid
 
 from command_side import deadletters
+from command_side.jobs import ProjectChanges
 from command_side.outbox import acknowledge
 from query_side import readmodel
 from query_side.generations import Generation
@@ -30,6 +31,7 @@ from sync_worker.runtime import (
 log = logging.getLogger("semsearch.worker")
 
 Change = tuple[uuid.UUID, int, int]
+"""A change as ``sync_worker.projection.project`` takes it: (document id, version, outbox seq)."""
 
 
 class DocumentsFailed(Exception):
@@ -70,27 +72,23 @@ def _one_by_one(rt: Runtime, store: VectorStore, changes: list[Change], generati
     return total
 
 
-def request_ids(changes: list[list[object]]) -> list[str]:
-    """The request ids the relay put beside each change (absent in jobs of older relays)."""
-    return sorted({str(c[3]) for c in changes if len(c) > 3 and c[3]})
-
-
-def project_changes(store_name: str, changes: list[list[object]]) -> dict[str, int]:
-    """Apply a batch of (id, version, outbox seq[, request id]) to one store. Raises to let RQ
-    retry."""
+def project_changes(store_name: str, changes: list[object]) -> dict[str, int]:
+    """Apply a batch of changes (``command_side.jobs.ProjectChanges``, as its payload) to one
+    store. Raises to let RQ retry (a payload that is not a job's: ``BadJobPayload``)."""
     try:
-        return _project_changes(current(), store_name, changes)
+        return _project_changes(current(), ProjectChanges.from_payload(store_name, changes))
     except Exception:
         JOB_FAILURES.labels(store_name).inc()
         raise
 
 
-def _project_changes(rt: Runtime, store_name: str, changes: list[list[object]]) -> dict[str, int]:
-    """Apply the batch to store ``store_name`` of every live index generation, each with its own
-    encoder and passage settings; the outbox rows are acknowledged once all hold them."""
-    parsed = [(uuid.UUID(str(c[0])), int(str(c[1])), int(str(c[2]))) for c in changes]
+def _project_changes(rt: Runtime, job: ProjectChanges) -> dict[str, int]:
+    """Apply the batch to its store of every live index generation, each with its own encoder
+    and passage settings; the outbox rows are acknowledged once all hold them."""
+    store_name = job.store
+    parsed = [(c.doc_id, c.version, c.seq) for c in job.changes]
     log.info("%s: applying %d change(s)", store_name, len(parsed),
-             extra={"fields": {"store": store_name, "request_ids": request_ids(changes)}})
+             extra={"fields": {"store": store_name, "request_ids": job.request_ids}})
     outcome = Outcome()
     for generation in rt.live_generations():
         outcome.add(_project_generation(rt, store_name, generation, parsed))
@@ -99,7 +97,7 @@ def _project_changes(rt: Runtime, store_name: str, changes: list[list[object]]) 
     EMBEDDED.inc(outcome.embedded)
     log.info("%s: %d upserted, %d deleted, %d skipped, %d embedded", store_name,
              outcome.upserted, outcome.deleted, outcome.skipped, outcome.embedded,
-             extra={"fields": {"store": store_name, "request_ids": request_ids(changes)}})
+             extra={"fields": {"store": store_name, "request_ids": job.request_ids}})
     return {"upserted": outcome.upserted, "deleted": outcome.deleted,
             "skipped": outcome.skipped, "embedded": outcome.embedded}
 

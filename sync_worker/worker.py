@@ -9,6 +9,7 @@ from redis import Redis
 from rq import Queue, SimpleWorker
 from rq.worker import DequeueStrategy
 
+from command_side.jobs import queue_name
 from sync_worker import runtime
 from sync_worker.rebuild import rebuild_if_empty
 from sync_worker.settings import WorkerSettings
@@ -17,8 +18,7 @@ log = logging.getLogger("semsearch.worker")
 
 
 def queues(settings: WorkerSettings, redis: Redis) -> list[Queue]:
-    return [Queue(f"{settings.queue_name}-{store}", connection=redis)
-            for store in settings.sync_stores]
+    return [Queue(queue_name(settings, store), connection=redis) for store in settings.sync_stores]
 
 
 def run(settings: WorkerSettings, burst: bool = False, name: str | None = None) -> None:

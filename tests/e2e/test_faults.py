@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from redis import Redis
 from rq import Queue
 
-from command_side.relay import JOB
+from command_side.jobs import PROJECT_CHANGES, Change, ProjectChanges
 from semsearch.chaos import Cluster
 from tests.services import Services
 
@@ -192,7 +192,8 @@ def test_two_workers_with_versions_out_of_order(cluster: Cluster) -> None:
     for store in ("pgvector", "weaviate"):  # stale replays queued ahead of everything
         queue = Queue(f"{cluster.env['QUEUE_NAME']}-{store}", connection=redis)
         for item in items:
-            queue.enqueue(JOB, store, [[item["id"], 1, 0]])
+            stale = ProjectChanges(store, (Change(uuid.UUID(item["id"]), 1, 0),))
+            queue.enqueue(PROJECT_CHANGES, *stale.to_payload())
     cluster.start_worker("worker-a")
     cluster.start_worker("worker-b")
     cluster.start("relay", "relay")

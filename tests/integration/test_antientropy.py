@@ -12,7 +12,8 @@ import pytest
 from rq import Queue
 
 from command_side import deadletters
-from command_side.relay import RECONCILE_JOB, queue_name, schedule_reconcile
+from command_side.jobs import RECONCILE_STORE, queue_name
+from command_side.relay import schedule_reconcile
 from query_side.stores.base import VectorStore
 from sync_worker.antientropy import reconcile_family
 from sync_worker.projection import GONE, build_records
@@ -101,7 +102,7 @@ def test_the_relay_enqueues_one_comparison_per_store_and_interval_and_the_worker
     assert schedule_reconcile(both.redis, settings) == []  # not while a store's queue is busy
     both.work()
     assert schedule_reconcile(both.redis, settings) == ["pgvector", "weaviate"]
-    assert [[job.func_name for job in q.jobs] for q in queues.values()] == [[RECONCILE_JOB]] * 2
+    assert [[job.func_name for job in q.jobs] for q in queues.values()] == [[RECONCILE_STORE]] * 2
 
     both.work()
     assert _differences(both, store)["missing"] == []

@@ -11,7 +11,7 @@ from rq import Queue
 
 from command_side.commands import CreateDocument, DocumentFields
 from command_side.handlers import create_document
-from command_side.relay import JOB
+from command_side.jobs import PROJECT_CHANGES, Change, ProjectChanges, queue_name
 from query_side import readmodel
 from sync_worker.projection import project
 from tests.pipeline import Pipeline
@@ -19,8 +19,12 @@ from tests.services import Services
 
 
 def queued_jobs(pipe: Pipeline) -> int:
-    name = f"{pipe.command_settings.queue_name}-pgvector"
-    return Queue(name, connection=pipe.redis).count
+    return Queue(queue_name(pipe.command_settings, "pgvector"), connection=pipe.redis).count
+
+
+def enqueue(queue: Queue, change: Change) -> None:
+    """A job of one change, as the relay builds it (a duplicate, a replay or out of order)."""
+    queue.enqueue(PROJECT_CHANGES, *ProjectChanges("pgvector", (change,)).to_payload())
 
 
 def test_rolled_back_command_leaves_no_outbox_row_and_no_job(pipe: Pipeline) -> None:
@@ -83,9 +87,9 @@ def test_older_version_redelivered_after_newer_never_restores_old_content(pipe: 
     pipe.command.put(f"/v1/documents/{doc['id']}",
                      json={"title": "Colour", "body": "Grass is green in spring."})
     pipe.sync()
-    queue = Queue(f"{pipe.command_settings.queue_name}-pgvector", connection=pipe.redis)
+    queue = Queue(queue_name(pipe.command_settings, "pgvector"), connection=pipe.redis)
     for _ in range(3):  # duplicates and a replay of version 1
-        queue.enqueue(JOB, "pgvector", [[doc["id"], 1, old_seq]])
+        enqueue(queue, Change(uuid.UUID(doc["id"]), 1, old_seq))
     pipe.work()
     hit = pipe.search("green grass")["hits"][0]
     assert hit["id"] == doc["id"] and hit["version"] == 2 and "Grass" in hit["snippet"]
@@ -95,9 +99,9 @@ def test_newer_job_first_then_older_job_keeps_newer(pipe: Pipeline) -> None:
     doc = pipe.create(title="Order", body="first text about apples")
     pipe.command.patch(f"/v1/documents/{doc['id']}", json={"body": "second text about pears"})
     rows = pipe.outbox(doc["id"])
-    queue = Queue(f"{pipe.command_settings.queue_name}-pgvector", connection=pipe.redis)
-    queue.enqueue(JOB, "pgvector", [[doc["id"], 2, rows[1].seq]])
-    queue.enqueue(JOB, "pgvector", [[doc["id"], 1, rows[0].seq]])
+    queue = Queue(queue_name(pipe.command_settings, "pgvector"), connection=pipe.redis)
+    enqueue(queue, Change(uuid.UUID(doc["id"]), 2, rows[1].seq))
+    enqueue(queue, Change(uuid.UUID(doc["id"]), 1, rows[0].seq))
     pipe.work()
     hit = pipe.search("pears")["hits"][0]
     assert hit["version"] == 2 and "pears" in hit["snippet"]
@@ -109,8 +113,8 @@ def test_delete_then_stale_create_job_stays_deleted(pipe: Pipeline) -> None:
     first_seq = pipe.outbox(doc["id"])[0].seq
     pipe.command.delete(f"/v1/documents/{doc['id']}")
     pipe.sync()
-    queue = Queue(f"{pipe.command_settings.queue_name}-pgvector", connection=pipe.redis)
-    queue.enqueue(JOB, "pgvector", [[doc["id"], 1, first_seq]])
+    queue = Queue(queue_name(pipe.command_settings, "pgvector"), connection=pipe.redis)
+    enqueue(queue, Change(uuid.UUID(doc["id"]), 1, first_seq))
     pipe.work()
     assert pipe.ids("deleted soon") == []
 
@@ -128,8 +132,8 @@ def test_unchanged_text_is_never_embedded_twice(pipe: Pipeline) -> None:
     twin = pipe.create(title="Rivers", body="The Nile is the longest river in Africa.")
     pipe.sync()
     assert len(pipe.encoder.texts) == 1  # same text in another document: cached
-    queue = Queue(f"{pipe.command_settings.queue_name}-pgvector", connection=pipe.redis)
-    queue.enqueue(JOB, "pgvector", [[twin["id"], 1, 0]])  # a replayed job
+    queue = Queue(queue_name(pipe.command_settings, "pgvector"), connection=pipe.redis)
+    queue.enqueue(PROJECT_CHANGES, "pgvector", [[twin["id"], 1, 0]])  # an older relay's replay
     pipe.work()
     assert len(pipe.encoder.texts) == 1
     pipe.command.patch(f"/v1/documents/{doc['id']}", json={"body": "The Amazon carries most water."})

@@ -15,7 +15,8 @@ from rq import Queue
 
 from command_side.commands import CreateDocument, DocumentFields, ReplaceDocument
 from command_side.handlers import create_document, replace_document
-from command_side.relay import queue_name, relay_once
+from command_side.jobs import ProjectChanges, queue_name
+from command_side.relay import relay_once
 from command_side.settings import CommandSettings
 from tests.services import Services
 
@@ -86,10 +87,11 @@ def test_several_relays_deliver_every_outbox_row_once_under_a_burst(services: Se
         for store in STORES:
             delivered: Counter[int] = Counter()
             for job in Queue(queue_name(settings, store), connection=redis).get_jobs():
-                assert job.args[0] == store
-                for doc_id, version, seq, _ in job.args[1]:
-                    assert outbox[seq] == (doc_id, version)
-                    delivered[seq] += 1
+                message = ProjectChanges.from_payload(*job.args)
+                assert message.store == store
+                for change in message.changes:
+                    assert outbox[change.seq] == (str(change.doc_id), change.version)
+                    delivered[change.seq] += 1
             assert set(delivered) == set(outbox), f"{store}: {len(set(outbox) - set(delivered))} lost"
             assert max(delivered.values()) == 1, f"{store}: a row was claimed twice"
         assert sum(map(sum, sent)) == len(outbox)
