@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import ceilings, load, peer, relevance_run, report, texts
+from benchmarks.argtypes import counts, levels, positive, size, sizes
 from benchmarks.results import Run, meta
 from benchmarks.stack import DEFAULT_BACKEND
 from benchmarks.steps import STEPS, measure_ceiling, session
@@ -32,36 +33,6 @@ SUBCOMMANDS = {
     "endurance": "steady writes and searches for --minutes: resident memory must stay flat",
     "ceilings": "the raw encoders (torch, ONNX int8): documents/s, queries/s, STS Benchmark",
 }
-
-
-def size(text: str) -> int:
-    """``10000``, ``10k`` or ``0.1m``."""
-    text = text.strip().lower()
-    factor = {"k": 1_000, "m": 1_000_000}.get(text[-1:], 1)
-    return int(float(text.rstrip("km")) * factor)
-
-
-def sizes(text: str) -> list[int]:
-    return sorted({size(part) for part in text.split(",") if part.strip()})
-
-
-def levels(text: str) -> list[int]:
-    return [int(part) for part in text.split(",") if part.strip()]
-
-
-def counts(text: str) -> list[int]:
-    """``1,2,3``: distinct positive counts, ascending."""
-    found = sorted(set(levels(text)))
-    if not found or found[0] < 1:
-        raise argparse.ArgumentTypeError(f"positive counts, e.g. 1,2,3; not {text!r}")
-    return found
-
-
-def positive(text: str) -> int:
-    number = int(text)
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"a positive count, not {text!r}")
-    return number
 
 
 def common() -> argparse.ArgumentParser:
@@ -123,7 +94,7 @@ def parser() -> argparse.ArgumentParser:
                                            formatter_class=argparse.RawDescriptionHelpFormatter))
     peer.arguments(sub.add_parser("peer", help=peer.HELP, description=peer.__doc__,
                                   formatter_class=argparse.RawDescriptionHelpFormatter))
-    from benchmarks import sizing  # (it imports size() from here)
+    from benchmarks import sizing
 
     sizing.arguments(sub.add_parser("sizing", help=sizing.HELP, description=sizing.__doc__,
                                     formatter_class=argparse.RawDescriptionHelpFormatter))

@@ -43,7 +43,7 @@ LIMIT = 10
 
 
 def arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    from benchmarks.cli import size
+    from benchmarks.argtypes import size
 
     p.add_argument("--documents", type=size, default=1_000, help="corpus size (1000, 10k…)")
     p.add_argument("--encoder", choices=list(ENCODER_SETTING), default=DEFAULT_BACKEND,

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.report import table
+from benchmarks.tables import table
 
 TARGET_OVER_PEER = 1.5
 TARGET_OVER_ENCODER = 0.93

@@ -121,8 +121,8 @@ def padding_fraction(texts: list[str], batch_size: int) -> float:
     first, each batch padded to its longest text (as both encoders batch)."""
     from tokenizers import Tokenizer
 
-    from embeddings.encoder import packaged_model_path
     from embeddings.onnx import MAX_SEQ_LENGTH
+    from embeddings.packaged import packaged_model_path
 
     tokenizer = Tokenizer.from_file(f"{packaged_model_path()}/tokenizer.json")
     tokenizer.enable_truncation(max_length=MAX_SEQ_LENGTH)

@@ -7,6 +7,7 @@ from typing import Any
 
 from benchmarks import ceilings, plots, profile, profile_encoder
 from benchmarks import profile_rules as rules
+from benchmarks.tables import table
 
 
 def measure(backend: str, texts: list[str], documents: int, ingested: int, samples: Path,
@@ -23,8 +24,6 @@ def measure(backend: str, texts: list[str], documents: int, ingested: int, sampl
 
 
 def section(store: str, found: dict[str, Any]) -> list[str]:
-    from benchmarks.report import table  # (report imports this module)
-
     worker, encoder = found["worker"], found["encoder"]
     rows = [[name, *_cells(worker, name), *_cells(encoder, name), _extra(worker, encoder, name)]
             for name in _names(found)]

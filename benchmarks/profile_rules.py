@@ -74,7 +74,7 @@ RULES: tuple[Rule, ...] = (
     Rule("serialization", "pickle"),
     Rule("serialization", "rq/serializers.py"),
     Rule("serialization", "pgvector/", ("to_db", "to_db_binary", "_to_db", "_to_db_binary")),
-    Rule("serialization", "query_side/stores/weaviate_objects.py"),
+    Rule("serialization", "query_side/stores/weaviate/objects.py"),
     Rule("store writes", "query_side/stores/"),
     Rule("store writes", "weaviate/"),
     Rule("store writes", "grpc/"),

@@ -12,7 +12,7 @@ from typing import Any
 
 from benchmarks import plots
 from benchmarks.relevance import MODES
-from benchmarks.report import table
+from benchmarks.tables import table
 
 STS_TARGETS = {"torch": 0.820, "onnx": 0.815}
 """all-MiniLM-L6-v2 on the STS Benchmark test split: fp32 (torch) and ONNX int8."""

@@ -49,7 +49,7 @@ def _names(allowed: tuple[str, ...]) -> Any:
 
 
 def arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    from benchmarks.cli import size
+    from benchmarks.argtypes import size
 
     p.add_argument("--store", choices=["pgvector", "weaviate", "both"], default="both")
     p.add_argument("--passages", type=_names(tuple(SETTINGS)), default=["on", "off"],
@@ -95,7 +95,7 @@ def main(args: argparse.Namespace, argv: list[str]) -> int:
     from benchmarks.labelled import LabelledSet, headings, long
     from benchmarks.results import meta
     from benchmarks.stack import BenchStack
-    from semsearch.cli import lower_priority
+    from sync_worker.priority import lower_priority
     from sync_worker.settings import WorkerSettings
 
     # The raw encoder runs here at the worker's CPU priority, so that on a shared machine both

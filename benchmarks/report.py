@@ -10,12 +10,7 @@ from typing import Any
 from benchmarks import overload, plots, profile_report
 from benchmarks.memory import budget_mb
 from benchmarks.results import Run, checks
-
-
-def table(header: list[str], rows: list[list[Any]]) -> list[str]:
-    cells = [[("—" if v is None else str(v)) for v in row] for row in rows]
-    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header),
-            *("| " + " | ".join(row) + " |" for row in cells), ""]
+from benchmarks.tables import table
 
 
 def _ceilings(data: dict[str, Any]) -> list[str]:

@@ -33,7 +33,7 @@ import sqlalchemy as sa
 from tqdm import tqdm
 
 from benchmarks import sizing_stores
-from benchmarks.cli import size
+from benchmarks.argtypes import size
 from benchmarks.results import machine, meta
 from embeddings.passages import PassageSettings, document_hash, passage_text, passages
 from query_side.stores.base import Passage, ReadDocument

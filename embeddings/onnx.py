@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from embeddings.encoder import packaged_model_path
+from embeddings.packaged import packaged_model_path
 
 ONNX_INT8_MODEL = "all-MiniLM-L6-v2-onnx-int8"
 """The model id recorded next to embeddings made by the quantized model."""

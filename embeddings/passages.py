@@ -73,7 +73,7 @@ def model_tokenizer() -> Offsets:
     try:
         from tokenizers import Tokenizer
 
-        from embeddings.encoder import packaged_model_path
+        from embeddings.packaged import packaged_model_path
 
         tokenizer = Tokenizer.from_file(f"{packaged_model_path()}/tokenizer.json")
     except Exception:  # pragma: no cover - the model always ships with the project

@@ -100,6 +100,7 @@ def cmd_relay(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
+    from sync_worker.priority import lower_priority
     from sync_worker.settings import WorkerSettings
     from sync_worker.worker import run
 
@@ -107,22 +108,6 @@ def cmd_worker(args: argparse.Namespace) -> int:
     lower_priority(settings.worker_nice)
     run(settings, burst=args.burst, name=args.name)
     return 0
-
-
-def lower_priority(nice: int) -> None:
-    """Nice this process to ``nice`` (never back up: an unprivileged process cannot, and whoever
-    started it niced it more). Linux keeps a priority per thread and a new thread inherits its
-    creator's, so every thread there now is set (numpy's BLAS pool starts at import)."""
-    import os
-    from pathlib import Path
-
-    tasks = Path("/proc/self/task")
-    for tid in [int(t.name) for t in tasks.iterdir()] if tasks.is_dir() else [0]:
-        try:
-            if os.getpriority(os.PRIO_PROCESS, tid) < nice:
-                os.setpriority(os.PRIO_PROCESS, tid, nice)
-        except ProcessLookupError:  # a thread that ended meanwhile
-            pass
 
 
 def serve(app_factory: str, port: int, host: str, workers: int = 1,

@@ -20,7 +20,7 @@ from sync_worker.settings import WorkerSettings
 def weaviate_nodes(settings: WorkerSettings, pids: dict[str, int]) -> list[dict[str, object]]:
     """Each node of ``WEAVIATE_URL``: url, pid (None unless in ``pids``), ready, objects (the
     documents its own replica holds; None while it is down) and passages."""
-    from query_side.stores.weaviate_nodes import node_status, node_stores
+    from query_side.stores.weaviate import node_status, node_stores
 
     found = []
     for url, store in node_stores(settings):

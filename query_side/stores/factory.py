@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
 from urllib.parse import urlparse
 
 from sqlalchemy.engine import Engine
@@ -18,7 +17,7 @@ def open_store(name: str, settings: StoreSettings, read_engine: Engine) -> Vecto
 
             return PgvectorStore(read_engine, settings.pgvector_table)
         case "weaviate":
-            from query_side.stores.weaviate import WeaviateStore
+            from query_side.stores.weaviate import WeaviateStore, connect_url
 
             if not settings.weaviate_url:
                 raise ValueError("store 'weaviate' needs WEAVIATE_URL")
@@ -36,11 +35,3 @@ def open_store(name: str, settings: StoreSettings, read_engine: Engine) -> Vecto
             return MemoryStore()
         case _:
             raise ValueError(f"unknown store {name!r}: use pgvector or weaviate")
-
-
-def connect_url(url: str, grpc_port: int) -> Any:
-    """A Weaviate client for the node at ``url`` (see ``query_side.stores.weaviate.connect``)."""
-    from query_side.stores.weaviate import connect
-
-    parsed = urlparse(url)
-    return connect(parsed.port or 8080, grpc_port, host=parsed.hostname or "127.0.0.1")

@@ -28,7 +28,7 @@ def test_a_document_that_keeps_failing_is_dead_lettered_then_replayed(
         pipe2: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
     import time
 
-    from query_side.stores import weaviate_objects as weaviate_module
+    from query_side.stores.weaviate import objects as weaviate_module
 
     bad = uuid.uuid4()
     original = weaviate_module.document_properties

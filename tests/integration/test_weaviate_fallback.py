@@ -79,7 +79,7 @@ def test_per_object_failure_is_reported_and_never_acknowledged(
         both: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
     """A Weaviate batch that fails for one object: the job fails visibly, the change stays
     pending for Weaviate, and pgvector is not held back."""
-    from query_side.stores import weaviate_objects as weaviate_module
+    from query_side.stores.weaviate import objects as weaviate_module
 
     bad_id = uuid.uuid4()
     original = weaviate_module.document_properties

@@ -13,7 +13,7 @@ import numpy as np
 import psutil
 import pytest
 
-from benchmarks import cli, metrics, report, sts, texts
+from benchmarks import argtypes, cli, metrics, report, sts, texts
 from benchmarks.load import LoadResult
 from benchmarks.memory import (
     WEAVIATE_NODE_MB,
@@ -65,8 +65,8 @@ def test_each_query_workload_is_valid_search_json(kind: str) -> None:
 
 
 def test_sizes_and_levels_parse() -> None:
-    assert cli.size("10k") == 10_000 and cli.size("0.1m") == 100_000 and cli.size("250") == 250
-    assert cli.sizes("100k,10k") == [10_000, 100_000]
+    assert argtypes.size("10k") == 10_000 and argtypes.size("0.1m") == 100_000 and argtypes.size("250") == 250
+    assert argtypes.sizes("100k,10k") == [10_000, 100_000]
     args = cli.parser().parse_args(["query", "--store", "pgvector", "--concurrency", "1,4"])
     assert args.subcommand == "query" and args.concurrency == [1, 4] and args.documents == 10_000
 

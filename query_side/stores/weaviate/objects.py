@@ -11,9 +11,9 @@ import numpy as np
 from weaviate.classes.data import DataObject
 
 from query_side.stores import ranking, terms
-from query_side.stores import weaviate_filters as wf
-from query_side.stores import weaviate_schema as schema
 from query_side.stores.base import LEAD_CHARS, ReadDocument, SearchHit
+from query_side.stores.weaviate import filters as wf
+from query_side.stores.weaviate import schema
 
 
 def passage_uuid(doc_id: uuid.UUID, ordinal: int) -> uuid.UUID:

@@ -1,4 +1,4 @@
-"""Weaviate store: documents and their passages in two collections (weaviate_schema.py).
+"""Weaviate store: documents and their passages in two collections (schema.py here).
 
 Semantics match ``PgvectorStore`` (search goes through query_side/stores/ranking.py on both);
 where Weaviate differs:
@@ -17,7 +17,7 @@ where Weaviate differs:
   whitespace matches where SQL equality would not.
 
 A cluster: the store talks to one node at a time and moves to another when it fails
-(query_side/stores/weaviate_failover.py); a call that failed is not retried (the worker's job
+(query_side/stores/weaviate/failover.py); a call that failed is not retried (the worker's job
 retries, the query router answers from pgvector). Reads and writes carry the consistency levels of
 ``WEAVIATE_READ_CONSISTENCY`` and ``WEAVIATE_WRITE_CONSISTENCY``; aggregates (counts) have none
 and read what one node holds.
@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any, TypeVar
+from urllib.parse import urlparse
 
 import grpc
 import httpx
@@ -50,9 +51,6 @@ from weaviate.exceptions import (
 )
 
 from query_side.stores import ranking
-from query_side.stores import weaviate_filters as wf
-from query_side.stores import weaviate_objects as wo
-from query_side.stores import weaviate_schema as schema
 from query_side.stores.base import (
     Filters,
     Mode,
@@ -61,7 +59,10 @@ from query_side.stores.base import (
     StoredVersion,
     StoreUnavailable,
 )
-from query_side.stores.weaviate_failover import Nodes
+from query_side.stores.weaviate import filters as wf
+from query_side.stores.weaviate import objects as wo
+from query_side.stores.weaviate import schema
+from query_side.stores.weaviate.failover import Nodes
 from semsearch.failpoints import crash_if
 
 T = TypeVar("T")
@@ -105,6 +106,12 @@ def connect(http_port: int, grpc_port: int, host: str = "127.0.0.1") -> weaviate
     return client
 
 
+def connect_url(url: str, grpc_port: int) -> weaviate.WeaviateClient:
+    """A client for the node at ``url`` (see :func:`connect`)."""
+    parsed = urlparse(url)
+    return connect(parsed.port or 8080, grpc_port, host=parsed.hostname or "127.0.0.1")
+
+
 class WeaviateStore:
     name = "weaviate"
 
@@ -113,7 +120,7 @@ class WeaviateStore:
                  read: str = "QUORUM", write: str = "QUORUM", replication_factor: int = 1,
                  grpc_addresses: Sequence[tuple[str, int]] = ()) -> None:
         """``client``: one, or one per node of a cluster (``read``/``write``: consistency;
-        ``grpc_addresses``: each node's, see weaviate_failover.py)."""
+        ``grpc_addresses``: each node's, see failover.py)."""
         self._nodes = Nodes([client] if isinstance(client, weaviate.WeaviateClient) else client,
                             grpc_addresses)
         self._failpoints = list(failpoints)

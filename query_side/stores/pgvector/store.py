@@ -45,7 +45,7 @@ from query_side.stores.base import (
     StoredVersion,
     StoreUnavailable,
 )
-from query_side.stores.sql_filters import where_clause
+from query_side.stores.pgvector.filters import where_clause
 
 HNSW_M = 16
 HNSW_EF_CONSTRUCTION = 64

@@ -1,4 +1,4 @@
-"""Filters → a Weaviate filter, with the same meaning as ``sql_filters`` gives them in SQL.
+"""Filters → a Weaviate filter, with the same meaning as ``pgvector/filters.py`` gives them in SQL.
 
 Attributes are free-form JSON, which Weaviate cannot filter directly, so each object carries two
 derived forms of its scalar attributes:

@@ -16,13 +16,11 @@ import httpx
 
 from query_side.settings import StoreSettings
 from query_side.stores.base import StoreUnavailable
-from query_side.stores.weaviate import WeaviateStore
+from query_side.stores.weaviate.store import WeaviateStore, connect_url
 
 
 def node_stores(settings: StoreSettings) -> list[tuple[str, WeaviateStore]]:
     """(URL, store reading only that node) for each node of ``WEAVIATE_URL``."""
-    from query_side.stores.factory import connect_url
-
     return [(url, WeaviateStore(connect_url(url, port), settings.weaviate_collection,
                                 read="ONE", write=settings.weaviate_write_consistency,
                                 replication_factor=settings.weaviate_replication_factor))
