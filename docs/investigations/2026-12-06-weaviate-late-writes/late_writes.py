@@ -23,7 +23,7 @@ from weaviate.classes.data import DataObject
 from weaviate.classes.init import AdditionalConfig, Timeout
 from weaviate.connect import ConnectionParams
 
-from query_side.stores.weaviate_schema import replication
+from query_side.stores.weaviate.schema import replication
 from semsearch.stack.weaviate import ensure_binary
 from semsearch.stack.weaviate_cluster import WeaviateCluster
 
