@@ -20,8 +20,8 @@ import httpx
 from benchmarks import ingest, texts
 from benchmarks.load import LoadResult, Request, run_load
 from benchmarks.stack import BenchStack, Target
-from semsearch.stack.local import answers
-from semsearch.stack.process import free_port, wait_until
+from operations.stack.local import answers
+from operations.stack.process import free_port, wait_until
 
 UPDATE_TARGETS = 500
 """Existing documents the update load cycles through (created and indexed before it starts)."""

@@ -73,9 +73,9 @@ async def _route_cpu_s(auth: Any, limits: Any, headers: list[tuple[bytes, bytes]
     sockets): with the guard (keys and rate limits as ``auth``/``limits`` say) or without."""
     from fastapi import FastAPI
 
-    from semsearch import http
-    from semsearch.auth import Keys
-    from semsearch.ratelimit import Limiter
+    from common import http
+    from common.auth import Keys
+    from common.ratelimit import Limiter
 
     app = FastAPI()
     app.state.keys, app.state.limiter = Keys(auth), Limiter.from_settings(limits)
@@ -118,8 +118,8 @@ def guard_cpu_us(redis_url: str, requests: int = 20_000) -> dict[str, float]:
     sockets): without the guard, with it open (AUTH=off, no limits), and guarded (a Bearer key,
     the default rate limits on ``redis_url``). guarded − none is all that keys and rate limits
     add to a request, the framework's dependency handling included."""
-    from semsearch.auth import AuthSettings
-    from semsearch.ratelimit import RateLimitSettings
+    from common.auth import AuthSettings
+    from common.ratelimit import RateLimitSettings
 
     bearer = [(b"authorization", f"Bearer {READER}".encode())]
     on = AuthSettings(auth="on", read_keys=[f"ui:{READER}"])

@@ -18,6 +18,7 @@ from benchmarks import relevance
 from benchmarks.stack import Target
 from embeddings import Encoder
 from embeddings.passages import PassageSettings
+from operations.quality import metrics
 from query_side import readmodel
 from query_side.db import make_read_engine
 from sync_worker.projection import Prepared, prepare
@@ -84,7 +85,7 @@ def run(target: Target, docs: Sequence[dict[str, Any]], queries: Sequence[str], 
     index = {str(d["id"]): n for n, d in enumerate(docs)}
     recalls, gaps = [], []
     for row, hits in zip(exact, found, strict=True):
-        top = np.argsort(-row)[: 4 * relevance.K]  # ties at the cut are looked at in ann_recall
+        top = np.argsort(-row)[: 4 * metrics.K]  # ties at the cut are looked at in ann_recall
         best = {str(docs[i]["id"]): float(row[i]) for i in top}
         recalls.append(relevance.ann_recall([doc for doc, _ in hits], best))
         # the store's score of a hit is its best passage's cosine: the same as computed here

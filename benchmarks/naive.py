@@ -21,8 +21,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from command_side.models import DocumentCreate
+from common import http
 from embeddings import embedded_text
-from semsearch import http
 
 TABLE = "naive_documents"
 DDL = [

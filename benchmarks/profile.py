@@ -24,7 +24,7 @@ from typing import Any
 import psutil
 
 from benchmarks import profile_rules as rules
-from semsearch.stack.process import Managed
+from operations.stack.process import Managed
 
 PY_SPY = "py-spy==0.4.3"
 """The optional ``profile`` group (pyproject.toml), installed into this environment on first use."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -17,38 +17,11 @@ import httpx
 import numpy as np
 from tqdm import tqdm
 
-from benchmarks.labelled import LabelledSet
 from benchmarks.stack import Target
+from operations.quality.labelled import LabelledSet
+from operations.quality.metrics import K, scores
 
-K = 10
 MODES = ("semantic", "keyword", "hybrid")
-
-
-def dcg(ranked: Sequence[str], relevant: Iterable[str], k: int = K) -> float:
-    wanted = set(relevant)
-    return sum(1 / math.log2(rank + 2) for rank, doc in enumerate(ranked[:k]) if doc in wanted)
-
-
-def ndcg(ranked: Sequence[str], relevant: Iterable[str], k: int = K) -> float:
-    wanted = set(relevant)
-    ideal = sum(1 / math.log2(rank + 2) for rank in range(min(k, len(wanted))))
-    return dcg(ranked, wanted, k) / ideal if ideal else 0.0
-
-
-def recall(ranked: Sequence[str], relevant: Iterable[str], k: int = K) -> float:
-    wanted = set(relevant)
-    return len(wanted & set(ranked[:k])) / len(wanted) if wanted else 0.0
-
-
-def reciprocal_rank(ranked: Sequence[str], relevant: Iterable[str], k: int = K) -> float:
-    wanted = set(relevant)
-    return next((1 / (rank + 1) for rank, doc in enumerate(ranked[:k]) if doc in wanted), 0.0)
-
-
-def scores(ranked: Sequence[str], relevant: Iterable[str], k: int = K) -> dict[str, float]:
-    wanted = set(relevant)
-    return {"ndcg": ndcg(ranked, wanted, k), "recall": recall(ranked, wanted, k),
-            "mrr": reciprocal_rank(ranked, wanted, k)}
 
 
 def mean_scores(per_query: Sequence[Mapping[str, float]]) -> dict[str, float | int]:

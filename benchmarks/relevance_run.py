@@ -1,7 +1,7 @@
 """``semsearch bench relevance``: ranking quality per store, mode and passage setting, in one run.
 
 For each store and passage setting a fresh local stack takes the labelled sets
-(:mod:`benchmarks.labelled`) through the command API, with the raw encoder timed on the same
+(:mod:`operations.quality.labelled`) through the command API, with the raw encoder timed on the same
 passage texts just before and just after; then every query is searched in every mode within its
 set (a tag filter), and scored (:mod:`benchmarks.relevance`). With passages on, the stack is then
 filled to ``--ann-documents`` and its semantic top 10 compared with exact search
@@ -92,9 +92,9 @@ def spread(items: list[Any], count: int) -> list[Any]:
 
 def main(args: argparse.Namespace, argv: list[str]) -> int:
     from benchmarks import ceilings, relevance_report
-    from benchmarks.labelled import LabelledSet, headings, long
     from benchmarks.results import meta
     from benchmarks.stack import BenchStack
+    from operations.quality.labelled import LabelledSet, headings, long
     from sync_worker.priority import lower_priority
     from sync_worker.settings import WorkerSettings
 
@@ -220,7 +220,7 @@ def ann_step(args: argparse.Namespace, target: Any, docs: list[dict[str, Any]], 
              passage_settings: Any) -> dict[str, Any]:
     """Fill the store to ``--ann-documents`` with corpus paragraphs and windows, then compare."""
     from benchmarks import exact, ingest, texts
-    from benchmarks.labelled import tag
+    from operations.quality.labelled import tag
 
     missing = args.ann_documents - len(docs)
     extra = [{**d, "tags": [tag("ann")]} for d in texts.build(missing).documents] if missing > 0 else []

@@ -38,8 +38,8 @@ class Services:
 
     def __enter__(self) -> Services:
         from command_side.migrate import upgrade
-        from semsearch.stack.postgres import EmbeddedPostgres
-        from semsearch.stack.redis import EmbeddedRedis
+        from operations.stack.postgres import EmbeddedPostgres
+        from operations.stack.redis import EmbeddedRedis
 
         self.postgres = EmbeddedPostgres(self.home / "postgres").start()
         self.redis = EmbeddedRedis(self.home / "redis", persist=False).start()
@@ -47,7 +47,7 @@ class Services:
         upgrade(self.write_url)
         self.read_url = self.postgres.create_database("sizing_read")
         if self.with_weaviate:
-            from semsearch.stack.weaviate import EmbeddedWeaviate
+            from operations.stack.weaviate import EmbeddedWeaviate
 
             self.weaviate = EmbeddedWeaviate(self.home / "weaviate").start()
         return self

@@ -1,6 +1,6 @@
 """The system under test: a fresh local stack for one store, or one already running elsewhere.
 
-A local stack is :class:`~semsearch.stack.local.LocalStack`'s services (PostgreSQL, Redis and,
+A local stack is :class:`~operations.stack.local.LocalStack`'s services (PostgreSQL, Redis and,
 for Weaviate, a weaviate-server) with the four processes spawned here, so that each gets its
 own settings: every change goes to exactly the store being measured (``SYNC_STORES``), the query
 API serves from it (``STORE``), and the relay and worker expose Prometheus metrics on their own
@@ -22,8 +22,8 @@ import psutil
 
 from benchmarks import profile
 from embeddings.encoder import DEFAULT_ENCODER
-from semsearch.stack.local import LocalStack, StackConfig, answers, pick_ports
-from semsearch.stack.process import free_port, wait_until
+from operations.stack.local import LocalStack, StackConfig, answers, pick_ports
+from operations.stack.process import free_port, wait_until
 
 ENCODER_SETTING = {"torch": "sentence-transformers", "onnx": "onnx", "onnx-fp32": "onnx-fp32",
                    "hashing": "hashing"}

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from embeddings import embedded_text
-from semsearch import corpus
+from operations import corpus
 
 SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"(])")
 QUERY_WORDS = (4, 9)

@@ -37,10 +37,10 @@ from command_side.models import (
     Readiness,
 )
 from command_side.settings import CommandSettings
-from semsearch import auth, consistency, http, ratelimit
-from semsearch.auth import AuthError
-from semsearch.problems import documented, problem
-from semsearch.ratelimit import Limiter, RateLimited
+from common import auth, consistency, http, ratelimit
+from common.auth import AuthError
+from common.problems import documented, problem
+from common.ratelimit import Limiter, RateLimited
 
 MAX_REQUEST_BYTES = 64 * 1024 * 1024
 RETRY_AFTER_SECONDS = "5"

@@ -21,7 +21,7 @@ from command_side.exceptions import CommandError
 from command_side.idempotency import MAX_KEY_LENGTH, recall, remember
 from command_side.metrics import COMMAND_SECONDS, COMMANDS, command_name
 from command_side.settings import CommandSettings
-from semsearch.failpoints import crash_if
+from common.failpoints import crash_if
 
 log = logging.getLogger("semsearch.command_api")
 

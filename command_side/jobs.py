@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from semsearch.config import PipelineSettings
+from common.config import PipelineSettings
 
 PROJECT_CHANGES = "sync_worker.jobs.project_changes"
 """The job that applies a batch of changes to one store: ``project_changes(store, changes)``."""

@@ -1,4 +1,4 @@
-"""The command API's ADR-020 series (next to the HTTP ones of ``semsearch.http``).
+"""The command API's ADR-020 series (next to the HTTP ones of ``common.http``).
 
 ``cqrs_command_total{command, outcome}``: create, replace, patch, delete, bulk; written,
 replayed, refused (401/403/404/409/412/429, a refused bulk) or error. ``cqrs_command_duration_seconds

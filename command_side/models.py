@@ -5,8 +5,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
-from semsearch.text import Text
-from semsearch.values import (
+from common.text import Text
+from common.values import (
     ATTRIBUTE_KEYS,
     SCALAR_MESSAGE,
     AttributeKey,

@@ -32,7 +32,7 @@ from command_side import audit
 from command_side.jobs import PROJECT_CHANGES, RECONCILE_STORE, Change, ProjectChanges, queue_name
 from command_side.outbox import backlog
 from command_side.settings import CommandSettings
-from semsearch.failpoints import crash_if
+from common.failpoints import crash_if
 
 log = logging.getLogger("semsearch.relay")
 

@@ -3,15 +3,15 @@
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from semsearch import consistency
-from semsearch.auth import AuthSettings
-from semsearch.config import CommaList, PipelineSettings
-from semsearch.ratelimit import RateLimitSettings
+from common import consistency
+from common.auth import AuthSettings
+from common.config import CommaList, PipelineSettings
+from common.ratelimit import RateLimitSettings
 
 
 class CommandSettings(PipelineSettings, AuthSettings, RateLimitSettings):
-    """(The auth settings are the command API's: ``semsearch.auth``; the database, Redis, queue,
-    store and metrics settings every pipeline process shares: ``semsearch.config``.)"""
+    """(The auth settings are the command API's: ``common.auth``; the database, Redis, queue,
+    store and metrics settings every pipeline process shares: ``common.config``.)"""
 
     model_config = SettingsConfigDict(env_prefix="", extra="ignore")
 
@@ -35,4 +35,4 @@ class CommandSettings(PipelineSettings, AuthSettings, RateLimitSettings):
     audit_retention_days: float = Field(default=90.0, gt=0)
     """Audit rows older than this are purged (by the relay, once a minute)."""
     failpoints: CommaList = Field(default_factory=list)
-    """Test-only crash points (semsearch.failpoints); empty in production."""
+    """Test-only crash points (common.failpoints); empty in production."""

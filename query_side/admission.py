@@ -33,8 +33,8 @@ from fastapi import FastAPI
 from prometheus_client import Counter
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from semsearch import http, logs
-from semsearch.problems import problem
+from common import http, logs
+from common.problems import problem
 
 REFUSED = Counter("semsearch_query_refused_total",
                   "Requests refused by admission control (503), by reason", ["reason"])

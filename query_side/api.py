@@ -16,6 +16,10 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from pydantic import TypeAdapter
 
+from common import auth, consistency, http
+from common.problems import ReadModelBehindProblem, documented, problem
+from common.ratelimit import Limiter
+from common.text import WHITESPACE
 from embeddings import load_encoder
 from query_side import generations, readmodel
 from query_side.admission import RETRY_AFTER_S, Admission, Overloaded, door_first
@@ -45,10 +49,6 @@ from query_side.settings import QuerySettings
 from query_side.stores.base import Filters, SearchHit, StoreUnavailable
 from query_side.stores.factory import open_store
 from query_side.waits import Waits, candidates_now, token_store
-from semsearch import auth, consistency, http
-from semsearch.problems import ReadModelBehindProblem, documented, problem
-from semsearch.ratelimit import Limiter
-from semsearch.text import WHITESPACE
 
 MAX_REQUEST_BYTES = 1024 * 1024
 

@@ -8,10 +8,10 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, model_validator
 
+from common import consistency
+from common.text import WHITESPACE, Text
+from common.values import WholeNumber, whole_number
 from query_side.stores.base import Filters, Mode
-from semsearch import consistency
-from semsearch.text import WHITESPACE, Text
-from semsearch.values import WholeNumber, whole_number
 
 MAX_LIMIT = 100
 MAX_QUERY = 2000

@@ -5,11 +5,11 @@ from typing import Annotated, Literal
 from pydantic import BeforeValidator, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from common.auth import AuthSettings
+from common.config import CommaList
+from common.ratelimit import RateLimitSettings
 from embeddings.encoder import DEFAULT_ENCODER
 from embeddings.passages import DEFAULT_OVERLAP, DEFAULT_TOKENS, MODEL_WINDOW, PassageSettings
-from semsearch.auth import AuthSettings
-from semsearch.config import CommaList
-from semsearch.ratelimit import RateLimitSettings
 
 DEFAULT_READ_DATABASE_URL = "postgresql+psycopg://semsearch@127.0.0.1:5432/semsearch_read"
 Consistency = Literal["ONE", "QUORUM", "ALL"]
@@ -79,7 +79,7 @@ class StoreSettings(BaseSettings):
     """On a GPU, fp16 weights (half the memory, faster); not measured here for quality (no GPU
     on the machines this project is tested on), so off by default."""
     failpoints: CommaList = Field(default_factory=list)
-    """Test-only crash points (semsearch.failpoints); empty in production."""
+    """Test-only crash points (common.failpoints); empty in production."""
 
     def weaviate_nodes(self) -> list[tuple[str, int]]:
         """(URL, gRPC port) of each node of ``WEAVIATE_URL``."""

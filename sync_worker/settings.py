@@ -2,8 +2,8 @@
 
 from pydantic import Field
 
+from common.config import PipelineSettings
 from query_side.settings import StoreSettings
-from semsearch.config import PipelineSettings
 
 
 class WorkerSettings(PipelineSettings, StoreSettings):

@@ -39,8 +39,8 @@ def weaviate(services: Services):  # type: ignore[no-untyped-def]
 @pytest.fixture(scope="session")
 def _weaviate_cluster(services: Services):  # type: ignore[no-untyped-def]
     """Three ``weaviate-server`` nodes in one replicated cluster, started on first use."""
-    from semsearch.stack.weaviate import ensure_binary
-    from semsearch.stack.weaviate_cluster import WeaviateCluster
+    from operations.stack.weaviate import ensure_binary
+    from operations.stack.weaviate_cluster import WeaviateCluster
     from tests.services import weaviate_required
 
     binary = ensure_binary(build=weaviate_required())

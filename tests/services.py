@@ -14,8 +14,8 @@ from pathlib import Path
 import psycopg
 
 from command_side.migrate import upgrade
-from semsearch.stack.postgres import EmbeddedPostgres
-from semsearch.stack.redis import EmbeddedRedis
+from operations.stack.postgres import EmbeddedPostgres
+from operations.stack.redis import EmbeddedRedis
 
 TEMPLATE = "semsearch_template"
 
@@ -54,7 +54,7 @@ def start(home: Path) -> Services:
     redis = EmbeddedRedis(home / "redis").start()
     services = Services(home, postgres, redis, None)
     try:
-        from semsearch.stack.weaviate import EmbeddedWeaviate, ensure_binary
+        from operations.stack.weaviate import EmbeddedWeaviate, ensure_binary
 
         binary = ensure_binary(build=weaviate_required())
         if binary is None:

@@ -19,7 +19,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, StrictBool
 from pydantic import Tag as Branch
 
-from semsearch.values import (
+from common.values import (
     ATTRIBUTE_KEYS,
     SCALAR_MESSAGE,
     AttributeKey,
@@ -127,7 +127,7 @@ range; each refused with its own message."""
 class Filters(BaseModel):
     """Filters every store supports, on the value domains documents hold: category and tag
     values are stripped as the stored ones were, date bounds are clamped to the date domain, and
-    numbers are finite (semsearch/values.py). An unknown field is refused."""
+    numbers are finite (common/values.py). An unknown field is refused."""
 
     model_config = ConfigDict(extra="forbid")
     category: list[Category] | None = Field(default=None, max_length=100,

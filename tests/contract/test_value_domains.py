@@ -1,4 +1,4 @@
-"""The value domains (semsearch/values.py) on every store: the edges of what the command API
+"""The value domains (common/values.py) on every store: the edges of what the command API
 accepts are held, and filters, validated as the query API validates them, find the same
 documents everywhere (a Weaviate date past its int64-nanosecond range once matched the wrong
 years; whitespace around a filter value matched on one store only)."""
@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from common.values import MAX_INTEGER
 from query_side.stores.base import Filters, VectorStore
-from semsearch.values import MAX_INTEGER
 from tests.contract.test_store_contract import doc
 
 EDGES = {

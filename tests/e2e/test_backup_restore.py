@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import psycopg
 
-from semsearch.backup import conninfo
+from operations.backup import conninfo
 from tests.e2e import up_process
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import psycopg
 
-from semsearch.backup import conninfo
+from operations.backup import conninfo
 from tests.e2e import up_process
 from tests.services import weaviate_required
 

@@ -22,7 +22,7 @@ from redis import Redis
 from rq import Queue
 
 from command_side.jobs import PROJECT_CHANGES, Change, ProjectChanges
-from semsearch.chaos import Cluster
+from operations.faults.chaos import Cluster
 from tests.services import Services
 
 CONVERGE_SECONDS = 90

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 
 from embeddings.onnx import ONNX_INT8_MODEL
-from semsearch import corpus
+from operations import corpus
 from tests.e2e.up_process import clean_env, operator, start, stop, wait_drained
 
 TORCH_MODEL = "all-MiniLM-L6-v2"

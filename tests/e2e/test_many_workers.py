@@ -21,8 +21,8 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
+from operations.faults.chaos import Cluster
 from query_side.stores.base import VectorStore
-from semsearch.chaos import Cluster
 from sync_worker import runtime
 from sync_worker.reconcile import stored
 from sync_worker.settings import WorkerSettings

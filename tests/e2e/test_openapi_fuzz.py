@@ -26,8 +26,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from semsearch.chaos import Cluster
-from semsearch.stack.process import free_port, wait_until
+from operations.faults.chaos import Cluster
+from operations.stack.process import free_port, wait_until
 from tests.services import Services
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import sqlalchemy as sa
 
-from semsearch.chaos import Cluster
+from operations.faults.chaos import Cluster
 from tests.services import Services
 
 FIELDS = {"ts", "level", "process", "pid", "logger", "msg"}

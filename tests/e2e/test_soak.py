@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from semsearch.soak import soak, start_cluster
+from operations.faults.soak import soak, start_cluster
 from tests.services import Services
 
 CONVERGE_SECONDS = 180

@@ -13,8 +13,8 @@ from pathlib import Path
 import httpx
 import psutil
 
-from semsearch.stack.datafolder import holder
-from semsearch.stack.leftovers import Ledger
+from operations.stack.datafolder import holder
+from operations.stack.leftovers import Ledger
 from tests.e2e import up_process
 from tests.e2e.up_process import Up, clean_env
 

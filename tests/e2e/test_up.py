@@ -13,8 +13,8 @@ from pathlib import Path
 import httpx
 import psutil
 
-from semsearch.stack.datafolder import holder
-from semsearch.stack.process import free_port, wait_until
+from operations.stack.datafolder import holder
+from operations.stack.process import free_port, wait_until
 from tests.e2e.up_process import operator
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import psutil
 
-from semsearch.stack.datafolder import holder
+from operations.stack.datafolder import holder
 from tests.e2e import up_process
 from tests.e2e.up_process import ROOT, clean_env
 

@@ -21,9 +21,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from semsearch.chaos import Cluster
-from semsearch.stack.process import free_port, wait_until
-from semsearch.stack.weaviate_cluster import WeaviateCluster
+from operations.faults.chaos import Cluster
+from operations.stack.process import free_port, wait_until
+from operations.stack.weaviate_cluster import WeaviateCluster
 from sync_worker.reconcile import Differences
 from sync_worker.reconcile_nodes import compare_nodes
 from tests.services import Services

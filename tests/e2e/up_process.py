@@ -16,8 +16,8 @@ from pathlib import Path
 import httpx
 import psutil
 
-from semsearch.stack.datafolder import holder
-from semsearch.stack.process import free_port, log_tail, wait_until
+from operations.stack.datafolder import holder
+from operations.stack.process import free_port, log_tail, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 OUTSIDE = ("DATABASE_URL", "READ_DATABASE_URL", "REDIS_URL", "WEAVIATE_URL", "SYNC_STORES",

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import uuid
 
+from benchmarks.agreement import measure
 from query_side.db import make_read_engine
 from query_side.stores.pgvector import PgvectorStore
 from query_side.stores.weaviate import WeaviateStore, connect
-from semsearch.agreement import measure
 from tests.services import Services
 
 

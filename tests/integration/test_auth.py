@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from pydantic import ValidationError
 
 from command_side.settings import CommandSettings
-from semsearch.auth import check_serving
+from common.auth import check_serving
 from tests.pipeline import Pipeline, pipeline
 from tests.services import Services
 

@@ -16,7 +16,7 @@ from tests.integration.test_bench_cli import TINY
 
 @pytest.fixture
 def weaviate_binary() -> Path:
-    from semsearch.stack.weaviate import ensure_binary
+    from operations.stack.weaviate import ensure_binary
     from tests.services import weaviate_required
 
     binary = ensure_binary(build=weaviate_required())

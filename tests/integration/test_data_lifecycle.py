@@ -14,8 +14,8 @@ import sqlalchemy as sa
 from rq import Queue
 
 from command_side import relay
-from semsearch import backup
-from semsearch.stack import datafolder
+from operations import backup
+from operations.stack import datafolder
 from sync_worker.projection import GONE
 from sync_worker.rebuild import rebuild_if_empty
 from tests.pipeline import Pipeline
@@ -74,7 +74,7 @@ def test_backup_then_restore_gives_the_same_documents(pipe: Pipeline, tmp_path: 
     with pytest.raises(FileExistsError, match="not empty"):
         backup.restore(tmp_path / "backup", tmp_path / "data")
     backup.restore(tmp_path / "backup", tmp_path / "data", force=True)
-    from semsearch.stack.postgres import EmbeddedPostgres
+    from operations.stack.postgres import EmbeddedPostgres
 
     restored = EmbeddedPostgres(tmp_path / "data" / "postgres").start()
     try:

@@ -57,7 +57,7 @@ def test_metrics_show_backlog_freshness_and_lag(both: Pipeline) -> None:
 
 
 def test_status_reports_every_store(both: Pipeline) -> None:
-    from semsearch.status import collect
+    from operations.status import collect
 
     both.create(title="Status", body="Is everything in its place?")
     report = collect(both.worker_settings)

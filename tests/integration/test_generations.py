@@ -20,14 +20,14 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
-from benchmarks.generation_gate import DEFAULT_TOLERANCE
 from embeddings import HashingEncoder
 from embeddings.onnx import ONNX_INT8_MODEL
 from embeddings.passages import PassageSettings
+from operations import corpus, index
+from operations.quality.gate import DEFAULT_TOLERANCE
 from query_side import generations, readmodel
 from query_side.db import make_read_engine
 from query_side.serving import POINTER_CACHE_S
-from semsearch import corpus, index
 from sync_worker import maintenance, runtime
 from tests.pipeline import Pipeline, pipeline
 from tests.services import Services

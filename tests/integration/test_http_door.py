@@ -17,9 +17,9 @@ from fastapi import FastAPI
 
 from command_side.api import MAX_REQUEST_BYTES as COMMAND_LIMIT
 from command_side.api import create_app as command_app
+from operations.stack.process import free_port
 from query_side.api import MAX_REQUEST_BYTES as QUERY_LIMIT
 from query_side.api import create_app as query_app
-from semsearch.stack.process import free_port
 from tests.integration.test_bad_input import VALID, counts
 from tests.pipeline import Pipeline
 

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy as sa
 
-from semsearch import corpus
+from operations import corpus
 from sync_worker.reconcile import compare
 from tests.pipeline import Pipeline, pipeline
 from tests.services import Services

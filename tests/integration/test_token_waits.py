@@ -19,8 +19,8 @@ import pytest
 import uvicorn
 from rq import Queue, SimpleWorker
 
+from common import consistency
 from query_side.api import create_app
-from semsearch import consistency
 from sync_worker import runtime
 from tests.integration.test_result_cache import wait_listening
 from tests.pipeline import Pipeline, pipeline

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from semsearch.stack.weaviate_cluster import WeaviateCluster
+from operations.stack.weaviate_cluster import WeaviateCluster
 
 
 def test_every_node_lists_all_voters_and_joins_the_others(tmp_path: Path) -> None:

@@ -12,10 +12,11 @@ from fastapi.testclient import TestClient
 from starlette.middleware.errors import ServerErrorMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from common import http
 from query_side.admission import REFUSED, Admission, AdmissionDoor, Overloaded, door_first
 from query_side.api import create_app
 from query_side.settings import QuerySettings
-from semsearch import cli, http
+from semsearch import cli
 
 
 def test_slots_then_a_line_in_order_then_refusal_when_the_line_is_full() -> None:

@@ -15,8 +15,8 @@ import pytest
 import yaml
 
 from command_side.settings import CommandSettings
+from operations.stack.weaviate import WEAVIATE_VERSION
 from query_side.settings import QuerySettings
-from semsearch.stack.weaviate import WEAVIATE_VERSION
 from sync_worker.settings import WorkerSettings
 
 ROOT = Path(__file__).resolve().parents[2]

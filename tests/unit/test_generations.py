@@ -75,7 +75,7 @@ def test_dropping_the_previous_generation_ends_rollback() -> None:
 
 
 def test_the_gate_names_every_set_and_mode_scoring_lower_beyond_the_tolerance() -> None:
-    from benchmarks.generation_gate import lower
+    from operations.quality.gate import lower
 
     current = {"headings semantic": 0.80, "headings hybrid": 0.70, "long semantic": 1.0}
     candidate = {"headings semantic": 0.79, "headings hybrid": 0.60, "long semantic": 1.0}

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pydantic import BaseModel
 
-from semsearch import http
+from common import http
 
 
 class Item(BaseModel):

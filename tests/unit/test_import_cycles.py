@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import grimp
 
-PACKAGES = ("command_side", "query_side", "sync_worker", "embeddings", "semsearch", "benchmarks")
+PACKAGES = ("command_side", "query_side", "sync_worker", "embeddings", "common", "operations", "semsearch",
+            "benchmarks")
 
 
 def import_graph(packages: tuple[str, ...] = PACKAGES) -> dict[str, set[str]]:

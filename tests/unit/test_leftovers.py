@@ -1,4 +1,4 @@
-"""The PID-reuse rule of semsearch/stack/leftovers.py, on this test's own child processes: a
+"""The PID-reuse rule of operations/stack/leftovers.py, on this test's own child processes: a
 recorded pid is ended only while it is still the process that was recorded."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from semsearch.stack.leftovers import Ledger, Stamp, end_leftovers, leftover_groups, stamp
+from operations.stack.leftovers import Ledger, Stamp, end_leftovers, leftover_groups, stamp
 
 
 class HeldLedger(Ledger):

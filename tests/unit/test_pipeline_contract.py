@@ -19,7 +19,7 @@ from command_side.jobs import (
     queue_name,
 )
 from command_side.settings import CommandSettings
-from semsearch.config import DEFAULT_DATABASE_URL, PipelineSettings
+from common.config import DEFAULT_DATABASE_URL, PipelineSettings
 from sync_worker.settings import WorkerSettings
 
 PIPELINE_PROCESSES: list[type[BaseSettings]] = [CommandSettings, WorkerSettings]

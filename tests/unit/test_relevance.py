@@ -9,34 +9,35 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks import cli, exact, labelled, relevance, relevance_report, relevance_run
+from benchmarks import cli, exact, relevance, relevance_report, relevance_run
 from embeddings import embedded_text
 from embeddings.passages import MODEL_WINDOW, PassageSettings, model_tokenizer, word_offsets
-from semsearch import corpus
+from operations import corpus
+from operations.quality import labelled, metrics
 from sync_worker.projection import Prepared
 
 
 def test_ndcg_with_binary_gains_by_hand() -> None:
     # hits at ranks 1 and 3 of two relevant: (1 + 1/log2 4) / (1 + 1/log2 3)
-    assert relevance.ndcg(["a", "x", "b"], {"a", "b"}) == pytest.approx(1.5 / (1 + 1 / math.log2(3)))
-    assert relevance.ndcg(["x", "a"], {"a"}) == pytest.approx(1 / math.log2(3))
-    assert relevance.ndcg(["x", "y"], {"a"}) == 0.0
-    assert relevance.ndcg(["a"], set()) == 0.0
+    assert metrics.ndcg(["a", "x", "b"], {"a", "b"}) == pytest.approx(1.5 / (1 + 1 / math.log2(3)))
+    assert metrics.ndcg(["x", "a"], {"a"}) == pytest.approx(1 / math.log2(3))
+    assert metrics.ndcg(["x", "y"], {"a"}) == 0.0
+    assert metrics.ndcg(["a"], set()) == 0.0
     twelve = [f"d{n}" for n in range(12)]  # more relevant than k: the ideal is k hits
-    assert relevance.ndcg(twelve, set(twelve)) == pytest.approx(1.0)
-    assert relevance.ndcg(["x"] * 10 + ["a"], {"a"}) == 0.0  # rank 11 is past k
+    assert metrics.ndcg(twelve, set(twelve)) == pytest.approx(1.0)
+    assert metrics.ndcg(["x"] * 10 + ["a"], {"a"}) == 0.0  # rank 11 is past k
 
 
 def test_recall_and_reciprocal_rank_by_hand() -> None:
-    assert relevance.recall(["x", "a", "c"], {"a", "b", "c"}) == pytest.approx(2 / 3)
-    assert relevance.recall([f"x{n}" for n in range(10)] + ["a"], {"a"}) == 0.0
-    assert relevance.reciprocal_rank(["x", "y", "a", "b"], {"a", "b"}) == pytest.approx(1 / 3)
-    assert relevance.reciprocal_rank(["a"], {"a"}) == 1.0
-    assert relevance.reciprocal_rank([f"x{n}" for n in range(10)] + ["a"], {"a"}) == 0.0
+    assert metrics.recall(["x", "a", "c"], {"a", "b", "c"}) == pytest.approx(2 / 3)
+    assert metrics.recall([f"x{n}" for n in range(10)] + ["a"], {"a"}) == 0.0
+    assert metrics.reciprocal_rank(["x", "y", "a", "b"], {"a", "b"}) == pytest.approx(1 / 3)
+    assert metrics.reciprocal_rank(["a"], {"a"}) == 1.0
+    assert metrics.reciprocal_rank([f"x{n}" for n in range(10)] + ["a"], {"a"}) == 0.0
 
 
 def test_means_over_queries() -> None:
-    per_query = [relevance.scores(["a", "x"], {"a"}), relevance.scores(["x", "a"], {"a"})]
+    per_query = [metrics.scores(["a", "x"], {"a"}), metrics.scores(["x", "a"], {"a"})]
     mean = relevance.mean_scores(per_query)
     assert mean == {"ndcg": round((1 + 1 / math.log2(3)) / 2, 4), "recall": 1.0, "mrr": 0.75,
                     "queries": 2}

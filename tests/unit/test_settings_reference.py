@@ -19,7 +19,8 @@ from pydantic import AliasChoices, AliasPath
 from pydantic_settings import BaseSettings
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("command_side", "query_side", "sync_worker", "embeddings", "semsearch", "benchmarks")
+PACKAGES = ("command_side", "query_side", "sync_worker", "embeddings", "common", "operations", "semsearch",
+            "benchmarks")
 REFERENCE = ROOT / "docs" / "settings.md"
 ROW = re.compile(r"^\|\s*(?P<first>[^|]*?)\s*\|")
 

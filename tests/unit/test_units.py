@@ -13,11 +13,11 @@ from pydantic import ValidationError
 
 from command_side.models import DocumentCreate, DocumentPatch
 from command_side.settings import CommandSettings
+from common import consistency
 from embeddings import HashingEncoder, content_hash, embedded_text
 from query_side.models import SearchRequest, snippet
 from query_side.stores.base import Filters, Passage, ReadDocument
 from query_side.stores.memory import MemoryStore, matches
-from semsearch import consistency
 
 
 def record(version: int = 1, **fields: object) -> ReadDocument:
@@ -159,8 +159,8 @@ def test_device_auto_takes_a_gpu_only_where_torch_sees_one(
 def test_the_default_encoder_is_onnx_fp32_everywhere_and_says_when_a_gpu_sits_idle(
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     from embeddings import encoder
+    from operations.stack.local import StackConfig
     from query_side.settings import QuerySettings
-    from semsearch.stack.local import StackConfig
     from sync_worker.settings import WorkerSettings
 
     monkeypatch.delenv("ENCODER", raising=False)

@@ -8,9 +8,9 @@ import pytest
 from pydantic import ValidationError
 
 from command_side.models import DocumentCreate
+from common.values import ABOVE, BELOW, MAX_INTEGER, YEAR_PATTERN, clamp
 from embeddings.passages import LONG_TOKEN_CHARS, passages, word_offsets
 from query_side.stores.base import Filters
-from semsearch.values import ABOVE, BELOW, MAX_INTEGER, YEAR_PATTERN, clamp
 
 
 @pytest.mark.parametrize("value", ["1678-01-01T00:00:00+14:00", "2261-12-31T23:59:59.999999-14:00",

@@ -8,7 +8,7 @@ import time
 import numpy as np
 
 from embeddings.encoder import load_encoder
-from semsearch.corpus import paragraphs
+from operations.corpus import paragraphs
 
 kind = sys.argv[1]
 texts = [p.document()["body"] for p in paragraphs(int(sys.argv[2]))]

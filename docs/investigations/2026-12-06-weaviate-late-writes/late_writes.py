@@ -23,9 +23,9 @@ from weaviate.classes.data import DataObject
 from weaviate.classes.init import AdditionalConfig, Timeout
 from weaviate.connect import ConnectionParams
 
+from operations.stack.weaviate import ensure_binary
+from operations.stack.weaviate_cluster import WeaviateCluster
 from query_side.stores.weaviate.schema import replication
-from semsearch.stack.weaviate import ensure_binary
-from semsearch.stack.weaviate_cluster import WeaviateCluster
 
 START = time.monotonic()
 

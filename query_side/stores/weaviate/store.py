@@ -50,6 +50,7 @@ from weaviate.exceptions import (
     WeaviateInvalidInputError,
 )
 
+from common.failpoints import crash_if
 from query_side.stores import ranking
 from query_side.stores.base import (
     Filters,
@@ -63,7 +64,6 @@ from query_side.stores.weaviate import filters as wf
 from query_side.stores.weaviate import objects as wo
 from query_side.stores.weaviate import schema
 from query_side.stores.weaviate.failover import Nodes
-from semsearch.failpoints import crash_if
 
 T = TypeVar("T")
 LISTED = ["version", "title", "lead", "category", "tags", "published_at", "attributes_json"]

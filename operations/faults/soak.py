@@ -29,9 +29,9 @@ from typing import Any
 import httpx
 from tqdm import tqdm
 
-from semsearch.chaos import Cluster
-from semsearch.stack.postgres import EmbeddedPostgres
-from semsearch.stack.redis import EmbeddedRedis
+from operations.faults.chaos import Cluster
+from operations.stack.postgres import EmbeddedPostgres
+from operations.stack.redis import EmbeddedRedis
 from sync_worker.antientropy import COMPARED, REPAIRED_MARK
 
 WORDS = ("river mountain ocean forest desert city music science history planet language "
@@ -87,7 +87,7 @@ EDGE_TEXTS = ("  padded  ", "\u3000wide\u3000", "\U0001f600 astral", "zero\u200b
 
 
 def _edges(rng: random.Random) -> dict[str, Any]:
-    """Fields at the value domains' edges (semsearch/values.py): all accepted, and every store
+    """Fields at the value domains' edges (common/values.py): all accepted, and every store
     must hold them (the title hides a zero-width character, the body may be one long word)."""
     body = rng.choice(["x" * rng.randint(200, 5000), "\U0001f600" * rng.randint(50, 2000), _body(rng)])
     return {"title": "\u200b" + _text(rng)[:40], "body": body,
@@ -336,8 +336,8 @@ is one more server sharing a small machine's cores with the workers' model; ``--
 def start_weaviate(home: Path, nodes: int) -> Any:
     """One server, a cluster of ``nodes`` (replication factor ``nodes``), or None without a
     binary (pgvector alone)."""
-    from semsearch.stack.weaviate import EmbeddedWeaviate, ensure_binary
-    from semsearch.stack.weaviate_cluster import WeaviateCluster
+    from operations.stack.weaviate import EmbeddedWeaviate, ensure_binary
+    from operations.stack.weaviate_cluster import WeaviateCluster
 
     binary = ensure_binary(build=True)
     if binary is None:

@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import IO
 
-from semsearch.stack.leftovers import Ledger
+from operations.stack.leftovers import Ledger
 
 PR_SET_PDEATHSIG = 1
 STOP_GRACE = 6.0
@@ -35,7 +35,7 @@ def die_with_parent(parent: int | None = None) -> None:
     across exec, not across fork). ``parent``: the pid it must still have, else exit at once."""
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
-        return  # not Linux: the next start ends leftovers (semsearch/stack/leftovers.py)
+        return  # not Linux: the next start ends leftovers (operations/stack/leftovers.py)
     if parent is not None and os.getppid() != parent:
         os._exit(1)  # the parent died before we asked
 

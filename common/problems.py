@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match, Route
 
-from semsearch.auth import SECURITY_SCHEMES
+from common.auth import SECURITY_SCHEMES
 
 MEDIA_TYPE = "application/problem+json"
 

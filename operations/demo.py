@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 from tqdm import tqdm
 
-from semsearch import corpus
-from semsearch.stack.local import LocalStack, StackConfig, pick_ports
+from operations import corpus
+from operations.stack.local import LocalStack, StackConfig, pick_ports
 
 BATCH = 100
 ARTICLES = ["Moon", "Sun", "Sea"]

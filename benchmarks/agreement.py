@@ -18,11 +18,11 @@ import numpy as np
 from tqdm import tqdm
 
 from embeddings import SentenceTransformerEncoder, content_hash, embedded_text
+from operations import corpus
+from operations.stack.postgres import EmbeddedPostgres
 from query_side.db import make_read_engine
 from query_side.stores.base import Filters, Passage, ReadDocument, VectorStore
 from query_side.stores.pgvector import PgvectorStore
-from semsearch import corpus
-from semsearch.stack.postgres import EmbeddedPostgres
 
 
 @dataclass
@@ -83,8 +83,8 @@ def measure(stores: dict[str, VectorStore], docs: int, queries: int, k: int = 10
 
 
 def main(docs: int, queries: int, out: Path | None) -> int:
+    from operations.stack.weaviate import EmbeddedWeaviate, ensure_binary
     from query_side.stores.weaviate import WeaviateStore, connect
-    from semsearch.stack.weaviate import EmbeddedWeaviate, ensure_binary
 
     home = Path(tempfile.mkdtemp(prefix="semsearch-agreement-"))
     binary = ensure_binary(build=True)

@@ -2,7 +2,7 @@
 
 Every child a stack starts is written down in ``<folder>/children.json`` as it starts: its name,
 pid, start time (field 22 of ``/proc/<pid>/stat``, in clock ticks since boot) and command line.
-Children die with their supervisor (``PR_SET_PDEATHSIG``, :mod:`semsearch.stack.process`), but
+Children die with their supervisor (``PR_SET_PDEATHSIG``, :mod:`operations.stack.process`), but
 whatever escaped that (a grandchild, a kernel without it) is ended by the next start on the
 folder: a recorded child still alive with the same start time and command line, and every
 process still in its process group, gets SIGTERM, then SIGKILL after a short grace. A pid whose

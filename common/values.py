@@ -38,7 +38,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError, core_schema
 
-from semsearch.text import DateTime, Text
+from common.text import DateTime, Text
 
 FIRST_YEAR, LAST_YEAR = 1678, 2261
 YEAR_PATTERN = r"^(16(7[89]|[89][0-9])|1[7-9][0-9]{2}|2[01][0-9]{2}|22[0-5][0-9]|226[01])-"

@@ -30,8 +30,8 @@ import psycopg
 import sqlalchemy as sa
 from psycopg.conninfo import make_conninfo
 
-from semsearch.stack import datafolder
-from semsearch.stack.postgres import EmbeddedPostgres, bin_dir
+from operations.stack import datafolder
+from operations.stack.postgres import EmbeddedPostgres, bin_dir
 
 DUMP = "write.dump"
 MANIFEST = "manifest.json"

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import redis
 
-from semsearch.stack.leftovers import Ledger
-from semsearch.stack.process import Managed, free_port, wait_until
+from operations.stack.leftovers import Ledger
+from operations.stack.process import Managed, free_port, wait_until
 
 
 def server_binary() -> str:

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import httpx
 
-from semsearch.stack.leftovers import Ledger
-from semsearch.stack.process import stop_all
-from semsearch.stack.weaviate import EmbeddedWeaviate
+from operations.stack.leftovers import Ledger
+from operations.stack.process import stop_all
+from operations.stack.weaviate import EmbeddedWeaviate
 
 NODE_PREFIX = "semsearch-node"
 

@@ -10,10 +10,10 @@ import psutil
 import sqlalchemy as sa
 
 from command_side.outbox import backlog
+from operations.stack import datafolder
 from query_side import readmodel
 from query_side.db import make_read_engine
 from query_side.stores.factory import open_store
-from semsearch.stack import datafolder
 from sync_worker.settings import WorkerSettings
 
 

@@ -25,7 +25,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from semsearch.auth import Principal, Scope
+from common.auth import Principal, Scope
 
 log = logging.getLogger("semsearch.ratelimit")
 PAUSE_AFTER_FAILURE_S = 5.0

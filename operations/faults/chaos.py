@@ -17,7 +17,7 @@ from pathlib import Path
 
 import httpx
 
-from semsearch.stack.process import Managed, free_port, wait_until
+from operations.stack.process import Managed, free_port, wait_until
 from sync_worker import runtime
 from sync_worker.maintenance import differences
 from sync_worker.reconcile import Differences
@@ -72,7 +72,7 @@ class Cluster:
 
     def log_messages(self, prefix: str, mark: str) -> list[str]:
         """The messages holding ``mark`` in the logs of the processes named ``prefix``…, which
-        accumulate across restarts (each line a JSON record, semsearch/logs.py)."""
+        accumulate across restarts (each line a JSON record, common/logs.py)."""
         found = []
         for path in sorted(self.home.glob(f"{prefix}*.log")):
             for line in path.read_text(errors="replace").splitlines():

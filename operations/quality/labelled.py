@@ -21,7 +21,7 @@ from typing import Any
 
 from embeddings import embedded_text
 from embeddings.passages import MODEL_WINDOW, Offsets, model_tokenizer, sentences
-from semsearch import corpus
+from operations import corpus
 
 MAX_BODY = 100_000
 """The command API's longest body (command_side.models.MAX_BODY): a longer article is cut at a

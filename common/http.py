@@ -26,10 +26,10 @@ from prometheus_client import (
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from semsearch import auth, logs, problems, ratelimit
-from semsearch.auth import AuthError, AuthSettings
-from semsearch.problems import problem
-from semsearch.ratelimit import RateLimited
+from common import auth, logs, problems, ratelimit
+from common.auth import AuthError, AuthSettings
+from common.problems import problem
+from common.ratelimit import RateLimited
 
 log = logging.getLogger("semsearch.http")
 

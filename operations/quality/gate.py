@@ -1,6 +1,6 @@
 """The relevance gate of ``semsearch index promote``: nDCG@10 of two index generations' settings.
 
-Each generation's encoder and passage settings embed a small labelled set (:mod:`benchmarks.labelled`:
+Each generation's encoder and passage settings embed a small labelled set (:mod:`operations.quality.labelled`:
 the first few articles of the headings and long sets) exactly as the worker would
 (``sync_worker.projection.build_records``) into an in-memory store, and every query is searched
 there in each mode within its set. Exact search on the same documents for both generations: the
@@ -14,10 +14,10 @@ import uuid
 from collections.abc import Sequence
 from types import SimpleNamespace
 
-from benchmarks import labelled
-from benchmarks.relevance import K, ndcg
 from embeddings import Encoder
 from embeddings.passages import PassageSettings
+from operations.quality import labelled
+from operations.quality.metrics import K, ndcg
 from query_side.stores.base import Filters, Mode
 from query_side.stores.memory import MemoryStore
 

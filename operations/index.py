@@ -4,7 +4,7 @@
 PostgreSQL's canonical documents in batches, through the worker's own projection (live writes
 reach it meanwhile: the workers apply every change to every live generation, and the version
 guard makes a backfill racing a live write harmless), then marks it ``ready``. ``promote`` scores
-the serving and the new generation's settings (:mod:`benchmarks.generation_gate`) and refuses
+the serving and the new generation's settings (:mod:`operations.quality.gate`) and refuses
 when the new one is lower on any set and mode, unless ``--force`` (audited); the switch is one
 transaction on the pointer, then the Weaviate alias follows.
 """
@@ -140,8 +140,8 @@ def backfill(rt: runtime.Runtime, generation: Generation) -> None:
 
 
 def promote(rt: runtime.Runtime, args: argparse.Namespace) -> int:
-    from benchmarks import generation_gate as gate
     from embeddings import Encoder
+    from operations.quality import gate
 
     with rt.read_engine.connect() as conn:
         serving, _ = generations.pointer(conn)

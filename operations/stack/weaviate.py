@@ -4,12 +4,12 @@ No package registry ships the server, but it is a pure-Go module: ``CGO_ENABLED=
 github.com/weaviate/weaviate/cmd/weaviate-server@v<version>`` builds it (a few minutes, once) into
 ``${XDG_CACHE_HOME:-~/.cache}/semsearch/weaviate-<version>/`` (a ``weaviate-v<version>/`` folder
 is used too); ``$SEMSEARCH_WEAVIATE_BIN`` points at a binary built elsewhere.
-``python -m semsearch.stack.weaviate build`` builds or locates it.
+``python -m operations.stack.weaviate build`` builds or locates it.
 
 Each server has its own six ports (HTTP, gRPC, gossip, data, Raft, Raft RPC), so several can run
 at once. The ports are remembered in the data folder, so a restart (``stop()`` then ``start()``, or
 a new launcher on the same folder) comes back with its data. Alone, a server is a single-node
-cluster; :class:`WeaviateCluster` (semsearch/stack/weaviate_cluster.py) joins N of them.
+cluster; :class:`WeaviateCluster` (operations/stack/weaviate_cluster.py) joins N of them.
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from pathlib import Path
 
 import httpx
 
-from semsearch.stack.leftovers import Ledger
-from semsearch.stack.process import Managed, port_open, wait_until
+from operations.stack.leftovers import Ledger
+from operations.stack.process import Managed, port_open, wait_until
 
 WEAVIATE_VERSION = "1.39.0"
 """The server release the stack builds and tests against (any ≥ 1.23.7 works with client v4)."""
@@ -206,7 +206,7 @@ class EmbeddedWeaviate:
         binary = self.binary or ensure_binary(build=False)
         if binary is None or not binary.exists():
             raise FileNotFoundError(
-                "no weaviate-server: run `python -m semsearch.stack.weaviate build` "
+                "no weaviate-server: run `python -m operations.stack.weaviate build` "
                 "(needs Go ≥ 1.26) or set SEMSEARCH_WEAVIATE_BIN")
         self.data_dir.mkdir(parents=True, exist_ok=True)
         (self.data_dir / "ports.json").write_text(json.dumps(self.ports))
@@ -243,7 +243,7 @@ class EmbeddedWeaviate:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if args != ["build"]:
-        print("usage: python -m semsearch.stack.weaviate build", file=sys.stderr)
+        print("usage: python -m operations.stack.weaviate build", file=sys.stderr)
         return 2
     try:
         binary = ensure_binary()

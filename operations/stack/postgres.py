@@ -16,8 +16,8 @@ from pathlib import Path
 
 import psycopg
 
-from semsearch.stack.leftovers import Ledger, remove_stale_lock
-from semsearch.stack.process import Managed, free_port, wait_until
+from operations.stack.leftovers import Ledger, remove_stale_lock
+from operations.stack.process import Managed, free_port, wait_until
 
 SERVER_USER = "semsearch-pg"
 SOCKET_PATH_MAX = 107

@@ -3,8 +3,8 @@
 PostgreSQL and Redis are embedded unless DATABASE_URL / REDIS_URL point elsewhere; Weaviate runs
 when a ``weaviate-server`` binary is at hand (built once with ``go install`` and cached) and the
 chosen store allows it. Every child runs in its own process group, dies with this process and is
-stopped on exit, all at once within STOP_GRACE + KILL_WAIT seconds (semsearch/stack/process.py);
-the next start on the data folder ends whatever the last one left (semsearch/stack/leftovers.py).
+stopped on exit, all at once within STOP_GRACE + KILL_WAIT seconds (operations/stack/process.py);
+the next start on the data folder ends whatever the last one left (operations/stack/leftovers.py).
 """
 
 from __future__ import annotations
@@ -21,11 +21,11 @@ from typing import IO, Literal
 import httpx
 
 from embeddings.encoder import DEFAULT_ENCODER
-from semsearch.stack import datafolder
-from semsearch.stack.leftovers import Ledger, end_leftovers
-from semsearch.stack.postgres import EmbeddedPostgres
-from semsearch.stack.process import Managed, free_port, stop_all, wait_until
-from semsearch.stack.redis import EmbeddedRedis
+from operations.stack import datafolder
+from operations.stack.leftovers import Ledger, end_leftovers
+from operations.stack.postgres import EmbeddedPostgres
+from operations.stack.process import Managed, free_port, stop_all, wait_until
+from operations.stack.redis import EmbeddedRedis
 
 StoreChoice = Literal["auto", "pgvector", "weaviate"]
 
@@ -41,7 +41,7 @@ class StackConfig:
     """The children's ENCODER: as this process's environment sets it, else the default."""
     require_weaviate: bool = False
     weaviate_nodes: int = 1
-    """Above 1: a replicated cluster of that many nodes (semsearch/stack/weaviate_cluster.py)."""
+    """Above 1: a replicated cluster of that many nodes (operations/stack/weaviate_cluster.py)."""
     extra_env: dict[str, str] = field(default_factory=dict)
     workers: int = 1
     """Sync worker processes, named worker-1, worker-2, …; they share the store queues."""
@@ -100,7 +100,7 @@ class LocalStack:
         if self.config.store == "pgvector":
             self.notes.append("store: pgvector (Weaviate not requested)")
             return {"SYNC_STORES": "pgvector", "STORE": "pgvector"}
-        from semsearch.stack.weaviate import EmbeddedWeaviate, ensure_binary
+        from operations.stack.weaviate import EmbeddedWeaviate, ensure_binary
 
         binary = ensure_binary(build=True)
         if binary is None:
@@ -119,7 +119,7 @@ class LocalStack:
                 "WEAVIATE_URL": weaviate.url, "WEAVIATE_GRPC_PORT": str(weaviate.grpc_port)}
 
     def _start_weaviate_cluster(self, binary: Path) -> dict[str, str]:
-        from semsearch.stack.weaviate_cluster import WeaviateCluster
+        from operations.stack.weaviate_cluster import WeaviateCluster
 
         cluster = WeaviateCluster(self.home / "weaviate-cluster", self.config.weaviate_nodes,
                                   binary, self.ledger).start()
@@ -162,7 +162,7 @@ class LocalStack:
                        self.home / "logs" / f"{name}.log", self.children[name].alive)
 
     def hold_folder(self) -> None:
-        """Take the data folder's lock (:mod:`semsearch.stack.datafolder`); raises
+        """Take the data folder's lock (:mod:`operations.stack.datafolder`); raises
         ``FolderInUse`` if another stack holds it), then end what the last stack on it left."""
         if self._lock is None:
             self._lock = datafolder.lock(self.home)

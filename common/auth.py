@@ -27,7 +27,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from semsearch.config import CommaList
+from common.config import CommaList
 
 Scope = Literal["admin", "read"]
 OPEN_SCOPES = frozenset({"admin", "read"})
@@ -174,7 +174,7 @@ SECURITY_SCHEMES = {
     "Bearer": {"type": "http", "scheme": "bearer"},
 }
 SECURITY: list[dict[str, list[str]]] = [{"ApiKey": []}, {"Bearer": []}]
-"""What a guarded route shows in the schema: either scheme (``semsearch.problems.publish``
+"""What a guarded route shows in the schema: either scheme (``common.problems.publish``
 adds the schemes; FastAPI's own security dependencies would cost two dependencies a request)."""
 
 
