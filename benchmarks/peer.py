@@ -18,11 +18,7 @@ the optional ``peer`` group, installed into this environment on first use from
 from __future__ import annotations
 
 import argparse
-import importlib
 import random
-import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -30,15 +26,13 @@ from typing import Any
 import httpx
 from tqdm import tqdm
 
-from benchmarks import ceilings, ingest, peer_report, texts
+from benchmarks import ceilings, extras, ingest, peer_report, texts
 from benchmarks.results import meta
 from benchmarks.stack import DEFAULT_BACKEND, ENCODER_SETTING, BenchStack, Target
 from benchmarks.steps import ceiling_sample, sampled_documents
 from embeddings import Encoder, embedded_text
 
 HELP = "semsearch's ingest, incremental updates and filtered search against LangChain's index()"
-LOCK = Path(__file__).resolve().parents[1] / "requirements-peer.lock"
-PEER_MODULES = ("langchain_core.indexing", "langchain_classic.indexes", "langchain_postgres")
 LIMIT = 10
 
 
@@ -59,25 +53,6 @@ def arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
                    help="share of each slice's documents the raw encoders are timed on")
     p.add_argument("--out", type=Path, help="output folder (default bench-results/<timestamp>-peer/)")
     return p
-
-
-def ensure_installed() -> None:
-    """Install the ``peer`` group from its lock into this environment if it is not there."""
-    try:
-        for name in PEER_MODULES:
-            importlib.import_module(name)
-        return
-    except ImportError:
-        pass
-    uv = shutil.which("uv")
-    how = f"uv pip install --no-deps --python {sys.executable} -r requirements-peer.lock"
-    if uv is None or not LOCK.exists():
-        raise SystemExit(f"bench peer needs the optional `peer` dependencies: in a checkout, run {how}")
-    print(f"bench peer: installing the optional `peer` dependencies (LangChain) from {LOCK.name} "
-          f"into {sys.prefix} (once)…", flush=True)
-    subprocess.run([uv, "pip", "install", "--quiet", "--no-deps", "--python", sys.executable,
-                    "-r", str(LOCK)], check=True)
-    importlib.invalidate_caches()
 
 
 def revised(docs: list[dict[str, Any]], share: float) -> tuple[list[dict[str, Any]], list[int]]:
@@ -122,7 +97,7 @@ def search_semsearch(client: httpx.Client, query: str, category: str) -> tuple[f
 
 
 def main(args: argparse.Namespace, argv: list[str]) -> int:
-    ensure_installed()
+    extras.ensure(extras.PEER)
     from benchmarks.peer_langchain import Peer
 
     out = args.out or Path("bench-results") / (time.strftime("%Y%m%d-%H%M%S") + "-peer")

@@ -3,7 +3,7 @@
 stack's PostgreSQL, embeddings from the packaged model through sentence-transformers.
 
 Imports LangChain at the top: import this module only once the optional ``peer`` group is
-installed (:func:`benchmarks.peer.ensure_installed`).
+installed (:func:`benchmarks.extras.ensure`).
 """
 
 from __future__ import annotations

@@ -216,6 +216,9 @@ def cmd_agreement(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    from benchmarks import extras
+
+    extras.ensure(extras.BENCH)  # (the services never need matplotlib: it is the bench's extra)
     from benchmarks.cli import main as bench_main
 
     return bench_main(args.rest)
