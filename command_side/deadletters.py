@@ -88,8 +88,8 @@ def replay(conn: Connection, ids: list[uuid.UUID] | None = None, store: str | No
             continue
         version = conn.execute(sa.select(documents.c.version).where(
             documents.c.id == letter.doc_id)).scalar()
-        if version is not None:
-            record_change(conn, letter.doc_id, version, [letter.store])
+        if version is not None:  # to the store's queue: ``weaviate@g2`` is ``weaviate``'s
+            record_change(conn, letter.doc_id, version, [letter.store.partition("@")[0]])
         conn.execute(sync_failures.delete().where(sync_failures.c.store == letter.store,
                                                   sync_failures.c.doc_id == letter.doc_id))
         replayed += 1

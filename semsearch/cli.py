@@ -341,6 +341,9 @@ def parser() -> argparse.ArgumentParser:
     agree.add_argument("--documents", type=int, default=2000)
     agree.add_argument("--queries", type=int, default=100)
     agree.add_argument("--out", type=Path, help="also write the JSON here")
+    for p in (dlq, rec, rei):
+        p.add_argument("--generation", type=int, metavar="N", help="only index generation N's "
+                       "stores (default: every live generation's, labelled weaviate@gN)")
     for p in (stat, back, aud, dlq, rec, rei, idx):
         p.add_argument("--data-dir", type=Path, help="the data folder of the running stack to "
                        "use when DATABASE_URL is not set (default: ~/.local/share/semsearch)")

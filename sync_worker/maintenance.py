@@ -1,7 +1,10 @@
 """Operator repairs: reconcile a store with PostgreSQL, and reindex a store from it.
 
 Both go through the worker's own projection, so they take the same per-document locks, keep the
-version guard, and reuse cached embeddings: a reindex never pays for the model twice.
+version guard, and reuse cached embeddings: a reindex never pays for the model twice. A store is
+named as the read-model bookkeeping names it (``pgvector``, ``weaviate@g2``: see
+:func:`query_side.generations.store_name`), and is compared and rebuilt with the encoder and
+passage settings its own index generation records.
 """
 
 from __future__ import annotations
@@ -13,13 +16,29 @@ import sqlalchemy as sa
 from tqdm import tqdm
 
 from command_side.schema import documents
-from query_side import readmodel
+from embeddings import Encoder
+from embeddings.passages import PassageSettings
+from query_side import generations, readmodel
 from query_side.stores.base import VectorStore
 from sync_worker.projection import GONE, project
 from sync_worker.reconcile import Differences, compare
 from sync_worker.runtime import Runtime
 
 PAGE = 256
+
+
+class NotLive(Exception):
+    """A store named for repair whose index generation is not live (the CLI prints it)."""
+
+
+def target(rt: Runtime, store_name: str) -> tuple[VectorStore, Encoder, PassageSettings]:
+    """Store ``store_name`` (``weaviate@g2``: generation 2's), with the encoder and passage
+    settings its generation records (generation 1's whatever ENCODER says today)."""
+    family, number = generations.split_store_name(store_name)
+    found = next((g for g in rt.live_generations() if g.number == number), None)
+    if found is None:
+        raise NotLive(f"{store_name}: index generation {number} is not live")
+    return rt.generation_store(family, found), rt.encoder_for(found.encoder), found.passages
 
 
 def _forget_projection(rt: Runtime, store: str, ids: list[uuid.UUID] | None) -> None:
@@ -33,8 +52,7 @@ def _forget_projection(rt: Runtime, store: str, ids: list[uuid.UUID] | None) -> 
 
 
 def _reproject(rt: Runtime, store_name: str, ids: list[uuid.UUID], bar: tqdm | None) -> None:
-    store = rt.store(store_name)
-    encoder, passages = rt.built_with()
+    store, encoder, passages = target(rt, store_name)
     for start in range(0, len(ids), PAGE):
         page = ids[start:start + PAGE]
         project(store, [(doc_id, 0, 0) for doc_id in page], rt.write_engine, rt.read_engine,
@@ -56,7 +74,7 @@ def delete_strays(rt: Runtime, store: VectorStore, ids: list[uuid.UUID]) -> None
 def repair(rt: Runtime, diff: Differences, progress: bool = True) -> None:
     """Delete orphans, stray passages and stale copies, then project the missing and stale
     documents again."""
-    store = rt.store(diff.store)
+    store, _, _ = target(rt, diff.store)
     delete_strays(rt, store, diff.strays)
     store.delete([(doc_id, GONE) for doc_id, _ in diff.orphaned])
     store.delete([(doc_id, GONE) for doc_id in diff.stale])
@@ -79,10 +97,10 @@ def reconcile(rt: Runtime, store_name: str, apply: bool, progress: bool = True) 
 
 
 def differences(rt: Runtime, store_name: str) -> Differences:
-    """Store ``store_name`` (generation 1's) against PostgreSQL, by generation 1's encoder and
-    passage settings."""
-    encoder, passages = rt.built_with()
-    return compare(rt.write_engine, rt.store(store_name), encoder.model_id, passages)
+    """Store ``store_name`` against PostgreSQL, by its generation's encoder and passage
+    settings."""
+    store, encoder, passages = target(rt, store_name)
+    return compare(rt.write_engine, store, encoder.model_id, passages)
 
 
 def _live_ids(rt: Runtime) -> Iterator[list[uuid.UUID]]:
@@ -101,7 +119,7 @@ def _live_ids(rt: Runtime) -> Iterator[list[uuid.UUID]]:
 
 def reindex(rt: Runtime, store_name: str, progress: bool = True) -> Differences:
     """Rebuild ``store_name`` from PostgreSQL; returns what still differs afterwards (nothing)."""
-    rt.store(store_name).ensure_schema()
+    target(rt, store_name)[0].ensure_schema()
     _forget_projection(rt, store_name, None)
     with rt.write_engine.connect() as conn:
         total = conn.execute(sa.select(sa.func.count()).select_from(documents).where(
