@@ -153,8 +153,11 @@ def promote(rt: runtime.Runtime, args: argparse.Namespace) -> int:
                          new.number)  # refuses a generation that is not ready before scoring it
     sets = gate.small_sets(args.articles)
     encoders: dict[str, Encoder] = {g.encoder: rt.encoder_for(g.encoder) for g in (old, new)}
-    before = gate.scores(encoders[old.encoder], old.passages, sets)
-    after = gate.scores(encoders[new.encoder], new.passages, sets)
+    print(f"relevance gate: nDCG@10 of g{old.number} and g{new.number} on {len(sets)} labelled "
+          f"sets, {sum(len(s.queries) for s in sets)} queries in {len(gate.MODES)} modes",
+          file=sys.stderr, flush=True)
+    before = gate.scores(encoders[old.encoder], old.passages, sets, progress=f"g{old.number}")
+    after = gate.scores(encoders[new.encoder], new.passages, sets, progress=f"g{new.number}")
     print(f"nDCG@10        g{old.number} ({old.model_id})   g{new.number} ({new.model_id})")
     for key in before:
         print(f"  {key:<18} {before[key]:.4f}   {after[key]:.4f}")

@@ -14,6 +14,9 @@ import uuid
 from collections.abc import Sequence
 from types import SimpleNamespace
 
+import numpy as np
+from tqdm import tqdm
+
 from embeddings import Encoder
 from embeddings.passages import PassageSettings
 from operations.quality import labelled
@@ -45,25 +48,40 @@ def _rows(sets: Sequence[labelled.LabelledSet]) -> list[SimpleNamespace]:
 
 
 def scores(encoder: Encoder, passages: PassageSettings, sets: Sequence[labelled.LabelledSet],
-           modes: Sequence[Mode] = MODES) -> dict[str, float]:
-    """``"<set> <mode>"`` → mean nDCG@10 of the set's queries, for one generation's settings."""
+           modes: Sequence[Mode] = MODES, progress: str | None = None) -> dict[str, float]:
+    """``"<set> <mode>"`` → mean nDCG@10 of the set's queries, for one generation's settings.
+    ``progress``: shown on stderr (tqdm, as ``index build`` and ``bench`` do) with the documents
+    embedded, then each set and mode as its queries are searched; None: silent."""
     from sync_worker.projection import build_records
 
-    store = MemoryStore()
-    store.upsert(build_records(_rows(sets), encoder, passages))
-    out = {}
-    for labelled_set in sets:
-        texts = [q.text for q in labelled_set.queries]
-        vectors = encoder.encode(texts)
-        filters = Filters(tags_any=[labelled_set.tag])
-        for mode in modes:
-            found = [store.search(None if mode == "keyword" else vector, filters, K, mode=mode,
-                                  text=text)
-                     for text, vector in zip(texts, vectors, strict=True)]
-            out[f"{labelled_set.name} {mode}"] = sum(
-                ndcg([str(h.id) for h in hits], q.relevant)
-                for hits, q in zip(found, labelled_set.queries, strict=True)) / max(1, len(texts))
+    rows = _rows(sets)
+    with tqdm(total=len(rows) + sum(len(s.queries) for s in sets) * (1 + len(modes)),
+              desc=f"{progress}: embedding {len(rows)} documents", unit="step",
+              disable=progress is None) as bar:
+        store = MemoryStore()
+        store.upsert(build_records(rows, encoder, passages))
+        bar.update(len(rows))
+        out = {}
+        for labelled_set in sets:
+            bar.set_description(f"{progress}: {labelled_set.name}, embedding queries")
+            texts = [q.text for q in labelled_set.queries]
+            vectors = encoder.encode(texts)
+            bar.update(len(texts))
+            for mode in modes:
+                bar.set_description(f"{progress}: {labelled_set.name} {mode}, {len(texts)} queries")
+                out[f"{labelled_set.name} {mode}"] = _mean_ndcg(store, labelled_set, texts,
+                                                                vectors, mode)
+                bar.update(len(texts))
     return out
+
+
+def _mean_ndcg(store: MemoryStore, labelled_set: labelled.LabelledSet, texts: list[str],
+               vectors: np.ndarray, mode: Mode) -> float:
+    filters = Filters(tags_any=[labelled_set.tag])
+    found = [store.search(None if mode == "keyword" else vector, filters, K, mode=mode, text=text)
+             for text, vector in zip(texts, vectors, strict=True)]
+    return sum(ndcg([str(h.id) for h in hits], q.relevant)
+               for hits, q in zip(found, labelled_set.queries, strict=True)) / max(1, len(texts))
 
 
 def lower(current: dict[str, float], candidate: dict[str, float],
