@@ -71,8 +71,31 @@ def _run(args: list[str], watch: Path, what: str) -> None:
         raise RuntimeError(f"{Path(args[0]).name} failed: {result.stderr.strip()[-2000:]}")
 
 
-def backup(database_url: str, target: Path) -> dict[str, object]:
-    """Write the backup folder ``target`` (new or empty); returns its manifest."""
+def serving_model(read_database_url: str | None) -> dict[str, object]:
+    """The index generation serving when the backup was taken, named as a search answer and
+    ``status`` name it: its ``model_id`` and ``encoder`` (None where the read database is not
+    known or has no generation yet). Restored, the read model is rebuilt with ENCODER."""
+    facts: dict[str, object] = {"index_generation": None, "encoder": None, "model_id": None}
+    if not read_database_url:
+        return facts
+    from query_side import generations
+
+    engine = sa.create_engine(read_database_url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            if conn.execute(sa.text("SELECT to_regclass('index_pointer')")).scalar() is None:
+                return facts
+            serving, _ = generations.pointer(conn)
+            found = next(g for g in generations.listing(conn) if g.number == serving)
+    finally:
+        engine.dispose()
+    return {"index_generation": serving, "encoder": found.encoder, "model_id": found.model_id}
+
+
+def backup(database_url: str, target: Path,
+           read_database_url: str | None = None) -> dict[str, object]:
+    """Write the backup folder ``target`` (new or empty); returns its manifest, which names the
+    serving generation's model as :func:`serving_model` does."""
     if target.exists() and any(target.iterdir()):
         raise FileExistsError(f"{target} is not empty: a backup goes into a new or empty folder")
     target.mkdir(parents=True, exist_ok=True)
@@ -86,11 +109,9 @@ def backup(database_url: str, target: Path) -> dict[str, object]:
               f"--file={target / DUMP}", f"--dbname={conninfo(database_url)}"],
              target / DUMP, "write database")
         conn.rollback()
-    from embeddings import DEFAULT_MODEL
-
     manifest: dict[str, object] = {
         "semsearch_version": version("semsearch"), "alembic_revision": revision,
-        "model_id": DEFAULT_MODEL, "documents": live, "document_rows": rows,
+        **serving_model(read_database_url), "documents": live, "document_rows": rows,
         "max_version": max_version, "postgres_version": server,
         "created_at": datetime.now(UTC).isoformat(), "write_database": DUMP,
         "read_model": "not backed up: rebuilt from the write database when the restored "
@@ -159,7 +180,7 @@ def backup_command(args: argparse.Namespace) -> int:
               "and DATABASE_URL is not set", file=sys.stderr)
         return 2
     try:
-        backup(os.environ["DATABASE_URL"], args.dir)
+        backup(os.environ["DATABASE_URL"], args.dir, os.environ.get("READ_DATABASE_URL"))
     except (FileExistsError, RuntimeError) as exc:
         print(f"semsearch backup: {exc}", file=sys.stderr)
         return 1
