@@ -120,8 +120,9 @@ def serve(app_factory: str, port: int, host: str, workers: int = 1,
     if settings is not None:
         logging.getLogger("semsearch.auth").info(check_serving(settings, host))
 
+    # log_config=None: uvicorn's own loggers reach the JSON handler of common.logs
     uvicorn.run(app_factory, factory=True, host=host, port=port, log_level="warning",
-                access_log=False, workers=workers, **server)
+                access_log=False, workers=workers, log_config=None, **server)
     return 0
 
 
@@ -164,9 +165,11 @@ def query_worker_app() -> Any:
     that spawned it, as that one dies with the stack (operations/stack/process.py)."""
     import multiprocessing
 
+    from common.logs import setup
     from operations.stack.process import die_with_parent
     from query_side.api import create_app
 
+    setup("query-api")  # (a spawned process: main() and its log set-up never ran here)
     parent = multiprocessing.parent_process()
     die_with_parent(parent.pid if parent is not None else None)
     return create_app()
