@@ -109,7 +109,7 @@ def operator_env(folder: Path, given: Mapping[str, str]) -> dict[str, str]:
             "READ_DATABASE_URL": given["DATABASE_URL"]}
     env = running_env(folder)
     if not env.get("DATABASE_URL"):
-        why = "no such folder" if not folder.is_dir() else "no stack runs on it"
-        raise NoStack(f"no stack runs on {folder} ({why}) and DATABASE_URL is not set: start "
+        why = "" if folder.is_dir() else " (no such folder)"
+        raise NoStack(f"no stack runs on {folder}{why} and DATABASE_URL is not set: start "
                       "one with `semsearch up --data-dir …`, or set DATABASE_URL")
     return env

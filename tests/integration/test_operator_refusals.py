@@ -87,5 +87,5 @@ def test_resolver_takes_given_urls_then_a_running_stack_else_refuses(tmp_path: P
         assert operator_env(tmp_path, {}) == {"DATABASE_URL": given, "STORE": "pgvector"}
     finally:
         datafolder.release(tmp_path, handle)
-    with pytest.raises(NoStack, match=rf"no stack runs on {tmp_path} \(no stack runs on it\)"):
+    with pytest.raises(NoStack, match=rf"no stack runs on {tmp_path} and DATABASE_URL is not"):
         operator_env(tmp_path, {})
