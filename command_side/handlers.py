@@ -157,7 +157,7 @@ def import_documents(
             "deleted_at": None,
         },
     ).returning(documents.c.id, documents.c.version)
-    versions: dict[uuid.UUID, int] = dict(conn.execute(stmt).tuples().all())
+    versions: dict[uuid.UUID, int] = dict(conn.execute(stmt).all())
     changes = [DocumentChanged(doc_id, versions[doc_id]) for doc_id, _ in cmd.documents]
     record_changes(conn, changes, stores, request_id)
     return changes

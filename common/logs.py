@@ -4,7 +4,8 @@ Each line: ``ts`` (UTC, ISO 8601), ``level``, ``process`` (command-api, query-ap
 worker, …), ``pid``, ``logger``, ``msg``, ``request_id`` when the event belongs to a request (the
 ``X-Request-ID`` of an API request; the ids of the writes a relay batch or worker job carries),
 then whatever the call adds with ``extra={"fields": {...}}``. ``LOG_FORMAT=text`` gives plain
-lines instead.
+lines instead. Warnings and uncaught exceptions (of the main thread or any other) are log
+events too, so that not even a crash writes a line that is not JSON.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import logging
 import os
 import re
 import sys
+import threading
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -55,3 +57,22 @@ def setup(process: str, level: int = logging.INFO) -> None:
     else:
         handler.setFormatter(JsonFormatter(process))
     logging.basicConfig(level=level, handlers=[handler], force=True)
+    logging.captureWarnings(True)  # a warning is a log event ("py.warnings"), not a bare line
+    sys.excepthook = _log_uncaught
+    threading.excepthook = _log_uncaught_in_thread
+
+
+def _log_uncaught(kind: type[BaseException], value: BaseException, tb: Any) -> None:
+    if issubclass(kind, KeyboardInterrupt):
+        return sys.__excepthook__(kind, value, tb)
+    logging.getLogger("semsearch").critical("uncaught %s: %s", kind.__name__, value,
+                                            exc_info=(kind, value, tb))
+
+
+def _log_uncaught_in_thread(args: threading.ExceptHookArgs) -> None:
+    if args.exc_value is None or issubclass(args.exc_type, SystemExit):
+        return
+    name = args.thread.name if args.thread is not None else "?"
+    logging.getLogger("semsearch").error(
+        "uncaught %s in thread %s: %s", args.exc_type.__name__, name, args.exc_value,
+        exc_info=(args.exc_type, args.exc_value, args.exc_traceback))

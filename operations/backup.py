@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -175,12 +174,12 @@ def _check(write_url: str, manifest: dict[str, object]) -> None:
 
 
 def backup_command(args: argparse.Namespace) -> int:
-    if not os.environ.get("DATABASE_URL"):
-        print(f"semsearch backup: no stack runs on {args.data_dir or 'the default data folder'} "
-              "and DATABASE_URL is not set", file=sys.stderr)
-        return 2
+    """(The CLI has found the stack, or refused: :func:`datafolder.operator_env`.)"""
+    from common.config import PipelineSettings
+    from query_side.settings import StoreSettings
+
     try:
-        backup(os.environ["DATABASE_URL"], args.dir, os.environ.get("READ_DATABASE_URL"))
+        backup(PipelineSettings().database_url, args.dir, StoreSettings().read_database_url)
     except (FileExistsError, RuntimeError) as exc:
         print(f"semsearch backup: {exc}", file=sys.stderr)
         return 1

@@ -54,6 +54,8 @@ def main(args: argparse.Namespace) -> int:
 def run(rt: runtime.Runtime, args: argparse.Namespace) -> int:
     """One ``semsearch index`` action with the worker's runtime ``rt``; the exit status."""
     try:
+        if args.action in ("promote", "drop") and args.generation is None:
+            raise GenerationError(f"name the generation: `semsearch index {args.action} N`")
         rt.live_generations()  # registers generation 1 on a folder that has none yet
         match args.action:
             case "status":
@@ -179,11 +181,16 @@ def switch(rt: runtime.Runtime, action: str, number: int | None, detail: str = "
     follows, and a dropped generation's stores are removed (after :data:`DRAIN_S` from the
     pointer's last move, if that was more recent)."""
     with rt.read_engine.begin() as conn:
+        if action == "drop" and any(g.number == number and g.state == "dropped"
+                                    for g in generations.listing(conn)):
+            print(f"g{number}: already dropped; nothing to do")
+            return 0
         since = generations.seconds_since_switch(conn)  # (before this action moves it)
         serving, previous = generations.apply(conn, action, number)
         known = {g.number: g for g in generations.listing(conn)}
-    audit.maintenance(rt.write_engine, f"index {action}",
-                      f"g{number or ''} serving=g{serving} previous=g{previous} {detail}".strip())
+    audit.maintenance(rt.write_engine, f"index {action}", " ".join(filter(None, (
+        f"g{number}" if number is not None else "", f"serving=g{serving}",
+        f"previous=g{previous}" if previous is not None else "", detail))))
     if action == "drop":
         assert number is not None
         if (wait := DRAIN_S - since) > 0:

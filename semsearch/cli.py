@@ -34,7 +34,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     try:
         stack.hold_folder()
     except FolderInUse as exc:
-        print(f"semsearch up: {exc}", file=sys.stderr)
+        print(f"semsearch up: {exc} (or --temporary)", file=sys.stderr)
         return 2
     print(f"data         {stack.home}   " + ("(temporary: deleted on stop)" if data_dir is None
                                               else "(kept; --temporary for a throwaway stack)"),
@@ -120,8 +120,9 @@ def serve(app_factory: str, port: int, host: str, workers: int = 1,
     if settings is not None:
         logging.getLogger("semsearch.auth").info(check_serving(settings, host))
 
+    # log_config=None: uvicorn's own loggers reach the JSON handler of common.logs
     uvicorn.run(app_factory, factory=True, host=host, port=port, log_level="warning",
-                access_log=False, workers=workers, **server)
+                access_log=False, workers=workers, log_config=None, **server)
     return 0
 
 
@@ -164,9 +165,11 @@ def query_worker_app() -> Any:
     that spawned it, as that one dies with the stack (operations/stack/process.py)."""
     import multiprocessing
 
+    from common.logs import setup
     from operations.stack.process import die_with_parent
     from query_side.api import create_app
 
+    setup("query-api")  # (a spawned process: main() and its log set-up never ran here)
     parent = multiprocessing.parent_process()
     die_with_parent(parent.pid if parent is not None else None)
     return create_app()
@@ -190,16 +193,25 @@ def positive(text: str) -> int:
     return value
 
 
-def use_running_stack(args: argparse.Namespace) -> None:
-    """An operator command with no DATABASE_URL in its environment talks to the stack running
-    on ``--data-dir`` (default: the default data folder), as its ``stack.json`` describes."""
+def use_running_stack(args: argparse.Namespace) -> bool:
+    """An operator command talks to the stack running on ``--data-dir`` (default: the default
+    data folder), as its ``stack.json`` describes, unless DATABASE_URL is set; with neither it
+    refuses in one line naming the folder (False), never using a built-in default URL."""
     import os
 
-    from operations.stack.datafolder import default_data_dir, running_env
+    from operations.stack.datafolder import NoStack, default_data_dir, operator_env
 
-    if not os.environ.get("DATABASE_URL"):
-        for name, value in running_env(args.data_dir or default_data_dir()).items():
+    try:
+        found = operator_env(args.data_dir or default_data_dir(), os.environ)
+    except NoStack as exc:
+        print(f"semsearch {args.command}: {exc}", file=sys.stderr)
+        return False
+    for name, value in found.items():  # the stack's own addresses, whatever else is set
+        if name.endswith("_URL"):
+            os.environ[name] = value
+        else:
             os.environ.setdefault(name, value)
+    return True
 
 
 def cmd_soak(args: argparse.Namespace) -> int:
@@ -265,7 +277,7 @@ def parser() -> argparse.ArgumentParser:
                        help="a throwaway stack in a temporary folder, deleted on stop")
     demo.add_argument("--documents", type=int, default=1000, help="paragraphs to import")
     demo.add_argument("--keep-running", action="store_true", help="leave the stack up after")
-    add("migrate", cmd_migrate, "apply the write schema's migrations (DATABASE_URL)")
+    mig = add("migrate", cmd_migrate, "apply the write schema's migrations (DATABASE_URL)")
     relay = add("relay", cmd_relay, "send committed outbox rows to the worker queues")
     worker = add("worker", cmd_worker, "embed changed documents and write every store")
     for p in (relay, worker):
@@ -296,7 +308,8 @@ def parser() -> argparse.ArgumentParser:
     aud.add_argument("--document", type=uuid.UUID, help="only rows naming this document id")
     aud.add_argument("--since", type=datetime.fromisoformat, help="from this time (ISO 8601)")
     aud.add_argument("--until", type=datetime.fromisoformat, help="before this time (ISO 8601)")
-    aud.add_argument("--limit", type=int, default=100)
+    aud.add_argument("--limit", type=positive, default=100,
+                     help="at most this many rows, the newest (default 100)")
     dlq = add("dlq", lazy("dlq"), "list or replay dead-lettered documents")
     dlq.add_argument("action", choices=["list", "replay"])
     dlq.add_argument("ids", nargs="*", help="document ids to replay")
@@ -344,9 +357,10 @@ def parser() -> argparse.ArgumentParser:
     for p in (dlq, rec, rei):
         p.add_argument("--generation", type=int, metavar="N", help="only index generation N's "
                        "stores (default: every live generation's, labelled weaviate@gN)")
-    for p in (stat, back, aud, dlq, rec, rei, idx):
+    for p in (stat, back, aud, dlq, rec, rei, idx, mig):
         p.add_argument("--data-dir", type=Path, help="the data folder of the running stack to "
-                       "use when DATABASE_URL is not set (default: ~/.local/share/semsearch)")
+                       "use when DATABASE_URL is not set (default: ~/.local/share/semsearch); "
+                       "with neither, the command refuses")
         p.set_defaults(finds_stack=True)
     bench = sub.add_parser("bench", add_help=False,
                            help="benchmarks: ceilings, ingest, freshness, query, commands, all")
@@ -368,10 +382,18 @@ def main(argv: list[str] | None = None) -> int:
 
         return bench_main(argv[1:])
     args = parser().parse_args(argv)
-    if getattr(args, "finds_stack", False):
-        use_running_stack(args)
+    if getattr(args, "finds_stack", False) and not use_running_stack(args):
+        return 2
     handler: Handler = args.handler
-    return handler(args)
+    try:
+        code = handler(args)
+        sys.stdout.flush()
+    except BrokenPipeError:  # `semsearch status | head`: the reader left; end quietly, as CLIs do
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
+    return code
 
 
 if __name__ == "__main__":

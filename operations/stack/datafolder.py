@@ -14,6 +14,7 @@ import fcntl
 import json
 import os
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import IO
 
@@ -23,6 +24,11 @@ STACK = "stack.json"
 
 class FolderInUse(RuntimeError):
     """Another stack holds the data folder."""
+
+
+class NoStack(RuntimeError):
+    """No stack runs on the data folder and no database URL is given: an operator command
+    refuses rather than reach for a built-in default address."""
 
 
 def default_data_dir() -> Path:
@@ -52,7 +58,7 @@ def lock(folder: Path) -> IO[str]:
         pid = holder(folder).get("pid", "unknown")
         raise FolderInUse(
             f"the data folder {folder} is in use by another semsearch stack (pid {pid}); stop "
-            "that one first, or give this one another folder with --data-dir (or --temporary)"
+            "that one first, or give this one another folder with --data-dir"
         ) from None
     record(folder, {"pid": os.getpid(), "started_at": time.time(), "state": "starting"})
     return handle
@@ -90,3 +96,20 @@ def running_env(folder: Path) -> dict[str, str]:
         return {}
     env = holder(folder).get("env", {})
     return {str(k): str(v) for k, v in env.items()} if isinstance(env, dict) else {}
+
+
+def operator_env(folder: Path, given: Mapping[str, str]) -> dict[str, str]:
+    """The settings an operator command (status, reconcile, dlq, audit, index, backup, …) must
+    add to its environment ``given``: none but READ_DATABASE_URL (the write database's, as
+    ``up`` does) when ``given`` names DATABASE_URL; else those of the stack running on
+    ``folder``. Raises :class:`NoStack`, naming the folder, when neither: an operator command
+    never falls back on a built-in default URL (another database may listen there)."""
+    if given.get("DATABASE_URL"):
+        return {} if given.get("READ_DATABASE_URL") else {
+            "READ_DATABASE_URL": given["DATABASE_URL"]}
+    env = running_env(folder)
+    if not env.get("DATABASE_URL"):
+        why = "" if folder.is_dir() else " (no such folder)"
+        raise NoStack(f"no stack runs on {folder}{why} and DATABASE_URL is not set: start "
+                      "one with `semsearch up --data-dir …`, or set DATABASE_URL")
+    return env

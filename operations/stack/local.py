@@ -16,7 +16,7 @@ import tempfile
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import IO, Literal
+from typing import IO, Any, Literal
 
 import httpx
 
@@ -191,8 +191,13 @@ class LocalStack:
             "env": {k: v for k, v in self.env.items() if "KEY" not in k},
             "weaviate_nodes": [{"name": node.name, "url": node.url,
                                 "pid": node.process.pid if node.process else None}
-                               for node in getattr(self.weaviate, "nodes", [])],
+                               for node in self.weaviate_nodes()],
         })
+
+    def weaviate_nodes(self) -> list[Any]:
+        """Each Weaviate server this stack started: a cluster's nodes, or the one server."""
+        return getattr(self.weaviate, "nodes", None) or (
+            [self.weaviate] if self.weaviate is not None else [])
 
     def service_processes(self) -> list[tuple[str, Managed]]:
         found = [("postgres", self.postgres), ("redis", self.redis), ("weaviate", self.weaviate),

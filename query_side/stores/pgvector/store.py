@@ -195,14 +195,14 @@ class PgvectorStore:
         held = sa.text(f"SELECT id, version FROM {self._table} WHERE id = ANY(:ids) FOR UPDATE")
 
         def write(conn: sa.Connection) -> None:
-            before: dict[uuid.UUID, int] = dict(conn.execute(held, {"ids": list(newest)}).tuples().all())
+            before: dict[uuid.UUID, int] = dict(conn.execute(held, {"ids": list(newest)}).all())
             fresh = [_params(r) for r in newest.values() if before.get(r.id, 0) < r.version]
             if not fresh:
                 return
             conn.execute(documents, fresh)
             # rows are locked now: a record writes its passages only if it is the stored version
             # and was not already (a concurrent writer of a new id may have won the row)
-            after = conn.execute(held, {"ids": list(newest)}).tuples().all()
+            after = conn.execute(held, {"ids": list(newest)}).all()  # (rows are tuples)
             won = [newest[i] for i, v in after if newest[i].version == v and before.get(i, 0) < v]
             if not won:
                 return
