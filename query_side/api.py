@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -10,20 +9,18 @@ from contextlib import asynccontextmanager
 from typing import Annotated
 
 import numpy as np
-import sqlalchemy as sa
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
-from pydantic import TypeAdapter
 
 from common import auth, consistency, http
 from common.problems import ReadModelBehindProblem, documented, problem
 from common.ratelimit import Limiter
 from common.text import WHITESPACE
 from embeddings import load_encoder
-from query_side import generations, readmodel
+from query_side import answers, generations, readmodel
 from query_side.admission import RETRY_AFTER_S, Admission, Overloaded, door_first
-from query_side.db import make_read_engine, read_retrying
+from query_side.db import make_read_engine
 from query_side.encoding import QueryEncoder
 from query_side.exceptions import (
     DocumentNotIndexed,
@@ -34,16 +31,12 @@ from query_side.exceptions import (
 from query_side.metrics import measured
 from query_side.models import (
     DocumentView,
-    Freshness,
-    Hit,
-    PassageView,
     Readiness,
     SearchRequest,
     SearchResponse,
-    snippet,
 )
-from query_side.results import ChangeListener, ChangeSignal, ResultCache
-from query_side.router import SERVED, StoreRouter, StoreStatus
+from query_side.results import ChangeListener, ChangeSignal, Page, ResultCache
+from query_side.router import SERVED, StoreRouter
 from query_side.serving import Serving
 from query_side.settings import QuerySettings
 from query_side.stores.base import Filters, SearchHit, StoreUnavailable
@@ -77,18 +70,6 @@ ResultsDep = Annotated[ResultCache, Depends(get_results)]
 AdmissionDep = Annotated[Admission, Depends(get_admission)]
 
 
-def to_hit(hit: SearchHit) -> Hit:
-    best = hit.passages[0].text if hit.passages else hit.lead
-    return Hit(id=hit.id, score=round(hit.score, 6), title=hit.title, snippet=snippet(best),
-               category=hit.category, tags=list(hit.tags), attributes=hit.attributes,
-               published_at=hit.published_at, version=hit.version,
-               passages=[PassageView(text=p.text, start=p.start, end=p.end, score=round(p.score, 6))
-                         for p in hit.passages])
-
-
-HITS = TypeAdapter(list[Hit])
-
-
 def search_with_fallback(router: StoreRouter, name: str, vector: np.ndarray | None,
                          body: SearchRequest, text: str, generation: int | None = None,
                          ) -> tuple[str, list[SearchHit]]:
@@ -108,28 +89,13 @@ def search_with_fallback(router: StoreRouter, name: str, vector: np.ndarray | No
         #                                     the bounded calls' pool)
 
 
-def respond(hits: bytes, started: float, status: StoreStatus, cached: bool, generation: int,
-            model_id: str) -> Response:
-    """The search response around already-serialized hits (cached ones are spliced in as is)."""
-    envelope = json.dumps({
-        "took_ms": round((time.perf_counter() - started) * 1e3, 2), "store": status.name,
-        "generation": generation, "model_id": model_id,
-        "freshness": {"behind": status.behind, "lag_s": round(status.lag_s, 3)}, "cached": cached})
-    return Response(b'{"hits":' + hits + b"," + envelope[1:].encode(), media_type="application/json")
-
-
-def document_view(router: StoreRouter, name: str, doc_id: uuid.UUID) -> DocumentView:
-    """Document ``doc_id`` as store ``name`` holds it, with the time it was indexed there."""
-    found = router.stores[name].get(doc_id)
-    if found is None:
-        raise DocumentNotIndexed(f"document {doc_id} is not in the read model ({name})")
-    hit, _ = found
-    indexed_at = read_retrying(router.read_engine, lambda conn: conn.execute(sa.text(
-        "SELECT applied_at FROM projection_state WHERE store = :s AND doc_id = :d"),
-        {"s": name, "d": doc_id}).scalar())
-    return DocumentView(id=hit.id, version=hit.version, title=hit.title, body=hit.body or "",
-                        category=hit.category, tags=list(hit.tags), attributes=hit.attributes,
-                        published_at=hit.published_at, indexed_at=indexed_at, store=name)
+def searched(router: StoreRouter, name: str, vector: np.ndarray | None, body: SearchRequest,
+             text: str, generation: int) -> tuple[str, Page, dict[str, float | int] | None]:
+    """The page that answers, with its hits' state (and, after a token wait, the store's lag
+    looked at again: ``query_side.answers``), in one thread hop."""
+    name, hits = search_with_fallback(router, name, vector, body, text, generation)
+    states, lag = answers.look(router, name, hits, relook=body.token is not None)
+    return name, answers.page(hits, states), lag
 
 
 TokenQuery = Annotated[str | None, Query(
@@ -160,20 +126,20 @@ def register_routes(app: FastAPI, settings: QuerySettings) -> None:
                 cached = results.get(name, key)
                 if cached is not None:
                     noted["store"] = name
-                    return respond(cached, started, router.status(name), True, gen, model_id)
+                    return answers.respond(cached, started, router.status(name), True, gen, model_id)
             else:
                 name = await token_store(request, router, body.token, body.wait_ms, gen)
             asked, generation = name, results.generation(name)
             async with admission.slot():  # a bounded line in front of the encoder and the store
                 vector = await encoder.aencode(text) if text and body.mode != "keyword" else None
-                name, hits = await run_in_threadpool(search_with_fallback, router, name, vector,
-                                                     body, text, gen)
-            payload = HITS.dump_json([to_hit(h) for h in hits])
+                name, shown, lag = await run_in_threadpool(searched, router, name, vector, body,
+                                                           text, gen)
             if key is not None and name == asked:  # (a fallback's answer is not kept)
-                results.put(name, key, payload, generation)
+                results.put(name, key, shown, generation)
             SERVED.labels(name).inc()
             noted["store"] = name
-            return respond(payload, started, router.status(name), False, gen, model_id)
+            status = router.relooked(name, lag) if lag is not None else router.status(name)
+            return answers.respond(shown, started, status, False, gen, model_id)
 
     @app.get("/v1/documents/{doc_id:uuid}", **guard, responses=documented(
         404, 409, 422, 503, *refusals, s409=ReadModelBehindProblem))
@@ -185,7 +151,7 @@ def register_routes(app: FastAPI, settings: QuerySettings) -> None:
             else:  # answered by the store that reached the token
                 name = await token_store(request, router, token, wait_ms)
             noted["store"] = name
-            return await run_in_threadpool(document_view, router, name, doc_id)
+            return await run_in_threadpool(answers.document_view, router, name, doc_id)
 
     @app.get("/v1/documents/{doc_id:uuid}/similar", **guard,
              responses=documented(404, 422, 503, *refusals))
@@ -202,12 +168,13 @@ def register_routes(app: FastAPI, settings: QuerySettings) -> None:
             # counts (none while a crash left it without passages)
             vector = found[1]
             hits = router.stores[name].search(vector, Filters(), limit + 1) if np.any(vector) else []
-        status = router.status(name)
+            hits = [h for h in hits if h.id != doc_id][:limit]
+        states, _ = answers.look(router, name, hits, relook=False)
         return SearchResponse(
-            hits=[to_hit(h) for h in hits if h.id != doc_id][:limit],
+            hits=[answers.to_hit(h, states.get(h.id)) for h in hits],
             took_ms=round((time.perf_counter() - started) * 1e3, 2), store=name,
             generation=gen, model_id=model_id,
-            freshness=Freshness(behind=status.behind, lag_s=round(status.lag_s, 3)))
+            freshness=answers.freshness(router.status(name), *answers.pending(hits, states)))
 
     @app.get("/readyz", responses={200: {"model": Readiness}, 503: {"model": Readiness}})
     def readyz(router: RouterDep) -> JSONResponse:

@@ -18,6 +18,12 @@ MAX_QUERY = 2000
 SNIPPET_CHARS = 240
 
 
+INDEXED_AT = ("when the answering store applied the version shown (null while its bookkeeping "
+              "records another version, or the read model could not be read)")
+PENDING_VERSION = ("the newest committed version the worker has seen for this document, when "
+                   "newer than the one shown: an edit (or a delete) on its way to this store, or "
+                   "stuck there (`semsearch dlq`); null otherwise")
+
 _QUERY = Text(MAX_QUERY)
 _LISTS = ("category", "tags_any", "tags_all")
 SEARCHABLE: dict[str, Any] = {"anyOf": [
@@ -86,14 +92,25 @@ class Hit(BaseModel):
     attributes: dict[str, Any]
     published_at: datetime | None
     version: int
+    indexed_at: datetime | None = Field(description=INDEXED_AT)
+    pending_version: int | None = Field(description=PENDING_VERSION)
     passages: list[PassageView] = Field(
         default_factory=list, description="the document's best passages for this search, best "
         "first, with character offsets into the body for highlighting (none for a listing)")
 
 
 class Freshness(BaseModel):
-    behind: int
-    lag_s: float
+    """How far the answering store is behind the committed writes, as of the router's last look
+    at it (at most HEALTH_CACHE_SECONDS/2 ago), looked at again after a token wait (so the
+    token's writes, which the store holds, are never counted), and never less than the hits
+    show: each hit with a ``pending_version`` (not stuck) counts, its commit time bounds
+    ``lag_s``."""
+
+    behind: int = Field(description="documents whose newest committed version the worker has "
+                        "seen but the store does not hold yet (failed ones apart: `stuck` in "
+                        "/readyz); -1 when the read model could not be read")
+    lag_s: float = Field(description="age in seconds of the oldest of them (0 when none; -1 "
+                         "when unknown)")
 
 
 class SearchResponse(BaseModel):
@@ -116,7 +133,8 @@ class DocumentView(BaseModel):
     tags: list[str]
     attributes: dict[str, Any]
     published_at: datetime | None
-    indexed_at: datetime | None
+    indexed_at: datetime | None = Field(description=INDEXED_AT)
+    pending_version: int | None = Field(description=PENDING_VERSION)
     store: str
 
 

@@ -67,17 +67,18 @@ def reset_store(conn: Connection, store: str) -> None:
     every live document shows as behind (the router serves from another store while it can) until
     the worker's rebuild (``sync_worker.rebuild``, at its start) or ``semsearch reindex`` fills it."""
     conn.execute(sa.text("DELETE FROM projection_state WHERE store = :s AND deleted"), {"s": store})
-    forget_applied(conn, store)
-    announce(conn, store)
+    forget_applied(conn, store)  # (announced there)
 
 
 def forget_applied(conn: Connection, store: str, ids: list[uuid.UUID] | None = None) -> None:
     """``store`` holds none of these documents (every one: None) as far as its projection state
-    says: they show as behind, and the worker writes them again, until it has."""
+    says: they show as behind, and the worker writes them again, until it has (announced: a
+    cached hit's ``indexed_at`` and ``pending_version`` changed)."""
     conn.execute(sa.text("UPDATE projection_state SET version = 0, content_hash = NULL, "
                          "deleted = false, applied_at = NULL WHERE store = :s "
                          "AND (CAST(:ids AS uuid[]) IS NULL OR doc_id = ANY(:ids))"),
                  {"s": store, "ids": ids})
+    announce(conn, store)
 
 
 def ensure_store(engine: Engine, store: VectorStore) -> None:
@@ -108,10 +109,11 @@ def lock_documents(conn: Connection, store: str, ids: Iterable[uuid.UUID]) -> No
 
 
 def note_targets(conn: Connection, store: str, targets: list[tuple[uuid.UUID, int, datetime]]) -> None:
-    """Record the newest committed version seen per document, before the store is written."""
+    """Record the newest committed version seen per document, before the store is written;
+    announced when one is newer (a hit's ``pending_version`` changed: cached results go)."""
     if not targets:
         return
-    conn.execute(
+    noted = conn.execute(
         sa.text(
             """
             INSERT INTO projection_state (store, doc_id, target_version, target_committed_at)
@@ -131,6 +133,8 @@ def note_targets(conn: Connection, store: str, targets: list[tuple[uuid.UUID, in
             "ats": [t[2] for t in targets],
         },
     )
+    if noted.rowcount:
+        announce(conn, store)
 
 
 def projected(conn: Connection, store: str, ids: list[uuid.UUID]) -> dict[uuid.UUID, Projected]:
@@ -224,6 +228,31 @@ def reached(conn: Connection, store: str, written: list[tuple[uuid.UUID, int]]) 
         {"store": store, "ids": [w[0] for w in written], "versions": [w[1] for w in written]},
     )
     return [(row[0], row[1], row[2]) for row in rows]
+
+
+@dataclass(frozen=True)
+class HitState:
+    """One document's projection state in one store, as a search hit shows it."""
+
+    version: int
+    """The version the store is recorded to hold."""
+    applied_at: datetime | None
+    target_version: int
+    """The newest committed version the worker has seen."""
+    target_committed_at: datetime
+    stuck: bool
+    """The worker failed to apply ``target_version`` (counted apart from behind, as in ``lag``)."""
+
+
+def hit_states(conn: Connection, store: str, ids: list[uuid.UUID]) -> dict[uuid.UUID, HitState]:
+    """The projection state of a page's hits in ``store``: one primary-key lookup per id."""
+    if not ids:
+        return {}
+    rows = conn.execute(sa.text(
+        "SELECT doc_id, version, applied_at, target_version, target_committed_at, "
+        "coalesce(failed_version >= target_version, false) FROM projection_state "
+        "WHERE store = :store AND doc_id = ANY(:ids)"), {"store": store, "ids": ids})
+    return {row[0]: HitState(row[1], row[2], row[3], row[4], row[5]) for row in rows}
 
 
 def lag(conn: Connection, store: str) -> dict[str, float | int]:

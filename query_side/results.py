@@ -16,6 +16,9 @@ Safety rules:
 - While the listener is not connected (start-up, a lost connection), nothing is served from the
   cache: an announcement might be missed. Reconnecting clears everything first.
 - Searches carrying a consistency token never use the cache.
+- A page keeps its hits' ``indexed_at`` and ``pending_version``: both change only with an
+  announcement (``mark_applied``, ``forget_applied``, and ``note_targets`` when it notes a newer
+  version), so a cached page never shows a stale one.
 
 The same announcements wake searches that wait for a consistency token (``ChangeSignal``), so a
 read-your-writes wait costs one read-model check per applied batch instead of one every 20 ms.
@@ -28,6 +31,7 @@ import logging
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import psycopg
 import sqlalchemy as sa
@@ -40,14 +44,24 @@ log = logging.getLogger(__name__)
 LOOKUPS = Counter("semsearch_result_cache_total", "Result cache lookups", ["store", "outcome"])
 
 
+@dataclass(frozen=True)
+class Page:
+    """A search's serialized hits, and how many of them have a newer version on its way (the
+    oldest's commit time): the least the answer's freshness may say (``query_side.answers``)."""
+
+    hits: bytes
+    pending: int = 0
+    oldest_pending: datetime | None = None
+
+
 @dataclass
 class _StoreEntries:
     generation: int = 0
-    entries: OrderedDict[str, bytes] = field(default_factory=OrderedDict)
+    entries: OrderedDict[str, Page] = field(default_factory=OrderedDict)
 
 
 class ResultCache:
-    """Bounded LRU of serialized hits per store, valid for the store's current generation."""
+    """Bounded LRU of search pages per store, valid for the store's current generation."""
 
     def __init__(self, size: int) -> None:
         self.size = size
@@ -60,7 +74,7 @@ class ResultCache:
         with self._lock:
             return self._of(store).generation
 
-    def get(self, store: str, key: str) -> bytes | None:
+    def get(self, store: str, key: str) -> Page | None:
         if not self.live or not self.size:
             return None
         with self._lock:
@@ -71,7 +85,7 @@ class ResultCache:
         LOOKUPS.labels(store, "hit" if found is not None else "miss").inc()
         return found
 
-    def put(self, store: str, key: str, value: bytes, generation: int) -> None:
+    def put(self, store: str, key: str, value: Page, generation: int) -> None:
         """Keep ``value`` if ``store`` has not changed since ``generation`` was read."""
         if not self.live or not self.size:
             return

@@ -145,10 +145,21 @@ class StoreRouter:
                 lag = readmodel.lag(conn, name)
         except Exception:
             lag = {"behind": -1, "lag_s": -1.0, "stuck": -1}
-        status = StoreStatus(name, healthy, int(lag["behind"]), float(lag["lag_s"]), now,
-                             int(lag["stuck"]))
+        return self._keep(StoreStatus(name, healthy, int(lag["behind"]), float(lag["lag_s"]), now,
+                                      int(lag["stuck"])))
+
+    def relooked(self, name: str, lag: dict[str, float | int]) -> StoreStatus:
+        """Store ``name``'s lag, looked at again for an answer (after a token wait), with its
+        health from the last check; kept (when there was one), so later answers say no less."""
+        old = self._status.get(name)
+        status = StoreStatus(name, old.healthy if old else True, int(lag["behind"]),
+                             float(lag["lag_s"]), old.checked_at if old else 0.0, int(lag["stuck"]))
+        return self._keep(status) if old else status
+
+    def _keep(self, status: StoreStatus) -> StoreStatus:
+        name = status.name
         self._status[name] = status
-        HEALTHY.labels(name).set(1 if healthy else 0)
+        HEALTHY.labels(name).set(1 if status.healthy else 0)
         BEHIND.labels(name).set(status.behind)
         LAG.labels(name).set(status.lag_s)
         STUCK.labels(name).set(status.stuck)
