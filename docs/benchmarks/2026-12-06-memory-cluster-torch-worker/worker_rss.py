@@ -12,9 +12,9 @@ import time
 import numpy as np
 import psutil
 import torch
-from benchmarks.steps import ceiling_sample
 
 from benchmarks import texts
+from benchmarks.steps import ceiling_sample
 from embeddings import SentenceTransformerEncoder
 
 docs, call = int(sys.argv[1]), int(sys.argv[2])
