@@ -1,6 +1,10 @@
 """``semsearch bench``: measured side by side with the hardware's ceilings, in one run.
 
-Modules: :mod:`benchmarks.cli` (the subcommands), :mod:`benchmarks.ceilings` (raw encoder),
-:mod:`benchmarks.stack` (a stack to measure), :mod:`benchmarks.loadgen` (HTTP load in its own
-process), :mod:`benchmarks.memory` (RSS sampling), :mod:`benchmarks.report` (JSON, Markdown, PNG).
+:mod:`benchmarks.cli` dispatches the subcommands to one subpackage per suite, each over
+:mod:`benchmarks.harness` (a stack to measure, the corpus, the raw encoders' ceilings, memory
+sampling, results, tables and plots): :mod:`benchmarks.throughput` (ingest, freshness, query load,
+commands, endurance, edges; the HTTP load generator), :mod:`benchmarks.relevance` (ranking quality,
+ANN recall, store agreement), :mod:`benchmarks.peer` (against LangChain's indexing API),
+:mod:`benchmarks.sizing` (bytes and rates per store) and :mod:`benchmarks.profile` (the worker's CPU
+by category). :mod:`benchmarks.extras` installs their optional dependencies on first use.
 """

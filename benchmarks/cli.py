@@ -2,10 +2,10 @@
 
 Subcommands: ``ingest``, ``freshness``, ``query``, ``commands``, ``all`` (the four in turn on one
 stack per store), ``ceilings`` (the raw encoders and their STS Benchmark scores only) and
-``relevance`` (ranking quality on labelled sets, flags of its own: benchmarks/relevance_run.py) and
-``peer`` (semsearch against LangChain's indexing API, flags of its own: benchmarks/peer.py) and
+``relevance`` (ranking quality on labelled sets, flags of its own: benchmarks/relevance/run.py) and
+``peer`` (semsearch against LangChain's indexing API, flags of its own: benchmarks/peer/run.py) and
 ``sizing`` (bytes per document, passage and vector per store, index build, outbox and Redis
-costs, for docs/scaling.md; flags of its own: benchmarks/sizing.py). Each
+costs, for docs/scaling.md; flags of its own: benchmarks/sizing/run.py). Each
 starts a fresh local stack per store (or measures one given by ``--command-url/--query-url``),
 shows progress bars, and writes ``results.json``, ``report.md`` and PNG plots into ``--out``
 (default ``bench-results/<timestamp>/``).
@@ -18,11 +18,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks import ceilings, load, peer, relevance_run, report, texts
-from benchmarks.argtypes import counts, levels, positive, size, sizes
-from benchmarks.results import Run, meta
-from benchmarks.stack import DEFAULT_BACKEND
-from benchmarks.steps import STEPS, measure_ceiling, session
+from benchmarks.harness import ceilings, texts
+from benchmarks.harness.argtypes import counts, levels, positive, size, sizes
+from benchmarks.harness.results import Run, meta
+from benchmarks.harness.stack import DEFAULT_BACKEND
+from benchmarks.peer import run as peer
+from benchmarks.relevance import run as relevance_run
+from benchmarks.throughput import load, report
+from benchmarks.throughput.steps import STEPS, measure_ceiling, session
 
 SUBCOMMANDS = {
     "ingest": "documents/s through the command API until searchable, vs the raw encoder",
@@ -94,7 +97,7 @@ def parser() -> argparse.ArgumentParser:
                                            formatter_class=argparse.RawDescriptionHelpFormatter))
     peer.arguments(sub.add_parser("peer", help=peer.HELP, description=peer.__doc__,
                                   formatter_class=argparse.RawDescriptionHelpFormatter))
-    from benchmarks import sizing
+    from benchmarks.sizing import run as sizing
 
     sizing.arguments(sub.add_parser("sizing", help=sizing.HELP, description=sizing.__doc__,
                                     formatter_class=argparse.RawDescriptionHelpFormatter))
@@ -102,7 +105,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def compare_encoders(args: argparse.Namespace, run: Run, corpus: texts.Corpus) -> None:
-    from benchmarks.steps import ceiling_sample
+    from benchmarks.throughput.steps import ceiling_sample
 
     sample = ceiling_sample(corpus, args.ceiling_documents)
     queries = texts.queries(args.ceiling_queries, seed=99)
@@ -118,7 +121,7 @@ def compare_encoders(args: argparse.Namespace, run: Run, corpus: texts.Corpus) -
 def main(argv: list[str] | None = None) -> int:
     argv = list(argv or [])
     if argv[:1] == ["edges"]:  # a comparison of its own, with its own options
-        from benchmarks import edges
+        from benchmarks.throughput import edges
 
         return edges.main(argv[1:])
     args = parser().parse_args(argv)
@@ -127,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.subcommand == "peer":
         return peer.main(args, argv)
     if args.subcommand == "sizing":
-        from benchmarks import sizing
+        from benchmarks.sizing import run as sizing
 
         return sizing.main(args, argv[1:])
     if args.loadgen:

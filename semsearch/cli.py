@@ -222,7 +222,7 @@ def cmd_soak(args: argparse.Namespace) -> int:
 
 
 def cmd_agreement(args: argparse.Namespace) -> int:
-    from benchmarks.agreement import main as agreement_main
+    from benchmarks.relevance.agreement import main as agreement_main
 
     return agreement_main(args.documents, args.queries, args.out)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from benchmarks.agreement import measure
+from benchmarks.relevance.agreement import measure
 from query_side.db import make_read_engine
 from query_side.stores.pgvector import PgvectorStore
 from query_side.stores.weaviate import WeaviateStore, connect

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import httpx
 
-from benchmarks import bulkload, cli, commands
-from benchmarks.stack import BenchStack, external
+from benchmarks import cli
+from benchmarks.harness.stack import BenchStack, external
+from benchmarks.throughput import bulkload, commands
 from embeddings.onnx import default_parallel
 
 TINY = ["--store", "pgvector", "--documents", "60", "--encoder", "hashing", "--duration", "0.5",

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks import cli
-from benchmarks.memory import BUDGETS_MB, WEAVIATE_NODE_MB
+from benchmarks.harness.memory import BUDGETS_MB, WEAVIATE_NODE_MB
 from tests.integration.test_bench_cli import TINY
 
 

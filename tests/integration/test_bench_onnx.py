@@ -9,7 +9,7 @@ import pytest
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
 
-from benchmarks import sts  # noqa: E402
+from benchmarks.harness import sts  # noqa: E402
 from embeddings.encoder import load_encoder  # noqa: E402
 from embeddings.onnx import ONNX_FP32_MODEL, ONNX_INT8_MODEL, OnnxEncoder, exported_model  # noqa: E402
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import psutil
 
 from benchmarks import cli
-from benchmarks import profile_rules as rules
+from benchmarks.profile import rules
 
 
 def test_a_profiled_ingest_reports_the_workers_cpu_breakdown(tmp_path: Path) -> None:

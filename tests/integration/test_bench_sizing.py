@@ -7,7 +7,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from benchmarks import cli, sizing_report, texts
+from benchmarks import cli
+from benchmarks.harness import texts
+from benchmarks.sizing import report as sizing_report
 from embeddings.passages import PassageSettings, passages
 
 DOCUMENTS = 60

@@ -1,5 +1,5 @@
 """Both builds of the load generator (Go, the default, and Python) against small local servers,
-through the same path the benchmarks take (:func:`benchmarks.load.run_load`: a process of its own,
+through the same path the benchmarks take (:func:`benchmarks.throughput.load.run_load`: a process of its own,
 a spec in, an output out): each must count, wait, resend and time out alike, or the figures of
 one would not mean what the other's do."""
 
@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from benchmarks import goload, load
-from benchmarks.loadgen import RESPONSE_TIMEOUT
+from benchmarks.throughput import goload, load
+from benchmarks.throughput.loadgen import RESPONSE_TIMEOUT
 from tests.services import weaviate_required
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]

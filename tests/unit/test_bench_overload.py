@@ -7,10 +7,10 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks import overload
-from benchmarks.load import LoadResult
-from benchmarks.loadgen import CONNECT_TIMEOUT, RESPONSE_TIMEOUT
-from benchmarks.results import _check
+from benchmarks.harness.results import _check
+from benchmarks.throughput import overload
+from benchmarks.throughput.load import LoadResult
+from benchmarks.throughput.loadgen import CONNECT_TIMEOUT, RESPONSE_TIMEOUT
 
 
 def test_an_overloaded_run_counts_served_refused_and_failures_apart() -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from benchmarks import peer, peer_report
+from benchmarks.peer import report as peer_report
+from benchmarks.peer import run as peer
 
 
 def figures(semsearch: float, peer_rate: float, raw: float) -> dict[str, Any]:

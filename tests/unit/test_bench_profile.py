@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import profile, profile_report
-from benchmarks import profile_rules as rules
+from benchmarks.profile import pyspy, rules
+from benchmarks.profile import report as profile_report
 
 JOB = ["_run_module_as_main (<frozen runpy>:198)", "main (semsearch/cli.py:367)",
        "run (sync_worker/worker.py:45)", "BaseWorker.work (rq/worker/base.py:673)",
@@ -112,24 +112,24 @@ def test_breakdown_shares_sum_to_one_and_padding_is_carved_out_of_the_forward_pa
     hashing = ";".join([*JOB, "content_hash (embeddings/text.py:19)"])
     startup = ";".join([*JOB[:3], "OnnxEncoder.load (embeddings/onnx.py:180)"])
     raw.write_text(f"{forward} 60\n{hashing} 20\n{startup} 500\n{forward} 20\n 7\n")
-    stacks = profile.read_stacks(raw)
+    stacks = pyspy.read_stacks(raw)
     assert sum(stacks.values()) == 607 and stacks[()] == 7
-    found = profile.breakdown(stacks, documents=4, padding=0.25, cpu_ms_per_document=50.0)
+    found = pyspy.breakdown(stacks, documents=4, padding=0.25, cpu_ms_per_document=50.0)
     assert found["samples"] == 100 and found["samples_left_out"] == 507
     shares = {name: c["share"] for name, c in found["categories"].items()}
     assert shares == {rules.FORWARD: 0.6, rules.PADDING: 0.2, "hashing": 0.2}
     assert found["categories"]["hashing"]["ms_per_document"] == 10.0
     assert found["sampled_ms_per_document"] == 100 * 10 / 4 and found["cpu_measured"]
-    unmeasured = profile.breakdown(Counter({stack(*JOB, "content_hash (embeddings/text.py:19)"): 8}), 2)
+    unmeasured = pyspy.breakdown(Counter({stack(*JOB, "content_hash (embeddings/text.py:19)"): 8}), 2)
     assert unmeasured["cpu_ms_per_document"] == 40.0 and not unmeasured["cpu_measured"]
 
 
 def test_padding_fraction_counts_the_positions_a_batch_pads() -> None:
     short, long = "moon", "the moon formed from the debris of a giant impact long ago"
-    assert profile.padding_fraction([short, long], batch_size=1) == 0.0
-    two = profile.padding_fraction([short, long], batch_size=2)
+    assert pyspy.padding_fraction([short, long], batch_size=1) == 0.0
+    two = pyspy.padding_fraction([short, long], batch_size=2)
     assert 0.3 < two < 0.5  # the short text (3 tokens with [CLS] and [SEP]) padded to the long one
-    assert profile.padding_fraction([long, long], batch_size=2) == 0.0
+    assert pyspy.padding_fraction([long, long], batch_size=2) == 0.0
 
 
 def test_the_report_section_lists_both_breakdowns_and_the_difference(tmp_path: Path) -> None:

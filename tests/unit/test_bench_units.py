@@ -13,9 +13,9 @@ import numpy as np
 import psutil
 import pytest
 
-from benchmarks import argtypes, cli, metrics, report, sts, texts
-from benchmarks.load import LoadResult
-from benchmarks.memory import (
+from benchmarks import cli
+from benchmarks.harness import argtypes, metrics, sts, texts
+from benchmarks.harness.memory import (
     WEAVIATE_NODE_MB,
     MachineTimes,
     MemorySampler,
@@ -27,8 +27,10 @@ from benchmarks.memory import (
     machine_s,
     rss_mb,
 )
-from benchmarks.query import KINDS, QueryPool, requests_for
-from benchmarks.results import Run, checks
+from benchmarks.harness.results import Run, checks
+from benchmarks.throughput import report
+from benchmarks.throughput.load import LoadResult
+from benchmarks.throughput.query import KINDS, QueryPool, requests_for
 from embeddings.onnx import mean_pool
 
 
@@ -230,7 +232,7 @@ def test_the_cpu_of_a_child_that_ended_stays_with_its_parent() -> None:
 
 
 def test_interleaved_ceiling_pauses_the_worker_around_each_sample_and_counts_only_pauses_within() -> None:
-    from benchmarks.ceilings import Interleaved
+    from benchmarks.harness.ceilings import Interleaved
 
     events: list[str] = []
 

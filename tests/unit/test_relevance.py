@@ -9,7 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks import cli, exact, relevance, relevance_report, relevance_run
+from benchmarks import cli
+from benchmarks.relevance import evaluate as relevance
+from benchmarks.relevance import exact
+from benchmarks.relevance import report as relevance_report
+from benchmarks.relevance import run as relevance_run
 from embeddings import embedded_text
 from embeddings.passages import MODEL_WINDOW, PassageSettings, model_tokenizer, word_offsets
 from operations import corpus
