@@ -27,16 +27,19 @@ selectors; the Basic Multilingual Plane's Default_Ignorable_Code_Points): a fiel
 more than whitespace must hold more than these too."""
 
 
+_DATE_START = re.compile(r"^[0-9]{4}-")
+
+
 def _not_a_number(value: Any) -> Any:
-    if isinstance(value, int | float):
+    if isinstance(value, int | float) or (isinstance(value, str) and not _DATE_START.match(value)):
         raise PydanticCustomError("datetime_type", "must be an RFC 3339 date-time string with a "
                                   "time zone, such as 2020-01-31T12:00:00Z")
     return value
 
 
 DateTime = Annotated[AwareDatetime, BeforeValidator(_not_a_number)]
-"""A date-time with a time zone, sent as text (pydantic would also take a number of seconds,
-which the schema's ``format: date-time`` does not allow)."""
+"""A date-time with a time zone, sent as RFC 3339 text (pydantic would also take a number of
+seconds, as a number or as text, which the schema's ``format: date-time`` does not allow)."""
 
 
 class Text:

@@ -10,7 +10,8 @@ their edges (tests/contract/test_value_domains.py). Each bound is the narrowest 
   matched year 1600 and missed year 3000); Python's datetime has no instant outside years
   1-9999 at all. The rule is on the year as written so that the OpenAPI schema can state it
   exactly (a pattern). Filter bounds outside the domain are clamped to just outside it, which
-  changes no answer (no stored date lies outside it).
+  changes no answer for what the command API accepts (a date an older release stored outside
+  the domain may be left out; Weaviate never compared those right anyway).
 - **Numbers**: at most 2**53 - 1 in magnitude (RFC 7493's interoperable range), integers and
   fractions alike, never NaN or ±Infinity. Weaviate holds numbers as IEEE doubles, PostgreSQL's
   jsonb as exact decimals: past 2**53 the two disagree on equality (2**70 equals
@@ -66,7 +67,7 @@ def _in_domain(value: datetime) -> datetime:
 
 def clamp(value: datetime) -> datetime:
     """A filter bound moved to just outside the domain when it lies further out (the same
-    answer: no stored date lies outside the domain)."""
+    answer for every date the command API accepts)."""
     try:
         instant = value.astimezone(UTC)
     except (OverflowError, ValueError):  # no instant in years 1-9999: far outside either way

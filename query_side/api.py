@@ -12,6 +12,7 @@ import numpy as np
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import OperationalError
 
 from common import auth, consistency, http
 from common.problems import ReadModelBehindProblem, documented, problem
@@ -250,6 +251,11 @@ def create_app(settings: QuerySettings | None = None) -> FastAPI:
     @app.exception_handler(Overloaded)
     async def overloaded(request: Request, exc: Overloaded) -> JSONResponse:
         return problem(503, str(exc), headers={"Retry-After": str(RETRY_AFTER_S)})
+
+    @app.exception_handler(OperationalError)
+    async def read_database_down(request: Request, exc: OperationalError) -> JSONResponse:
+        return problem(503, "the read database is unavailable; retry later",
+                       headers={"Retry-After": "2"})
 
     @app.exception_handler(StoreUnavailable)
     async def unavailable(request: Request, exc: StoreUnavailable) -> JSONResponse:

@@ -38,8 +38,17 @@ DDL = [
     )
     """,
     # the newest version the worker failed to apply to the store (a failure it recorded; a dead
-    # letter after DEAD_LETTER_AFTER of them): while it is the target, the document is "stuck"
-    "ALTER TABLE projection_state ADD COLUMN IF NOT EXISTS failed_version integer",
+    # letter after DEAD_LETTER_AFTER of them): while it is the target, the document is "stuck".
+    # Added only where missing: ALTER TABLE takes its exclusive lock before it looks, and would
+    # queue every search behind a worker's batch at each process start.
+    """
+    DO $$ BEGIN
+        IF NOT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema()
+                       AND table_name = 'projection_state' AND column_name = 'failed_version') THEN
+            ALTER TABLE projection_state ADD COLUMN failed_version integer;
+        END IF;
+    END $$
+    """,
     """
     CREATE INDEX IF NOT EXISTS projection_state_behind ON projection_state (store, target_committed_at)
     WHERE version < target_version
@@ -75,7 +84,7 @@ def forget_applied(conn: Connection, store: str, ids: list[uuid.UUID] | None = N
     says: they show as behind, and the worker writes them again, until it has (announced: a
     cached hit's ``indexed_at`` and ``pending_version`` changed)."""
     conn.execute(sa.text("UPDATE projection_state SET version = 0, content_hash = NULL, "
-                         "deleted = false, applied_at = NULL WHERE store = :s "
+                         "deleted = false, applied_at = NULL, failed_version = NULL WHERE store = :s "
                          "AND (CAST(:ids AS uuid[]) IS NULL OR doc_id = ANY(:ids))"),
                  {"s": store, "ids": ids})
     announce(conn, store)
@@ -271,13 +280,13 @@ def lag(conn: Connection, store: str) -> dict[str, float | int]:
     return {"behind": int(row[0]), "lag_s": float(row[1]), "stuck": int(row[2])}
 
 
-def mark_failed(conn: Connection, store: str, doc_id: uuid.UUID) -> None:
-    """The worker failed to apply the document's newest version to ``store`` (it will retry,
-    then dead-letter it): the document no longer counts as the store being behind, but as
-    stuck, until that version is applied or a newer one is committed."""
+def mark_failed(conn: Connection, store: str, doc_id: uuid.UUID, version: int) -> None:
+    """The worker failed to apply ``version`` of the document to ``store`` (it will retry, then
+    dead-letter it): while that is the newest committed version, the document no longer counts as
+    the store being behind, but as stuck (a newer version, once committed, is behind again)."""
     conn.execute(sa.text(
-        "UPDATE projection_state SET failed_version = target_version "
-        "WHERE store = :s AND doc_id = :d"), {"s": store, "d": doc_id})
+        "UPDATE projection_state SET failed_version = greatest(coalesce(failed_version, 0), :v) "
+        "WHERE store = :s AND doc_id = :d"), {"s": store, "d": doc_id, "v": version})
 
 
 def as_array(value: object) -> np.ndarray:

@@ -59,7 +59,7 @@ def _one_by_one(rt: Runtime, store: VectorStore, changes: list[Change], generati
                 dead = deadletters.record_failure(conn, store.name, doc_id, version, repr(exc),
                                                   rt.settings.dead_letter_after)
             with rt.read_engine.begin() as conn:
-                readmodel.mark_failed(conn, store.name, doc_id)
+                readmodel.mark_failed(conn, store.name, doc_id, version)
             if dead:
                 DEAD_LETTERED.labels(store.name).inc()
                 log.error("%s: document %s dead-lettered: %r", store.name, doc_id, exc)

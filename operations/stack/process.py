@@ -30,11 +30,15 @@ _SPAWNER = ThreadPoolExecutor(1, thread_name_prefix="semsearch-spawner")
 """Lives as long as the process: children die when the thread that started them ends."""
 
 
+_LIBC = ctypes.CDLL(None, use_errno=True)
+"""Loaded here, once: a forked child of a threaded process must not dlopen (the loader's lock)."""
+_PRCTL = getattr(_LIBC, "prctl", None)
+
+
 def die_with_parent(parent: int | None = None) -> None:
     """Ask Linux to SIGKILL this process when its parent ends (before exec, in the child; kept
     across exec, not across fork). ``parent``: the pid it must still have, else exit at once."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+    if _PRCTL is None or _PRCTL(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
         return  # not Linux: the next start ends leftovers (operations/stack/leftovers.py)
     if parent is not None and os.getppid() != parent:
         os._exit(1)  # the parent died before we asked

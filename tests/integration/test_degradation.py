@@ -32,6 +32,9 @@ def test_postgres_down_commands_get_503_and_queries_keep_serving(both: Pipeline,
         answer = both.search("cargo ships")
         assert answer["store"] == "weaviate" and answer["hits"][0]["id"] == doc["id"]
         assert both.query.get("/readyz").json()["stores"]["pgvector"]["healthy"] is False
+        # a token needs the read model's bookkeeping: an outage, said so (it was a 500)
+        reply = both.query.get(f"/v1/documents/{doc['id']}", params={"token": doc["token"]})
+        assert reply.status_code == 503 and reply.headers["Retry-After"], reply.text
     finally:
         services.postgres.start()
     assert both.command.post("/v1/documents", json={"title": "t", "body": "b"}).status_code == 201

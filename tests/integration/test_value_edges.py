@@ -12,6 +12,7 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -35,6 +36,7 @@ REFUSED: list[tuple[str, dict[str, Any] | bytes, str]] = [
     ("1e300", b'{"title": "t", "body": "b", "attributes": {"n": 1e300}}', "attributes.n: must be"),
     ("1e400", b'{"title": "t", "body": "b", "attributes": {"n": 1e400}}', "attributes.n: must be"),
     ("Infinity", b'{"title": "t", "body": "b", "attributes": {"n": -Infinity}}', "attributes.n"),
+    ("Unix time as text", {**VALID, "published_at": "1700000000"}, "published_at: must be an RFC 3339"),
     ("zero-width title", {**VALID, "title": "\u200b\u200b"}, "title: must hold a visible character"),
     ("BOM category", {**VALID, "category": "\ufeff "}, "category: must hold a visible character"),
 ]
@@ -172,3 +174,24 @@ def test_one_poison_document_leaves_serving_on_the_primary(both: Pipeline) -> No
     both.sync()
     ready = _readiness(both)
     assert ready["serving"] == "pgvector" and ready["stores"]["weaviate"]["stuck"] == 2, ready
+
+
+def test_a_failure_counts_as_stuck_only_for_the_version_that_failed(both: Pipeline) -> None:
+    """A newer committed version than the one that failed is behind again; a store reset (its
+    documents to be written again) forgets the failures, so they count as behind, not stuck."""
+    from query_side import readmodel
+
+    doc = both.create(title="Stuck", body="stuck")
+    both.sync()
+    engine, doc_id = both.runtime.read_engine, uuid.UUID(doc["id"])
+    with engine.begin() as conn:
+        readmodel.note_targets(conn, "weaviate", [(doc_id, 2, datetime.now(UTC))])
+        readmodel.mark_failed(conn, "weaviate", doc_id, 2)
+        assert readmodel.lag(conn, "weaviate")["stuck"] == 1
+        readmodel.note_targets(conn, "weaviate", [(doc_id, 3, datetime.now(UTC))])
+        assert (readmodel.lag(conn, "weaviate")["stuck"], readmodel.lag(conn, "weaviate")["behind"]) == (0, 1)
+        readmodel.mark_failed(conn, "weaviate", doc_id, 3)
+        readmodel.mark_failed(conn, "weaviate", doc_id, 2)  # an older failure reported late
+        assert readmodel.lag(conn, "weaviate")["stuck"] == 1
+        readmodel.forget_applied(conn, "weaviate", [doc_id])
+        assert (readmodel.lag(conn, "weaviate")["stuck"], readmodel.lag(conn, "weaviate")["behind"]) == (0, 1)
