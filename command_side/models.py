@@ -3,18 +3,14 @@
 import uuid
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from common.text import Text
 from common.values import (
     ATTRIBUTE_KEYS,
-    SCALAR_MESSAGE,
     AttributeKey,
-    AttributeText,
+    AttributeValue,
     Category,
-    Integer,
-    Number,
-    OneOf,
     StoredDate,
     Tag,
 )
@@ -28,8 +24,6 @@ Title = Annotated[str, Text(MAX_TITLE, blank=False, strip=True)]
 Body = Annotated[str, Text(MAX_BODY, min_length=1)]
 
 
-AttributeValue = Annotated[bool | int | float | str, OneOf(StrictBool, Integer, Number, AttributeText,
-                                                          message=SCALAR_MESSAGE)]
 Tags = Annotated[list[Tag], Field(max_length=MAX_TAGS)]
 Attributes = Annotated[dict[AttributeKey, AttributeValue], Field(
     max_length=MAX_ATTRIBUTES, json_schema_extra={"propertyNames": ATTRIBUTE_KEYS,

@@ -32,6 +32,7 @@ from pydantic import (
     BeforeValidator,
     Field,
     GetCoreSchemaHandler,
+    StrictBool,
     StrictFloat,
     StrictInt,
     StringConstraints,
@@ -125,3 +126,9 @@ class OneOf:
         return core_schema.union_schema(
             [handler.generate_schema(t) for t in self.types],
             custom_error_type="value_domain", custom_error_message=self.message)
+
+
+AttributeValue = Annotated[bool | int | float | str, OneOf(StrictBool, Integer, Number, AttributeText,
+                                                          message=SCALAR_MESSAGE)]
+"""An attribute's value, as a document holds it and as an equality filter names it."""
+

@@ -16,14 +16,13 @@ from datetime import datetime
 from typing import Annotated, Any, Literal, Protocol
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, StrictBool
+from pydantic import BaseModel, ConfigDict, Discriminator, Field
 from pydantic import Tag as Branch
 
 from common.values import (
     ATTRIBUTE_KEYS,
-    SCALAR_MESSAGE,
     AttributeKey,
-    AttributeText,
+    AttributeValue,
     Category,
     FilterDate,
     Integer,
@@ -116,9 +115,7 @@ class Range(BaseModel):
     lte: Bound | None = None
 
 
-Scalar = Annotated[bool | int | float | str, OneOf(StrictBool, Integer, Number, AttributeText,
-                                                  message=SCALAR_MESSAGE)]
-Condition = Annotated[Annotated[Range, Branch("range")] | Annotated[Scalar, Branch("value")],
+Condition = Annotated[Annotated[Range, Branch("range")] | Annotated[AttributeValue, Branch("value")],
                       Discriminator(lambda v: "range" if isinstance(v, dict | Range) else "value")]
 """An attribute's filter: equal to a value of the domains documents hold, or (an object) in a
 range; each refused with its own message."""
